@@ -1,0 +1,248 @@
+// Package goproxy is the HTTP face of modproxy: the GOPROXY protocol
+// (module paths and /sumdb/NAME/...), health endpoints and the access log.
+//
+// It maps the domain's error classes to HTTP and nothing else:
+//
+//	not found (fs.ErrNotExist)              404 with a one-line reason
+//	invalid module path or version          404 (so "," chains fall through); 400 under /sumdb/
+//	invalid upstream answer                 502
+//	upstream refused (403)                  403
+//	upstream unavailable, timeout           502 / 504 with Retry-After
+//
+// No request can make it read or write outside the store: paths are parsed
+// by package artifact before anything else happens.
+package goproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/proxy"
+	"github.com/modproxy/modproxy/internal/upstream"
+)
+
+// Service is what the handler needs from the cache service.
+type Service interface {
+	Get(ctx context.Context, req artifact.Request) (*proxy.Result, error)
+	SumDBSupported(name string) bool
+}
+
+// Options configures a Handler.
+type Options struct {
+	Service Service
+	Logger  *slog.Logger
+	// MutableMaxAge is the Cache-Control max-age of list, latest and query answers.
+	MutableMaxAge time.Duration
+	// Ready reports readiness for /readyz; nil means always ready.
+	Ready func(ctx context.Context) error
+}
+
+// Handler serves the GOPROXY protocol. It is safe for concurrent use.
+type Handler struct {
+	svc       Service
+	log       *slog.Logger
+	mutableCC string
+	ready     func(ctx context.Context) error
+}
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		svc:       opts.Service,
+		log:       opts.Logger,
+		mutableCC: fmt.Sprintf("public, max-age=%d", int(opts.MutableMaxAge.Seconds())),
+		ready:     opts.Ready,
+	}
+}
+
+const immutableCC = "public, max-age=31536000, immutable"
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	h.serve(rec, r)
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if rec.outcome != "" {
+		attrs = append(attrs, slog.String("cache", string(rec.outcome)))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+func (h *Handler) serve(w *recorder, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		textError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	p := r.URL.Path
+	switch p {
+	case "/healthz":
+		text(w, http.StatusOK, "ok")
+		return
+	case "/readyz":
+		if h.ready != nil {
+			if err := h.ready(r.Context()); err != nil {
+				textError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+				return
+			}
+		}
+		text(w, http.StatusOK, "ready")
+		return
+	case "/", "":
+		text(w, http.StatusOK, "modproxy: a caching Go module proxy. Use this URL as GOPROXY.")
+		return
+	}
+	if strings.ContainsRune(p, 0) || strings.Contains(r.URL.RawPath, "%00") {
+		textError(w, http.StatusBadRequest, "bad path")
+		return
+	}
+	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
+		h.serveSumDB(w, r, rest)
+		return
+	}
+	req, err := artifact.Parse(strings.TrimPrefix(p, "/"))
+	if err != nil {
+		textError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	h.serveArtifact(w, r, req)
+}
+
+func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
+	req, err := artifact.ParseSumDB(rest)
+	if err != nil {
+		textError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !h.svc.SumDBSupported(req.SumDBName) {
+		textError(w, http.StatusNotFound, fmt.Sprintf("checksum database %s is not proxied here", req.SumDBName))
+		return
+	}
+	if req.SumDBPath == "supported" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.serveArtifact(w, r, req)
+}
+
+func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
+	res, err := h.svc.Get(r.Context(), req)
+	if err != nil {
+		h.serveError(w, r, req, err)
+		return
+	}
+	defer res.Close()
+	w.outcome = res.Outcome
+	hd := w.Header()
+	hd.Set("Content-Type", req.Kind.ContentType())
+	info := res.Object.Info()
+	hd.Set("ETag", etag(info.Size, info.ModTime))
+	if req.Immutable() {
+		hd.Set("Cache-Control", immutableCC)
+	} else {
+		hd.Set("Cache-Control", h.mutableCC)
+		hd.Set("Age", strconv.Itoa(int(res.Age.Seconds())))
+	}
+	if res.Warning != "" {
+		hd.Set("Warning", res.Warning)
+	}
+	http.ServeContent(w, r, "", info.ModTime, res.Object)
+}
+
+func etag(size int64, mod time.Time) string {
+	return `"` + strconv.FormatInt(size, 36) + "-" + strconv.FormatInt(mod.UnixNano(), 36) + `"`
+}
+
+func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request, err error) {
+	var (
+		ue  *upstream.Error
+		ire *proxy.InvalidResponseError
+		nfe *proxy.NotFoundError
+	)
+	switch {
+	case errors.As(err, &nfe):
+		if nfe.Cached {
+			w.outcome = proxy.Negative
+		}
+		textError(w, http.StatusNotFound, "not found: "+nfe.Msg)
+	case errors.Is(err, iofs.ErrNotExist):
+		textError(w, http.StatusNotFound, "not found: "+err.Error())
+	case errors.As(err, &ire):
+		h.log.Error("rejected invalid upstream answer", "key", req.Key, "err", err)
+		textError(w, http.StatusBadGateway, err.Error())
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		w.status = 499 // client went away; nothing to write
+	case errors.As(err, &ue):
+		switch {
+		case ue.Status == http.StatusForbidden:
+			textError(w, http.StatusForbidden, err.Error())
+		case ue.Status == http.StatusBadRequest:
+			textError(w, http.StatusNotFound, err.Error())
+		case ue.Timeout:
+			w.Header().Set("Retry-After", "30")
+			textError(w, http.StatusGatewayTimeout, err.Error())
+		default:
+			w.Header().Set("Retry-After", "30")
+			textError(w, http.StatusBadGateway, err.Error())
+		}
+	default:
+		h.log.Error("request failed", "key", req.Key, "err", err)
+		textError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func text(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+func textError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	text(w, code, upstream.Sanitize(msg, 500))
+}
+
+// recorder captures what the access log needs.
+type recorder struct {
+	http.ResponseWriter
+	status  int
+	bytes   int64
+	outcome proxy.Outcome
+	wrote   bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

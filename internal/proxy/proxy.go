@@ -1,0 +1,355 @@
+// Package proxy is the caching service behind the GOPROXY handler: lookup
+// in the store, freshness policy, coalesced fill from upstream, validation,
+// atomic store, and the open object to serve.
+//
+// Contracts:
+//   - Get never returns content that failed validation, and never a
+//     partial object: fills are written to the store atomically and only
+//     then opened.
+//   - Concurrent Gets for the same missing key cause one upstream fetch
+//     (singleflight); the fill runs detached from the callers' contexts
+//     (with its own timeout), so a client that disconnects does not cancel
+//     it for the others, and what was fetched is kept.
+//   - Errors: errors.Is(err, fs.ErrNotExist) for not-found (upstream 404/410,
+//     or remembered by the negative cache, or a miss in cache-only mode);
+//     *InvalidResponseError for answers that failed validation; otherwise
+//     an *upstream.Error or a store error.
+//   - Service is safe for concurrent use; Close waits for background fills.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/cachepolicy"
+	"github.com/modproxy/modproxy/internal/storage"
+	"github.com/modproxy/modproxy/internal/upstream"
+)
+
+// Store is the part of storage.Store the service uses.
+type Store interface {
+	Open(ctx context.Context, key string) (storage.Object, error)
+	Put(ctx context.Context, key string, r io.Reader) (storage.Info, error)
+}
+
+// Options configures a Service.
+type Options struct {
+	Store    Store
+	Upstream upstream.Fetcher
+	// SumDB maps a checksum database name to the fetcher for its files
+	// (paths "sumdb/NAME/..."). Names not in the map are not proxied.
+	SumDB map[string]upstream.Fetcher
+	// TempDir holds zips while they are validated; it should be on a local
+	// file system.
+	TempDir string
+	// Policy is the freshness policy for mutable entries.
+	Policy cachepolicy.Policy
+	// FillTimeout bounds one fill (fetch, validate, store); default 10m.
+	FillTimeout time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time // default time.Now
+}
+
+// Outcome says how a request was answered.
+type Outcome string
+
+// Outcomes, as they appear in the access log and metrics.
+const (
+	Hit       Outcome = "hit"       // served from the cache
+	Miss      Outcome = "miss"      // fetched from upstream by this request
+	Coalesced Outcome = "coalesced" // fetched from upstream by a concurrent request
+	Stale     Outcome = "stale"     // served from the cache past its TTL
+	Negative  Outcome = "negative"  // not-found remembered from an earlier upstream answer
+)
+
+// Result is an answer to serve. The caller must Close it.
+type Result struct {
+	Object  storage.Object
+	Outcome Outcome
+	// Age is the time since the content was fetched from upstream.
+	Age time.Duration
+	// Stale is set when the content is past its TTL; Warning says why
+	// ("110 - \"Response is Stale\"" or with revalidation failure detail).
+	Stale   bool
+	Warning string
+}
+
+// Close closes the object.
+func (r *Result) Close() error { return r.Object.Close() }
+
+// Service is the caching proxy service.
+type Service struct {
+	opts     Options
+	log      *slog.Logger
+	fills    singleflight.Group
+	neg      negCache
+	bg       sync.WaitGroup
+	closing  chan struct{}
+	closeOne sync.Once
+}
+
+// New returns a Service.
+func New(opts Options) *Service {
+	if opts.FillTimeout <= 0 {
+		opts.FillTimeout = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	return &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, closing: make(chan struct{})}
+}
+
+// Close waits for background revalidations and detached fills to finish.
+func (s *Service) Close() {
+	s.closeOne.Do(func() { close(s.closing) })
+	s.bg.Wait()
+}
+
+// SumDBSupported reports whether the checksum database name is proxied.
+func (s *Service) SumDBSupported(name string) bool {
+	_, ok := s.opts.SumDB[name]
+	return ok
+}
+
+// Get answers req from the cache, filling it from upstream as needed.
+func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error) {
+	obj, err := s.opts.Store.Open(ctx, req.Key)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return nil, fmt.Errorf("cache read %s: %w", req.Key, err)
+	}
+	if err == nil {
+		if req.Immutable() {
+			return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}, nil
+		}
+		age := s.age(obj)
+		switch s.opts.Policy.Classify(age) {
+		case cachepolicy.Fresh:
+			return &Result{Object: obj, Outcome: Hit, Age: age}, nil
+		case cachepolicy.Revalidate:
+			s.revalidate(req)
+			return &Result{Object: obj, Outcome: Stale, Age: age, Stale: true, Warning: `110 - "Response is Stale"`}, nil
+		}
+		// Refetch: fetch now, fall back to what we have.
+		res, ferr := s.fillAndOpen(ctx, req)
+		if ferr == nil {
+			obj.Close()
+			return res, nil
+		}
+		if !errors.Is(ferr, iofs.ErrNotExist) && ctx.Err() == nil && s.opts.Policy.ServeStaleOnError(age) {
+			s.log.Warn("serving stale content: upstream failed", "key", req.Key, "age", age.Round(time.Second), "err", ferr)
+			return &Result{Object: obj, Outcome: Stale, Age: age, Stale: true, Warning: `111 - "Revalidation Failed"`}, nil
+		}
+		obj.Close()
+		return nil, ferr
+	}
+	if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
+		return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
+	}
+	return s.fillAndOpen(ctx, req)
+}
+
+// NotFoundError is a not-found answer remembered by the negative cache.
+type NotFoundError struct {
+	Key    string
+	Msg    string
+	Cached bool
+}
+
+func (e *NotFoundError) Error() string { return e.Msg }
+func (e *NotFoundError) Unwrap() error { return iofs.ErrNotExist }
+
+func (s *Service) age(obj storage.Object) time.Duration {
+	a := s.opts.Now().Sub(obj.Info().ModTime)
+	if a < 0 {
+		return 0
+	}
+	return a
+}
+
+// revalidate refreshes req in the background, once at a time per key.
+func (s *Service) revalidate(req artifact.Request) {
+	select {
+	case <-s.closing:
+		return
+	default:
+	}
+	s.bg.Go(func() {
+		_, err, _ := s.fills.Do(req.Key, func() (any, error) {
+			return nil, s.fill(context.Background(), req)
+		})
+		if err != nil {
+			s.log.Warn("background revalidation failed", "key", req.Key, "err", err)
+		}
+	})
+}
+
+// fillAndOpen fetches req (coalesced with concurrent fetches of the same
+// key) and opens the stored result.
+func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Result, error) {
+	leader := false
+	ch := s.fills.DoChan(req.Key, func() (any, error) {
+		leader = true
+		done := make(chan error, 1)
+		// The fill is detached from the caller; it is tracked for Close.
+		s.bg.Go(func() { done <- s.fill(ctx, req) })
+		return nil, <-done
+	})
+	var r singleflight.Result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	obj, err := s.opts.Store.Open(ctx, req.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cache read after fill %s: %w", req.Key, err)
+	}
+	out := Coalesced
+	if leader {
+		out = Miss
+	}
+	return &Result{Object: obj, Outcome: out}, nil
+}
+
+// fill fetches req from upstream, validates it and stores it. It runs
+// detached from ctx's cancellation, bounded by FillTimeout.
+func (s *Service) fill(ctx context.Context, req artifact.Request) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
+	defer cancel()
+	up := s.opts.Upstream
+	if req.Kind == artifact.SumDB {
+		f, ok := s.opts.SumDB[req.SumDBName]
+		if !ok {
+			return &NotFoundError{Key: req.Key, Msg: fmt.Sprintf("checksum database %s is not proxied", req.SumDBName)}
+		}
+		up = f
+	}
+	start := s.opts.Now()
+	resp, err := up.Fetch(ctx, req.Key)
+	if err != nil {
+		var ue *upstream.Error
+		if errors.As(err, &ue) && ue.NotFound() {
+			s.neg.put(req.Key, ue.Error(), s.opts.Now().Add(s.opts.Policy.NegativeTTL))
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	var info storage.Info
+	if req.Kind == artifact.Zip {
+		info, err = s.fillZip(ctx, req, resp)
+	} else {
+		info, err = s.fillSmall(ctx, req, resp)
+	}
+	if err != nil {
+		return err
+	}
+	s.neg.del(req.Key)
+	s.log.Debug("filled", "key", req.Key, "from", resp.Source, "bytes", info.Size, "took", s.opts.Now().Sub(start))
+	return nil
+}
+
+func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	if err := validateSmall(req, data); err != nil {
+		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+	}
+	return s.opts.Store.Put(ctx, req.Key, bytes.NewReader(data))
+}
+
+func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {
+	f, err := os.CreateTemp(s.opts.TempDir, "fill-*.zip")
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("spool %s: %w", req.Key, err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	n, err := io.Copy(f, resp.Body)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	if resp.Size >= 0 && n != resp.Size {
+		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: fmt.Sprintf("body has %d bytes, Content-Length said %d", n, resp.Size)}
+	}
+	if err := validateZip(req, f); err != nil {
+		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return storage.Info{}, err
+	}
+	return s.opts.Store.Put(ctx, req.Key, f)
+}
+
+// negCache remembers not-found answers for a short time.
+type negCache struct {
+	mu sync.Mutex
+	m  map[string]negEntry
+}
+
+type negEntry struct {
+	until time.Time
+	msg   string
+}
+
+const negCacheMax = 100_000
+
+func (c *negCache) get(key string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return "", false
+	}
+	if !now.Before(e.until) {
+		delete(c.m, key)
+		return "", false
+	}
+	return e.msg, true
+}
+
+func (c *negCache) put(key, msg string, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= negCacheMax {
+		now := time.Now()
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= negCacheMax {
+			clear(c.m)
+		}
+	}
+	c.m[key] = negEntry{until: until, msg: msg}
+}
+
+func (c *negCache) del(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}

@@ -1,0 +1,237 @@
+// Package fs is the local-disk implementation of storage.Store.
+//
+// Objects live under DIR/objects/KEY. Put writes to a new temporary file
+// under DIR/tmp (created with O_EXCL), fsyncs it, renames it into place and
+// fsyncs the directory, so that a reader never sees a partial object and a
+// process killed at any moment leaves at most a stray temporary file, which
+// New removes. The tmp directory must be on the same file system as objects,
+// which is why both live under DIR.
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/modproxy/modproxy/internal/storage"
+)
+
+// Store is a storage.Store on a local directory. It is safe for concurrent
+// use, including by several processes sharing the directory.
+type Store struct {
+	objects string
+	tmp     string
+}
+
+// New opens (creating if needed) a store in dir and removes temporary files
+// left by an earlier process that was killed during a Put.
+//
+// Temporary files of another live process sharing dir would be removed too;
+// sharing one directory between processes is therefore only safe when they
+// start at the same time as each other is idle, and is not supported.
+func New(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage dir %q: %w", dir, err)
+	}
+	s := &Store{objects: filepath.Join(abs, "objects"), tmp: filepath.Join(abs, "tmp")}
+	for _, d := range []string{s.objects, s.tmp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("storage dir: %w", err)
+		}
+	}
+	ents, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return nil, fmt.Errorf("storage dir: %w", err)
+	}
+	for _, e := range ents {
+		_ = os.RemoveAll(filepath.Join(s.tmp, e.Name()))
+	}
+	return s, nil
+}
+
+// TempDir is the directory for temporary files on the store's file system.
+func (s *Store) TempDir() string { return s.tmp }
+
+func (s *Store) path(key string) (string, error) {
+	if err := storage.CheckKey(key); err != nil {
+		return "", fmt.Errorf("%w: %q", err, key)
+	}
+	return filepath.Join(s.objects, filepath.FromSlash(key)), nil
+}
+
+type object struct {
+	*os.File
+	info storage.Info
+}
+
+func (o *object) Info() storage.Info { return o.info }
+
+// Open implements storage.Store.
+func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notExist(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open %s: %w", key, iofs.ErrNotExist)
+	}
+	return &object{File: f, info: storage.Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}}, nil
+}
+
+// notExist makes "not a directory" (a key below an object) read as missing.
+func notExist(err error) error {
+	if errors.Is(err, iofs.ErrNotExist) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w: %w", iofs.ErrNotExist, err)
+	}
+	return err
+}
+
+// Stat implements storage.Store.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Info, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return storage.Info{}, notExist(err)
+	}
+	if !st.Mode().IsRegular() {
+		return storage.Info{}, fmt.Errorf("stat %s: %w", key, iofs.ErrNotExist)
+	}
+	return storage.Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// Put implements storage.Store.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Info, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	f, err := os.CreateTemp(s.tmp, "put-*")
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	n, err := io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	committed = true
+	syncDir(dir)
+	st, err := os.Stat(p)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return storage.Info{Key: key, Size: n, ModTime: st.ModTime()}, nil
+}
+
+// syncDir makes a rename durable. Errors are ignored: some file systems do
+// not support fsync on directories, and the data itself is already synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// Delete implements storage.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(notExist(err), iofs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Walk implements storage.Store.
+func (s *Store) Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error {
+	return filepath.WalkDir(s.objects, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, iofs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.objects, p)
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if key != "." && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasPrefix(key, prefix) || !d.Type().IsRegular() {
+			return nil
+		}
+		st, err := d.Info()
+		if err != nil {
+			return nil // removed concurrently
+		}
+		return fn(storage.Info{Key: key, Size: st.Size(), ModTime: st.ModTime()})
+	})
+}
+
+// ctxReader stops a copy when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

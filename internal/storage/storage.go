@@ -1,0 +1,80 @@
+// Package storage defines the contract of modproxy's artifact store.
+//
+// A Store maps keys (escaped GOPROXY protocol paths such as
+// "github.com/!burnt!sushi/toml/@v/v1.3.2.zip", always relative, slash
+// separated, validated by package artifact) to objects. The contract every
+// backend must meet, checked by package storagetest:
+//
+//   - Put is atomic: a concurrent or later Open sees either the previous
+//     object or the complete new one, never a partial object, even if the
+//     process is killed during Put. A failed or cancelled Put leaves the
+//     previous object (if any) untouched.
+//   - Open of a missing key returns an error for which
+//     errors.Is(err, fs.ErrNotExist) is true.
+//   - Objects are seekable so that they can be served with
+//     http.ServeContent (Range requests) without reading them whole.
+//   - Keys that are not valid relative paths ("..", absolute, backslash,
+//     NUL, empty elements) are rejected with ErrInvalidKey and never touch
+//     anything outside the store.
+//   - All methods are safe for concurrent use.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+)
+
+// ErrInvalidKey is returned for keys that are not safe relative paths.
+var ErrInvalidKey = errors.New("invalid storage key")
+
+// Info describes a stored object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time // when the object was stored
+}
+
+// Object is an open stored object. The caller must Close it.
+type Object interface {
+	io.ReadSeekCloser
+	Info() Info
+}
+
+// Store is the artifact store contract; see the package documentation.
+type Store interface {
+	// Open opens the object stored under key.
+	Open(ctx context.Context, key string) (Object, error)
+	// Stat returns the Info of the object stored under key.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Put stores the content of r under key, replacing any previous object,
+	// atomically. It reads r to EOF.
+	Put(ctx context.Context, key string, r io.Reader) (Info, error)
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Walk calls fn for every object whose key starts with prefix, in no
+	// particular order. An error from fn stops the walk and is returned.
+	Walk(ctx context.Context, prefix string, fn func(Info) error) error
+}
+
+// CheckKey reports whether key is a safe relative, slash-separated path:
+// non-empty, at most 1024 bytes, no leading or trailing slash, no empty,
+// "." or ".." elements, no backslash, NUL or other control characters.
+func CheckKey(key string) error {
+	if key == "" || len(key) > 1024 || key[0] == '/' || key[len(key)-1] == '/' {
+		return ErrInvalidKey
+	}
+	for _, c := range []byte(key) {
+		if c < 0x20 || c == 0x7f || c == '\\' || c == ':' {
+			return ErrInvalidKey
+		}
+	}
+	for elem := range strings.SplitSeq(key, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return ErrInvalidKey
+		}
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+// Package upstream defines how modproxy fetches protocol files from the
+// servers it proxies, the error classes of such fetches, and the GOPROXY
+// list semantics that join several upstreams.
+//
+// Errors: a fetch that the upstream answers with 404 or 410 returns an
+// *Error for which errors.Is(err, fs.ErrNotExist) is true. Every other
+// failure (connection errors, timeouts, other statuses, oversized bodies)
+// returns an *Error that is not fs.ErrNotExist; Status tells 403 and 400
+// apart from unavailability. Error text from upstreams is bounded and
+// sanitized before it reaches an error message.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"net/http"
+	"strings"
+	"unicode"
+)
+
+// Fetcher fetches a protocol file from an upstream.
+type Fetcher interface {
+	// Fetch fetches path, an escaped protocol path relative to the proxy
+	// base ("example.com/a/@v/list", "sumdb/sum.example/latest"). The caller
+	// must close Body. Body reads are bounded by the fetch deadline and size
+	// limit of the implementation and fail with an *Error past them.
+	Fetch(ctx context.Context, path string) (*Response, error)
+}
+
+// Response is a successful (200) upstream answer.
+type Response struct {
+	Body   io.ReadCloser
+	Size   int64  // Content-Length, or -1 when unknown
+	Source string // the upstream that answered, for logs
+}
+
+// ErrTooLarge is wrapped by errors for bodies over the size limit.
+var ErrTooLarge = errors.New("response too large")
+
+// Error is a failed upstream fetch.
+type Error struct {
+	Upstream string // the upstream's base URL without credentials
+	Path     string
+	Status   int    // HTTP status; 0 when no response was received
+	Msg      string // sanitized upstream message or transport error summary
+	Timeout  bool   // the fetch ran out of time
+	Err      error  // underlying error, may be nil
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%s: ", e.Upstream, e.Path)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, "%d %s", e.Status, http.StatusText(e.Status))
+		if e.Msg != "" {
+			b.WriteString(": " + e.Msg)
+		}
+	} else {
+		b.WriteString(e.Msg)
+	}
+	return b.String()
+}
+
+// Unwrap makes 404 and 410 answers fs.ErrNotExist and exposes Err.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.NotFound() {
+		errs = append(errs, iofs.ErrNotExist)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// NotFound reports whether the upstream answered 404 or 410.
+func (e *Error) NotFound() bool {
+	return e.Status == http.StatusNotFound || e.Status == http.StatusGone
+}
+
+// Transient reports whether retrying later may succeed: transport errors,
+// timeouts, 429 and 5xx.
+func (e *Error) Transient() bool {
+	if errors.Is(e.Err, ErrTooLarge) {
+		return false
+	}
+	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// Sanitize bounds upstream-provided text to one line of at most max
+// printable characters.
+func Sanitize(s string, max int) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	s = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strings.TrimSpace(s)
+}
+
+// Link is one element of a chain and the rule for moving past it.
+type Link struct {
+	Fetcher Fetcher
+	// AnyError: move to the next link on any error ("|" in GOPROXY);
+	// otherwise only on not-found (",").
+	AnyError bool
+}
+
+// Chain tries its links in order with the go command's GOPROXY semantics.
+// It is safe for concurrent use if its Fetchers are.
+type Chain struct {
+	Links []Link
+}
+
+// Fetch implements Fetcher. When every link fails, it returns the most
+// informative error: a failure that is not "not found" beats "not found".
+func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
+	var best error
+	for _, l := range c.Links {
+		resp, err := l.Fetcher.Fetch(ctx, path)
+		if err == nil {
+			return resp, nil
+		}
+		notFound := errors.Is(err, iofs.ErrNotExist)
+		if best == nil || (errors.Is(best, iofs.ErrNotExist) && !notFound) {
+			best = err
+		}
+		if ctx.Err() != nil || (!notFound && !l.AnyError) {
+			return nil, err
+		}
+	}
+	if best == nil {
+		return nil, &Error{Upstream: "(none)", Path: path, Msg: "no upstream configured"}
+	}
+	return nil, best
+}
+
+// Spec is one entry of a GOPROXY-syntax list.
+type Spec struct {
+	Target   string // a URL, "direct" or "off"
+	AnyError bool   // followed by "|" rather than ","
+}
+
+// ParseList parses a list in GOPROXY syntax: entries separated by ","
+// (fall through on not found) or "|" (fall through on any error). Entries
+// are URLs (scheme http or https; a bare host gets https://), "direct" or
+// "off". Empty entries are errors (a doubled separator is usually a typo).
+func ParseList(list string) ([]Spec, error) {
+	list = strings.TrimSpace(list)
+	if list == "" {
+		return nil, errors.New("empty list")
+	}
+	var specs []Spec
+	for list != "" {
+		i := strings.IndexAny(list, ",|")
+		entry, sep := list, byte(0)
+		if i >= 0 {
+			entry, sep, list = list[:i], list[i], list[i+1:]
+		} else {
+			list = ""
+		}
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			return nil, errors.New("empty entry (doubled separator?)")
+		}
+		if entry != "direct" && entry != "off" {
+			if !strings.Contains(entry, "://") {
+				entry = "https://" + entry
+			}
+			if !strings.HasPrefix(entry, "https://") && !strings.HasPrefix(entry, "http://") {
+				return nil, fmt.Errorf("entry %q: only http and https URLs, direct and off are allowed", entry)
+			}
+			entry = strings.TrimRight(entry, "/")
+		}
+		specs = append(specs, Spec{Target: entry, AnyError: sep == '|'})
+	}
+	return specs, nil
+}
