@@ -1,0 +1,228 @@
+// Package cli is modproxy's command line: subcommands, flags, help text,
+// exit codes. It holds no business logic.
+//
+// Exit codes: 0 success, 1 failure at run time, 2 usage or configuration
+// error.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/modproxy/modproxy/internal/app"
+	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/goenv"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Env is what a command may read from its environment; tests replace it.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader
+	LookupEnv      func(string) (string, bool)
+	GoEnv          goenv.Reader
+}
+
+// Main runs modproxy with args (without the program name) and returns the
+// exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Run(ctx, args, Env{Stdout: stdout, Stderr: stderr, Stdin: os.Stdin, LookupEnv: os.LookupEnv, GoEnv: goenv.Command})
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, env Env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the caching GOPROXY server", runServe},
+		{"version", "print the version", runVersion},
+	}
+}
+
+const usage = `modproxy is a caching Go module proxy and module-cache toolkit.
+
+Usage:
+  modproxy <command> [flags]
+
+Commands:
+%s
+Run "modproxy <command> --help" for a command's flags.
+`
+
+func printUsage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, usage, b.String())
+}
+
+// Run is Main with an explicit environment.
+func Run(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		printUsage(env.Stderr)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return Run(ctx, []string{args[1], "--help"}, env)
+		}
+		printUsage(env.Stdout)
+		return ExitOK
+	case "-version", "--version":
+		return runVersion(ctx, env, nil)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	fmt.Fprintf(env.Stderr, "modproxy: unknown command %q\n\n", args[0])
+	printUsage(env.Stderr)
+	return ExitUsage
+}
+
+// Version returns the module version from build information.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
+			v = "(devel) " + s.Value
+			if len(s.Value) > 12 {
+				v = "(devel) " + s.Value[:12]
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}
+
+func runVersion(ctx context.Context, env Env, args []string) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), "Usage: modproxy version\n\nPrints the modproxy version and the Go version it was built with.") }
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	goVer := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVer = bi.GoVersion
+	}
+	fmt.Fprintf(env.Stdout, "modproxy %s (%s)\n", Version(), goVer)
+	return ExitOK
+}
+
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	return ExitUsage
+}
+
+const serveHelp = `Usage: modproxy serve [flags]
+
+Runs the caching GOPROXY server. Point the go command at it with
+  GOPROXY=http://LISTEN-ADDRESS go mod download
+
+Configuration, lowest precedence first: built-in defaults, the --config
+file (TOML), MODPROXY_* environment variables, then these flags. When no
+upstream is configured it is read from "go env GOPROXY", and the proxied
+checksum database from "go env GOSUMDB".
+
+Flags:
+%s
+Configuration keys (file key, environment variable):
+%s`
+
+func runServe(ctx context.Context, env Env, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var (
+		cfgFile   = fs.String("config", "", "TOML configuration `file`")
+		listen    = fs.String("listen", "", "listen `address` (default 127.0.0.1:3000)")
+		cacheDir  = fs.String("cache-dir", "", "cache `directory` (default the per-user cache directory + /modproxy)")
+		upstreamF = fs.String("upstream", "", "upstream `list` in GOPROXY syntax (default: go env GOPROXY)")
+		logFormat = fs.String("log-format", "", "log `format`: text or json (default text)")
+		logLevel  = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
+	)
+	fs.Usage = func() {
+		var flags, keys strings.Builder
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		fs.SetOutput(env.Stderr)
+		for _, k := range config.Keys() {
+			fmt.Fprintf(&keys, "  %-30s %s\n", k.Key, k.Env)
+		}
+		fmt.Fprintf(env.Stderr, serveHelp, flags.String(), keys.String())
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "modproxy serve: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return ExitUsage
+	}
+	cfg := config.Default()
+	if *cfgFile != "" {
+		if err := cfg.LoadFile(*cfgFile); err != nil {
+			fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+			return ExitUsage
+		}
+	}
+	if err := cfg.ApplyEnv(env.LookupEnv); err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+		return ExitUsage
+	}
+	for key, val := range map[string]*string{"listen": listen, "cache_dir": cacheDir, "upstream": upstreamF, "log.format": logFormat, "log.level": logLevel} {
+		if *val != "" {
+			if err := cfg.SetKey(key, *val); err != nil {
+				fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+				return ExitUsage
+			}
+		}
+	}
+	if err := cfg.Resolve(ctx, env.GoEnv); err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+		return ExitUsage
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+		return ExitUsage
+	}
+	log := app.NewLogger(cfg.Log, env.Stderr)
+	srv, err := app.New(cfg, log, app.Info{Version: Version()})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return ExitUsage
+		}
+		return ExitFailure
+	}
+	if err := srv.Serve(ctx, nil); err != nil {
+		log.Error("server failed", "err", err)
+		return ExitFailure
+	}
+	return ExitOK
+}

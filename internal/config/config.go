@@ -1,0 +1,386 @@
+// Package config is modproxy's configuration: defaults, the TOML file,
+// MODPROXY_* environment overrides and validation.
+//
+// Precedence, lowest first: built-in defaults (some read from `go env`),
+// the config file, MODPROXY_* environment variables, command-line flags.
+// Every key "section.name" of the file has the environment variable
+// MODPROXY_SECTION_NAME (e.g. cache.ttl -> MODPROXY_CACHE_TTL).
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/modproxy/modproxy/internal/goenv"
+	"github.com/modproxy/modproxy/internal/upstream"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Listen is the address of the GOPROXY listener.
+	Listen string `toml:"listen"`
+	// CacheDir holds the store.
+	CacheDir string `toml:"cache_dir"`
+	// Upstream is the upstream list in GOPROXY syntax; default `go env GOPROXY`.
+	Upstream string `toml:"upstream"`
+	// SumDB lists the checksum databases proxied under /sumdb/, each as
+	// GOSUMDB accepts it ("NAME", "NAME+KEY" or "NAME+KEY URL"); default
+	// `go env GOSUMDB`. "off" proxies none.
+	SumDB []string `toml:"sumdb"`
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+
+	Log   Log   `toml:"log"`
+	Cache Cache `toml:"cache"`
+	Fetch Fetch `toml:"fetch"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `toml:"format"` // text or json
+	Level  string `toml:"level"`  // debug, info, warn, error
+}
+
+// Cache configures freshness of mutable answers (list, latest, queries,
+// checksum database heads).
+type Cache struct {
+	TTL                  Duration `toml:"ttl"`
+	StaleWhileRevalidate Duration `toml:"stale_while_revalidate"`
+	StaleIfError         Duration `toml:"stale_if_error"`
+	NegativeTTL          Duration `toml:"negative_ttl"`
+}
+
+// Fetch configures upstream fetches.
+type Fetch struct {
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	Timeout        Duration `toml:"timeout"`
+	MaxZipSize     ByteSize `toml:"max_zip_size"`
+}
+
+// Default returns the built-in defaults. Upstream and SumDB are empty:
+// Resolve fills them from `go env`.
+func Default() Config {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return Config{
+		Listen:          "127.0.0.1:3000",
+		CacheDir:        filepath.Join(dir, "modproxy"),
+		ShutdownTimeout: Duration(30 * time.Second),
+		Log:             Log{Format: "text", Level: "info"},
+		Cache: Cache{
+			TTL:                  Duration(time.Minute),
+			StaleWhileRevalidate: Duration(10 * time.Minute),
+			StaleIfError:         Duration(24 * time.Hour),
+			NegativeTTL:          Duration(time.Minute),
+		},
+		Fetch: Fetch{
+			ConnectTimeout: Duration(10 * time.Second),
+			Timeout:        Duration(5 * time.Minute),
+			MaxZipSize:     ByteSize(500 << 20),
+		},
+	}
+}
+
+// Error is a configuration problem; Key names the offending key.
+type Error struct {
+	Source string // "file PATH", "environment", "flag"
+	Key    string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Source != "" {
+		return fmt.Sprintf("config (%s): %s: %v", e.Source, e.Key, e.Err)
+	}
+	return fmt.Sprintf("config: %s: %v", e.Key, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// LoadFile applies the TOML file at path over c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return &Error{Source: "file " + path, Key: "(file)", Err: err}
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var sme *toml.StrictMissingError
+		if errors.As(err, &sme) && len(sme.Errors) > 0 {
+			return &Error{Source: "file " + path, Key: strings.Join(sme.Errors[0].Key(), "."), Err: errors.New("unknown key")}
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return &Error{Source: "file " + path, Key: strings.Join(de.Key(), "."), Err: fmt.Errorf("line %d column %d: %s", row, col, de.Error())}
+		}
+		return &Error{Source: "file " + path, Key: "(file)", Err: err}
+	}
+	return nil
+}
+
+// Keys lists every configuration key ("cache.ttl") with its environment
+// variable name, in declaration order.
+func Keys() []KeyInfo {
+	var out []KeyInfo
+	walk(reflect.ValueOf(&Config{}).Elem(), "", func(key string, _ reflect.Value) {
+		out = append(out, KeyInfo{Key: key, Env: EnvName(key)})
+	})
+	return out
+}
+
+// KeyInfo names a key and its environment variable.
+type KeyInfo struct{ Key, Env string }
+
+// EnvName is the environment variable for a key.
+func EnvName(key string) string {
+	return "MODPROXY_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
+}
+
+// ApplyEnv applies MODPROXY_* variables from lookup (os.LookupEnv in
+// production) over c.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	var err error
+	walk(reflect.ValueOf(c).Elem(), "", func(key string, v reflect.Value) {
+		if err != nil {
+			return
+		}
+		s, ok := lookup(EnvName(key))
+		if !ok {
+			return
+		}
+		if e := Set(v, s); e != nil {
+			err = &Error{Source: "environment", Key: EnvName(key), Err: e}
+		}
+	})
+	return err
+}
+
+// SetKey sets one key from its text form, as a flag or environment
+// variable would.
+func (c *Config) SetKey(key, value string) error {
+	var found bool
+	var err error
+	walk(reflect.ValueOf(c).Elem(), "", func(k string, v reflect.Value) {
+		if k == key {
+			found = true
+			err = Set(v, value)
+		}
+	})
+	if !found {
+		return &Error{Key: key, Err: errors.New("unknown key")}
+	}
+	if err != nil {
+		return &Error{Key: key, Err: err}
+	}
+	return nil
+}
+
+func walk(v reflect.Value, prefix string, fn func(key string, v reflect.Value)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("toml")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeFor[Duration]() {
+			walk(fv, key+".", fn)
+			continue
+		}
+		fn(key, fv)
+	}
+}
+
+// Set parses s into the field v.
+func Set(v reflect.Value, s string) error {
+	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	case reflect.Slice:
+		var parts []string
+		for p := range strings.SplitSeq(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// Resolve fills Upstream and SumDB from `go env` when they are empty.
+func (c *Config) Resolve(ctx context.Context, env goenv.Reader) error {
+	if c.Upstream != "" && c.SumDB != nil {
+		return nil
+	}
+	m, err := env(ctx, "GOPROXY", "GOSUMDB")
+	if err != nil {
+		return &Error{Key: "upstream", Err: fmt.Errorf("no upstream configured and reading the default from the go command failed: %w", err)}
+	}
+	if c.Upstream == "" {
+		c.Upstream = m["GOPROXY"]
+	}
+	if c.SumDB == nil {
+		if s := strings.TrimSpace(m["GOSUMDB"]); s != "" {
+			c.SumDB = []string{s}
+		}
+	}
+	return nil
+}
+
+// Validate reports the first invalid setting, naming its key.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return &Error{Key: "listen", Err: fmt.Errorf("%q is not HOST:PORT", c.Listen)}
+	}
+	if c.CacheDir == "" {
+		return &Error{Key: "cache_dir", Err: errors.New("must not be empty")}
+	}
+	if strings.TrimSpace(c.Upstream) == "" {
+		return &Error{Key: "upstream", Err: errors.New("must not be empty (GOPROXY syntax, e.g. https://proxy.example.com,direct)")}
+	}
+	if _, err := upstream.ParseList(c.Upstream); err != nil {
+		return &Error{Key: "upstream", Err: err}
+	}
+	for _, s := range c.SumDB {
+		if _, err := ParseSumDB(s); err != nil {
+			return &Error{Key: "sumdb", Err: err}
+		}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return &Error{Key: "log.format", Err: fmt.Errorf("%q: want text or json", c.Log.Format)}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{Key: "log.level", Err: fmt.Errorf("%q: want debug, info, warn or error", c.Log.Level)}
+	}
+	for key, d := range map[string]Duration{
+		"cache.ttl": c.Cache.TTL, "cache.stale_while_revalidate": c.Cache.StaleWhileRevalidate,
+		"cache.stale_if_error": c.Cache.StaleIfError, "cache.negative_ttl": c.Cache.NegativeTTL,
+		"shutdown_timeout": c.ShutdownTimeout,
+	} {
+		if d < 0 {
+			return &Error{Key: key, Err: errors.New("must not be negative")}
+		}
+	}
+	for key, d := range map[string]Duration{"fetch.connect_timeout": c.Fetch.ConnectTimeout, "fetch.timeout": c.Fetch.Timeout} {
+		if d <= 0 {
+			return &Error{Key: key, Err: errors.New("must be positive")}
+		}
+	}
+	if c.Fetch.MaxZipSize <= 0 {
+		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
+	}
+	return nil
+}
+
+// SumDBSpec is a parsed GOSUMDB-style checksum database setting.
+type SumDBSpec struct {
+	Name string // e.g. sum.example.com
+	Key  string // verifier key, may be empty
+	URL  string // may be empty: fetch through the upstream proxies
+}
+
+// ParseSumDB parses "NAME", "NAME+KEY..." or "NAME+KEY URL". "off" is not
+// a database; callers drop it before.
+func ParseSumDB(s string) (SumDBSpec, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 || len(f) > 2 {
+		return SumDBSpec{}, fmt.Errorf("%q: want NAME[+KEY] [URL]", s)
+	}
+	var spec SumDBSpec
+	spec.Name, _, _ = strings.Cut(f[0], "+")
+	if strings.Contains(f[0], "+") {
+		spec.Key = f[0]
+	}
+	if spec.Name == "" || strings.ContainsAny(spec.Name, "/\\ ") {
+		return SumDBSpec{}, fmt.Errorf("%q: invalid database name", s)
+	}
+	if len(f) == 2 {
+		spec.URL = strings.TrimRight(f[1], "/")
+		if !strings.HasPrefix(spec.URL, "https://") && !strings.HasPrefix(spec.URL, "http://") {
+			return SumDBSpec{}, fmt.Errorf("%q: URL must be http or https", s)
+		}
+	}
+	return spec, nil
+}
+
+// Duration is a time.Duration written as "90s", "5m", "24h".
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 90s, 5m, 24h)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// ByteSize is a size written as "500MiB", "2GiB", "1048576".
+type ByteSize int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(t []byte) error {
+	s := strings.TrimSpace(string(t))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size (e.g. 500MiB, 2GiB)", t)
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (b ByteSize) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(b), 10)), nil }
