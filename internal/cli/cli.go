@@ -121,7 +121,9 @@ func Version() string {
 func runVersion(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), "Usage: modproxy version\n\nPrints the modproxy version and the Go version it was built with.") }
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: modproxy version\n\nPrints the modproxy version and the Go version it was built with.")
+	}
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
