@@ -181,7 +181,7 @@ func IsCanonical(v string) bool {
 	if !semver.IsValid(v) {
 		return false
 	}
-	return v == semver.Canonical(v) || (semver.Build(v) == "+incompatible" && semver.Canonical(v) == v)
+	return v == semver.Canonical(v) || (semver.Build(v) == "+incompatible" && semver.Canonical(v)+"+incompatible" == v)
 }
 
 func unescapeModule(esc string) (string, error) {
