@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
+	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/tlog"
 	modzip "golang.org/x/mod/zip"
 
@@ -80,12 +81,18 @@ func validateSmall(req artifact.Request, data []byte) error {
 	return nil
 }
 
-// validateZip checks a spooled zip with golang.org/x/mod/zip.CheckZip.
-func validateZip(req artifact.Request, f *os.File) error {
+// validateZip checks a spooled zip with golang.org/x/mod/zip.CheckZip and
+// reads every file in it (which verifies each entry's CRC-32), returning
+// its h1: hash.
+func validateZip(req artifact.Request, f *os.File) (string, error) {
 	if _, err := modzip.CheckZip(req.ModuleVersion(), f.Name()); err != nil {
-		return fmt.Errorf("module zip: %v", err)
+		return "", fmt.Errorf("module zip: %v", err)
 	}
-	return nil
+	h1, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
+	if err != nil {
+		return "", fmt.Errorf("module zip: %v", err)
+	}
+	return h1, nil
 }
 
 func upstreamSanitize(s string) string {

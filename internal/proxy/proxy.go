@@ -295,7 +295,7 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	if resp.Size >= 0 && n != resp.Size {
 		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: fmt.Sprintf("body has %d bytes, Content-Length said %d", n, resp.Size)}
 	}
-	if err := validateZip(req, f); err != nil {
+	if _, err := validateZip(req, f); err != nil {
 		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
