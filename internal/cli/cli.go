@@ -165,6 +165,7 @@ func runServe(ctx context.Context, env Env, args []string) int {
 		listen    = fs.String("listen", "", "listen `address` (default 127.0.0.1:3000)")
 		cacheDir  = fs.String("cache-dir", "", "cache `directory` (default the per-user cache directory + /modproxy)")
 		upstreamF = fs.String("upstream", "", "upstream `list` in GOPROXY syntax (default: go env GOPROXY)")
+		sumdbF    = fs.String("sumdb", "", "checksum `databases` to proxy, comma-separated, each as GOSUMDB accepts it, or off (default: go env GOSUMDB)")
 		logFormat = fs.String("log-format", "", "log `format`: text or json (default text)")
 		logLevel  = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
 	)
@@ -196,7 +197,7 @@ func runServe(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
 		return ExitUsage
 	}
-	for key, val := range map[string]*string{"listen": listen, "cache_dir": cacheDir, "upstream": upstreamF, "log.format": logFormat, "log.level": logLevel} {
+	for key, val := range map[string]*string{"listen": listen, "cache_dir": cacheDir, "upstream": upstreamF, "sumdb": sumdbF, "log.format": logFormat, "log.level": logLevel} {
 		if *val != "" {
 			if err := cfg.SetKey(key, *val); err != nil {
 				fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
