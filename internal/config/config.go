@@ -116,6 +116,13 @@ func (c *Config) LoadFile(path string) error {
 	if err != nil {
 		return &Error{Source: "file " + path, Key: "(file)", Err: err}
 	}
+	var raw map[string]any
+	if err := toml.Unmarshal(data, &raw); err == nil {
+		if err := checkDurationTypes(reflect.TypeFor[Config](), raw, ""); err != nil {
+			err.Source = "file " + path
+			return err
+		}
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
 		var sme *toml.StrictMissingError
@@ -128,6 +135,31 @@ func (c *Config) LoadFile(path string) error {
 			return &Error{Source: "file " + path, Key: strings.Join(de.Key(), "."), Err: fmt.Errorf("line %d column %d: %s", row, col, de.Error())}
 		}
 		return &Error{Source: "file " + path, Key: "(file)", Err: err}
+	}
+	return nil
+}
+
+// checkDurationTypes rejects durations written as numbers ("ttl = 5"),
+// which the TOML decoder would silently take as nanoseconds.
+func checkDurationTypes(t reflect.Type, raw map[string]any, prefix string) *Error {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("toml")
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		if f.Type == reflect.TypeFor[Duration]() {
+			if _, isStr := v.(string); !isStr {
+				return &Error{Key: prefix + name, Err: fmt.Errorf("%v: write durations as strings with a unit, e.g. \"90s\", \"5m\"", v)}
+			}
+			continue
+		}
+		if sub, isMap := v.(map[string]any); isMap && f.Type.Kind() == reflect.Struct {
+			if err := checkDurationTypes(f.Type, sub, prefix+name+"."); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

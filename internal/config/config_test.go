@@ -1,0 +1,167 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "modproxy.toml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPrecedence(t *testing.T) {
+	c := Default()
+	file := writeFile(t, `
+listen = "127.0.0.1:4000"
+upstream = "https://file.example"
+[cache]
+ttl = "2m"
+stale_if_error = "1h"
+[fetch]
+max_zip_size = "100MiB"
+`)
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MODPROXY_LISTEN": "127.0.0.1:5000", "MODPROXY_CACHE_TTL": "3m", "MODPROXY_SUMDB": "sum.example.com, other.example+key https://db.example"}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKey("listen", "127.0.0.1:6000"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:6000" {
+		t.Errorf("flag did not win: %s", c.Listen)
+	}
+	if time.Duration(c.Cache.TTL) != 3*time.Minute {
+		t.Errorf("env did not beat file: %v", c.Cache.TTL)
+	}
+	if time.Duration(c.Cache.StaleIfError) != time.Hour || c.Upstream != "https://file.example" {
+		t.Errorf("file did not beat defaults: %+v", c)
+	}
+	if time.Duration(c.Cache.NegativeTTL) != time.Minute {
+		t.Errorf("default lost: %v", c.Cache.NegativeTTL)
+	}
+	if c.Fetch.MaxZipSize != 100<<20 {
+		t.Errorf("max_zip_size = %d", c.Fetch.MaxZipSize)
+	}
+	if len(c.SumDB) != 2 || c.SumDB[1] != "other.example+key https://db.example" {
+		t.Errorf("sumdb = %q", c.SumDB)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string
+		set        [2]string
+		wantKey    string
+	}{
+		{name: "unknown file key", file: "[cache]\nttll = \"1m\"\n", wantKey: "cache.ttll"},
+		{name: "bad duration in file", file: "[cache]\nttl = \"soon\"\n", wantKey: "cache.ttl"},
+		{name: "bad env", env: map[string]string{"MODPROXY_FETCH_TIMEOUT": "forever"}, wantKey: "MODPROXY_FETCH_TIMEOUT"},
+		{name: "bad listen", set: [2]string{"listen", "nonsense"}, wantKey: "listen"},
+		{name: "bad upstream", set: [2]string{"upstream", "https://a.example,,https://b.example"}, wantKey: "upstream"},
+		{name: "ftp upstream", set: [2]string{"upstream", "ftp://a.example"}, wantKey: "upstream"},
+		{name: "bad log level", set: [2]string{"log.level", "loud"}, wantKey: "log.level"},
+		{name: "negative ttl", set: [2]string{"cache.ttl", "-1m"}, wantKey: "cache.ttl"},
+		{name: "zero timeout", set: [2]string{"fetch.timeout", "0s"}, wantKey: "fetch.timeout"},
+		{name: "bad size", set: [2]string{"fetch.max_zip_size", "big"}, wantKey: "fetch.max_zip_size"},
+		{name: "bad sumdb", set: [2]string{"sumdb", "name+key ftp://x"}, wantKey: "sumdb"},
+		{name: "unknown set key", set: [2]string{"nope", "x"}, wantKey: "nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.Upstream = "https://proxy.example"
+			var err error
+			if tc.file != "" {
+				err = c.LoadFile(writeFile(t, tc.file))
+			}
+			if err == nil && tc.env != nil {
+				err = c.ApplyEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			}
+			if err == nil && tc.set[0] != "" {
+				err = c.SetKey(tc.set[0], tc.set[1])
+			}
+			if err == nil {
+				err = c.Validate()
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			if ce.Key != tc.wantKey || !strings.Contains(err.Error(), tc.wantKey) {
+				t.Errorf("err = %v (key %q), want key %q", err, ce.Key, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestResolveFromGoEnv(t *testing.T) {
+	c := Default()
+	var asked []string
+	env := func(ctx context.Context, keys ...string) (map[string]string, error) {
+		asked = keys
+		return map[string]string{"GOPROXY": "https://proxy.example,direct", "GOSUMDB": "sum.example.com"}, nil
+	}
+	if err := c.Resolve(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if c.Upstream != "https://proxy.example,direct" || len(c.SumDB) != 1 || c.SumDB[0] != "sum.example.com" || len(asked) != 2 {
+		t.Errorf("resolved %q %q", c.Upstream, c.SumDB)
+	}
+	failing := func(ctx context.Context, keys ...string) (map[string]string, error) {
+		return nil, errors.New("go: not found")
+	}
+	c = Default()
+	if err := c.Resolve(context.Background(), failing); err == nil || !strings.Contains(err.Error(), "upstream") {
+		t.Errorf("Resolve with failing go env = %v", err)
+	}
+}
+
+func TestParseSumDB(t *testing.T) {
+	for in, want := range map[string]SumDBSpec{
+		"sum.example.com":                         {Name: "sum.example.com"},
+		"sum.example.com+abcd+KEY":                {Name: "sum.example.com", Key: "sum.example.com+abcd+KEY"},
+		"sum.example.com+abcd+KEY https://db.ex/": {Name: "sum.example.com", Key: "sum.example.com+abcd+KEY", URL: "https://db.ex"},
+	} {
+		got, err := ParseSumDB(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSumDB(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a b c", "+key", "name url"} {
+		if _, err := ParseSumDB(bad); err == nil {
+			t.Errorf("ParseSumDB(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestKeysAndEnvNames(t *testing.T) {
+	keys := Keys()
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[k.Key] = true
+		if k.Env != EnvName(k.Key) || !strings.HasPrefix(k.Env, "MODPROXY_") {
+			t.Errorf("key %s env %s", k.Key, k.Env)
+		}
+	}
+	for _, want := range []string{"listen", "cache_dir", "upstream", "sumdb", "cache.ttl", "fetch.max_zip_size", "log.format"} {
+		if !seen[want] {
+			t.Errorf("Keys() lacks %s", want)
+		}
+	}
+}
