@@ -165,3 +165,24 @@ func TestKeysAndEnvNames(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleFile(t *testing.T) {
+	c := Default()
+	if err := c.LoadFile("../../deploy/modproxy.toml"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Every key is documented in the example.
+	data, err := os.ReadFile("../../deploy/modproxy.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys() {
+		name := k.Key[strings.LastIndex(k.Key, ".")+1:]
+		if !strings.Contains(string(data), name+" =") {
+			t.Errorf("deploy/modproxy.toml does not show %s", k.Key)
+		}
+	}
+}
