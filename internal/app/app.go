@@ -9,13 +9,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"golang.org/x/mod/module"
+
+	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
+	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/goenv"
 	"github.com/modproxy/modproxy/internal/goproxy"
+	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
+	"github.com/modproxy/modproxy/internal/quarantine"
+	"github.com/modproxy/modproxy/internal/scrub"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
@@ -39,18 +48,32 @@ func NewLogger(cfg config.Log, w interface{ Write([]byte) (int, error) }) *slog.
 
 // Server is a wired modproxy server.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	svc     *proxy.Service
-	handler http.Handler
+	cfg        config.Config
+	log        *slog.Logger
+	svc        *proxy.Service
+	handler    http.Handler
+	store      *storagefs.Store
+	audit      *audit.Log
+	quarantine *quarantine.Dir
+	sumdbNames []string
 }
 
 // New builds the server from a validated configuration. It reports
-// upstream entries it cannot use (direct, off) in the log.
+// upstream entries it cannot use (direct, off) and a disabled checksum
+// verification in the log.
 func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	store, err := storagefs.New(cfg.CacheDir)
 	if err != nil {
 		return nil, &config.Error{Key: "cache_dir", Err: err}
+	}
+	m := metrics.New()
+	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"))
+	if err != nil {
+		return nil, err
+	}
+	q, err := quarantine.New(filepath.Join(cfg.CacheDir, "quarantine"), int64(cfg.Verify.QuarantineMaxSize))
+	if err != nil {
+		return nil, err
 	}
 	copts := proxyclient.Options{
 		ConnectTimeout: time.Duration(cfg.Fetch.ConnectTimeout),
@@ -63,6 +86,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		return nil, err
 	}
 	sumdbs := map[string]upstream.Fetcher{}
+	var specs []config.SumDBSpec
 	for _, s := range cfg.SumDB {
 		if s == "off" {
 			continue
@@ -71,6 +95,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		if err != nil {
 			return nil, &config.Error{Key: "sumdb", Err: err}
 		}
+		specs = append(specs, spec)
 		if spec.URL == "" {
 			sumdbs[spec.Name] = chain
 			continue
@@ -87,21 +112,79 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		StaleIfError:         time.Duration(cfg.Cache.StaleIfError),
 		NegativeTTL:          time.Duration(cfg.Cache.NegativeTTL),
 	}
-	svc := proxy.New(proxy.Options{
-		Store:    store,
-		Upstream: chain,
-		SumDB:    sumdbs,
-		TempDir:  store.TempDir(),
-		Policy:   p,
-		Logger:   log,
-	})
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL})
-	names := make([]string, 0, len(sumdbs))
-	for n := range sumdbs {
-		names = append(names, n)
+	private := strings.Join(cfg.Verify.Private, ",")
+	popts := proxy.Options{
+		Store:      store,
+		Upstream:   chain,
+		SumDB:      sumdbs,
+		TempDir:    store.TempDir(),
+		Policy:     p,
+		Private:    func(path string) bool { return module.MatchPrefixPatterns(private, path) },
+		Quarantine: q,
+		Audit:      auditLog,
+		Metrics:    m,
+		Logger:     log,
 	}
-	log.Info("configured", "cache_dir", cfg.CacheDir, "upstream", cfg.Upstream, "sumdb", strings.Join(names, ","))
-	return &Server{cfg: cfg, log: log, svc: svc, handler: h}, nil
+	var svc *proxy.Service
+	verifier, err := newVerifier(cfg, specs, private, func(name string) checksum.Remote {
+		return func(ctx context.Context, path string) ([]byte, error) { return svc.ReadSumDB(ctx, name, path) }
+	}, log, m, auditLog)
+	if err != nil {
+		return nil, err
+	}
+	if verifier != nil {
+		popts.Verifier = verifier
+	}
+	svc = proxy.New(popts)
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m})
+	names := make([]string, 0, len(specs))
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	log.Info("configured", "cache_dir", cfg.CacheDir, "upstream", cfg.Upstream, "sumdb", strings.Join(names, ","), "private", private)
+	return &Server{cfg: cfg, log: log, svc: svc, handler: h, store: store, audit: auditLog, quarantine: q, sumdbNames: names}, nil
+}
+
+// newVerifier returns the checksum verifier the configuration asks for, or
+// nil (logged loudly) when verification is off.
+func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, remote func(name string) checksum.Remote, log *slog.Logger, m *metrics.Metrics, a *audit.Log) (*checksum.Verifier, error) {
+	if !cfg.Verify.Enabled {
+		log.Warn("CHECKSUM VERIFICATION IS OFF (verify.enabled = false): module content is admitted on the upstreams' word")
+		return nil, nil
+	}
+	var spec *config.SumDBSpec
+	for i := range specs {
+		if cfg.Verify.Database == "" || specs[i].Name == cfg.Verify.Database {
+			spec = &specs[i]
+			break
+		}
+	}
+	if spec == nil {
+		log.Warn("CHECKSUM VERIFICATION IS OFF: no checksum database is configured (sumdb = off); module content is admitted on the upstreams' word")
+		return nil, nil
+	}
+	key := spec.Key
+	if key == "" {
+		k, err := goenv.SumDBKey(spec.Name)
+		if err != nil {
+			return nil, &config.Error{Key: "sumdb", Err: err}
+		}
+		key = k
+	}
+	v, err := checksum.New(checksum.Options{
+		Key:      key,
+		Remote:   remote(spec.Name),
+		StateDir: filepath.Join(cfg.CacheDir, "state", "sumdb"),
+		Private:  private,
+		Logger:   log,
+		Metrics:  m,
+		Audit:    a,
+	})
+	if err != nil {
+		return nil, &config.Error{Key: "sumdb", Err: err}
+	}
+	log.Info("checksum verification on", "database", spec.Name)
+	return v, nil
 }
 
 // Handler returns the root HTTP handler (for in-process tests).
@@ -171,6 +254,9 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
+		go s.scrubLoop(ctx, d)
+	}
 	select {
 	case err := <-errc:
 		s.svc.Close()
@@ -187,4 +273,67 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// scrubLoop re-hashes the store every interval and quarantines bad
+// objects, until ctx is done.
+func (s *Server) scrubLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := s.Scrub(ctx, true, nil)
+		if err != nil {
+			s.log.Error("background scrub failed", "err", err)
+			continue
+		}
+		lvl := slog.LevelInfo
+		if len(rep.Problems) > 0 {
+			lvl = slog.LevelError
+		}
+		s.log.Log(ctx, lvl, "background scrub done", "checked", rep.Checked, "bytes", rep.Bytes, "problems", len(rep.Problems))
+	}
+}
+
+// Scrub re-hashes every stored zip and go.mod; see package scrub.
+func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, total int)) (scrub.Report, error) {
+	return scrub.Run(ctx, scrub.Options{
+		Store: s.store, SumDBNames: s.sumdbNames, Repair: repair, Quarantine: s.quarantine,
+		Audit: s.audit, TempDir: s.store.TempDir(), Progress: progress,
+	})
+}
+
+// Close releases what New opened (the audit log).
+func (s *Server) Close() error { return s.audit.Close() }
+
+// Scrub runs a scrub on the cache directory of cfg without starting a
+// server (the offline `modproxy verify` command).
+func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(done, total int)) (scrub.Report, error) {
+	store, err := storagefs.New(cfg.CacheDir)
+	if err != nil {
+		return scrub.Report{}, err
+	}
+	a, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"))
+	if err != nil {
+		return scrub.Report{}, err
+	}
+	defer a.Close()
+	q, err := quarantine.New(filepath.Join(cfg.CacheDir, "quarantine"), int64(cfg.Verify.QuarantineMaxSize))
+	if err != nil {
+		return scrub.Report{}, err
+	}
+	var names []string
+	for _, s := range cfg.SumDB {
+		if spec, err := config.ParseSumDB(s); err == nil && s != "off" {
+			names = append(names, spec.Name)
+		}
+	}
+	return scrub.Run(ctx, scrub.Options{
+		Store: store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
+		TempDir: store.TempDir(), Progress: progress,
+	})
 }

@@ -49,6 +49,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the caching GOPROXY server", runServe},
+		{"verify", "re-hash the cache against recorded and checksum database hashes", runVerify},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -147,6 +148,11 @@ const serveHelp = `Usage: modproxy serve [flags]
 Runs the caching GOPROXY server. Point the go command at it with
   GOPROXY=http://LISTEN-ADDRESS go mod download
 
+Every canonical .mod and .zip is verified against the checksum database
+(sumdb) before it is stored or served, except modules matching
+verify.private (default: go env GONOSUMDB / GOPRIVATE). Metrics are served
+at /metrics, health at /healthz and /readyz.
+
 Configuration, lowest precedence first: built-in defaults, the --config
 file (TOML), MODPROXY_* environment variables, then these flags. When no
 upstream is configured it is read from "go env GOPROXY", and the proxied
@@ -157,28 +163,71 @@ Flags:
 Configuration keys (file key, environment variable):
 %s`
 
+// configFlags are the flags shared by the commands that read the
+// configuration.
+type configFlags struct {
+	file     *string
+	set      map[string]*string
+	noVerify *bool
+}
+
+func addConfigFlags(fs *flag.FlagSet, serve bool) *configFlags {
+	cf := &configFlags{file: fs.String("config", "", "TOML configuration `file`"), set: map[string]*string{}}
+	cf.set["cache_dir"] = fs.String("cache-dir", "", "cache `directory` (default the per-user cache directory + /modproxy)")
+	cf.set["sumdb"] = fs.String("sumdb", "", "checksum `databases`, comma-separated, each as GOSUMDB accepts it, or off (default: go env GOSUMDB)")
+	cf.set["log.format"] = fs.String("log-format", "", "log `format`: text or json (default text)")
+	cf.set["log.level"] = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
+	if serve {
+		cf.set["listen"] = fs.String("listen", "", "listen `address` (default 127.0.0.1:3000)")
+		cf.set["upstream"] = fs.String("upstream", "", "upstream `list` in GOPROXY syntax (default: go env GOPROXY)")
+		cf.noVerify = fs.Bool("no-verify", false, "turn checksum verification off (logged loudly; same as verify.enabled = false)")
+	}
+	return cf
+}
+
+// load builds the configuration: defaults, file, environment, flags, go env.
+func (cf *configFlags) load(ctx context.Context, env Env) (config.Config, error) {
+	cfg := config.Default()
+	if *cf.file != "" {
+		if err := cfg.LoadFile(*cf.file); err != nil {
+			return cfg, err
+		}
+	}
+	if err := cfg.ApplyEnv(env.LookupEnv); err != nil {
+		return cfg, err
+	}
+	for key, val := range cf.set {
+		if *val != "" {
+			if err := cfg.SetKey(key, *val); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	if cf.noVerify != nil && *cf.noVerify {
+		cfg.Verify.Enabled = false
+	}
+	if err := cfg.Resolve(ctx, env.GoEnv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func configHelp(fs *flag.FlagSet, w io.Writer, format string) {
+	var flags, keys strings.Builder
+	fs.SetOutput(&flags)
+	fs.PrintDefaults()
+	fs.SetOutput(w)
+	for _, k := range config.Keys() {
+		fmt.Fprintf(&keys, "  %-30s %s\n", k.Key, k.Env)
+	}
+	fmt.Fprintf(w, format, flags.String(), keys.String())
+}
+
 func runServe(ctx context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	var (
-		cfgFile   = fs.String("config", "", "TOML configuration `file`")
-		listen    = fs.String("listen", "", "listen `address` (default 127.0.0.1:3000)")
-		cacheDir  = fs.String("cache-dir", "", "cache `directory` (default the per-user cache directory + /modproxy)")
-		upstreamF = fs.String("upstream", "", "upstream `list` in GOPROXY syntax (default: go env GOPROXY)")
-		sumdbF    = fs.String("sumdb", "", "checksum `databases` to proxy, comma-separated, each as GOSUMDB accepts it, or off (default: go env GOSUMDB)")
-		logFormat = fs.String("log-format", "", "log `format`: text or json (default text)")
-		logLevel  = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
-	)
-	fs.Usage = func() {
-		var flags, keys strings.Builder
-		fs.SetOutput(&flags)
-		fs.PrintDefaults()
-		fs.SetOutput(env.Stderr)
-		for _, k := range config.Keys() {
-			fmt.Fprintf(&keys, "  %-30s %s\n", k.Key, k.Env)
-		}
-		fmt.Fprintf(env.Stderr, serveHelp, flags.String(), keys.String())
-	}
+	cf := addConfigFlags(fs, true)
+	fs.Usage = func() { configHelp(fs, env.Stderr, serveHelp) }
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
@@ -186,30 +235,8 @@ func runServe(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy serve: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return ExitUsage
 	}
-	cfg := config.Default()
-	if *cfgFile != "" {
-		if err := cfg.LoadFile(*cfgFile); err != nil {
-			fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
-			return ExitUsage
-		}
-	}
-	if err := cfg.ApplyEnv(env.LookupEnv); err != nil {
-		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
-		return ExitUsage
-	}
-	for key, val := range map[string]*string{"listen": listen, "cache_dir": cacheDir, "upstream": upstreamF, "sumdb": sumdbF, "log.format": logFormat, "log.level": logLevel} {
-		if *val != "" {
-			if err := cfg.SetKey(key, *val); err != nil {
-				fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
-				return ExitUsage
-			}
-		}
-	}
-	if err := cfg.Resolve(ctx, env.GoEnv); err != nil {
-		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
-		return ExitUsage
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := cf.load(ctx, env)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
 		return ExitUsage
 	}
@@ -223,6 +250,7 @@ func runServe(ctx context.Context, env Env, args []string) int {
 		}
 		return ExitFailure
 	}
+	defer srv.Close()
 	if err := srv.Serve(ctx, nil); err != nil {
 		log.Error("server failed", "err", err)
 		return ExitFailure

@@ -41,9 +41,29 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 
-	Log   Log   `toml:"log"`
-	Cache Cache `toml:"cache"`
-	Fetch Fetch `toml:"fetch"`
+	Log    Log    `toml:"log"`
+	Cache  Cache  `toml:"cache"`
+	Fetch  Fetch  `toml:"fetch"`
+	Verify Verify `toml:"verify"`
+}
+
+// Verify configures checksum-verified admission.
+type Verify struct {
+	// Enabled turns verification on (the default). Turning it off is
+	// logged loudly at start-up.
+	Enabled bool `toml:"enabled"`
+	// Database names the checksum database used for verification (one of
+	// sumdb); default the first.
+	Database string `toml:"database"`
+	// Private lists module path patterns (GONOSUMDB syntax) that are never
+	// looked up in a checksum database; default go env GONOSUMDB, which
+	// defaults to GOPRIVATE.
+	Private []string `toml:"private"`
+	// ScrubInterval runs a background scrub (re-hash every stored zip and
+	// go.mod, quarantine bad ones) this often; 0 disables it.
+	ScrubInterval Duration `toml:"scrub_interval"`
+	// QuarantineMaxSize bounds the quarantine directory; oldest files go first.
+	QuarantineMaxSize ByteSize `toml:"quarantine_max_size"`
 }
 
 // Log configures logging.
@@ -90,6 +110,10 @@ func Default() Config {
 			ConnectTimeout: Duration(10 * time.Second),
 			Timeout:        Duration(5 * time.Minute),
 			MaxZipSize:     ByteSize(500 << 20),
+		},
+		Verify: Verify{
+			Enabled:           true,
+			QuarantineMaxSize: ByteSize(1 << 30),
 		},
 	}
 }
@@ -273,14 +297,34 @@ func Set(v reflect.Value, s string) error {
 	return nil
 }
 
-// Resolve fills Upstream and SumDB from `go env` when they are empty.
+// Resolve fills Upstream, SumDB and Verify.Private from `go env` when
+// they are unset.
 func (c *Config) Resolve(ctx context.Context, env goenv.Reader) error {
-	if c.Upstream != "" && c.SumDB != nil {
+	if c.Upstream != "" && c.SumDB != nil && c.Verify.Private != nil {
 		return nil
 	}
-	m, err := env(ctx, "GOPROXY", "GOSUMDB")
+	m, err := env(ctx, "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE")
 	if err != nil {
-		return &Error{Key: "upstream", Err: fmt.Errorf("no upstream configured and reading the default from the go command failed: %w", err)}
+		key := "upstream"
+		switch {
+		case c.Upstream != "" && c.SumDB == nil:
+			key = "sumdb"
+		case c.Upstream != "" && c.SumDB != nil:
+			key = "verify.private"
+		}
+		return &Error{Key: key, Err: fmt.Errorf("not configured, and reading the default from the go command failed: %w", err)}
+	}
+	if c.Verify.Private == nil {
+		p := m["GONOSUMDB"]
+		if p == "" {
+			p = m["GOPRIVATE"]
+		}
+		c.Verify.Private = []string{}
+		for f := range strings.SplitSeq(p, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				c.Verify.Private = append(c.Verify.Private, f)
+			}
+		}
 	}
 	if c.Upstream == "" {
 		c.Upstream = m["GOPROXY"]
@@ -334,6 +378,28 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]Duration{"fetch.connect_timeout": c.Fetch.ConnectTimeout, "fetch.timeout": c.Fetch.Timeout} {
 		if d <= 0 {
 			return &Error{Key: key, Err: errors.New("must be positive")}
+		}
+	}
+	if c.Verify.Database != "" {
+		found := false
+		for _, s := range c.SumDB {
+			if spec, err := ParseSumDB(s); err == nil && spec.Name == c.Verify.Database {
+				found = true
+			}
+		}
+		if !found {
+			return &Error{Key: "verify.database", Err: fmt.Errorf("%q is not one of the configured sumdb entries", c.Verify.Database)}
+		}
+	}
+	if c.Verify.ScrubInterval < 0 {
+		return &Error{Key: "verify.scrub_interval", Err: errors.New("must not be negative")}
+	}
+	if c.Verify.QuarantineMaxSize < 0 {
+		return &Error{Key: "verify.quarantine_max_size", Err: errors.New("must not be negative")}
+	}
+	for _, p := range c.Verify.Private {
+		if strings.ContainsAny(p, " \t") {
+			return &Error{Key: "verify.private", Err: fmt.Errorf("pattern %q contains white space", p)}
 		}
 	}
 	if c.Fetch.MaxZipSize <= 0 {

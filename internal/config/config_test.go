@@ -115,13 +115,16 @@ func TestResolveFromGoEnv(t *testing.T) {
 	var asked []string
 	env := func(ctx context.Context, keys ...string) (map[string]string, error) {
 		asked = keys
-		return map[string]string{"GOPROXY": "https://proxy.example,direct", "GOSUMDB": "sum.example.com"}, nil
+		return map[string]string{"GOPROXY": "https://proxy.example,direct", "GOSUMDB": "sum.example.com", "GONOSUMDB": "", "GOPRIVATE": "corp.example.com/*, *.internal.example"}, nil
 	}
 	if err := c.Resolve(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
-	if c.Upstream != "https://proxy.example,direct" || len(c.SumDB) != 1 || c.SumDB[0] != "sum.example.com" || len(asked) != 2 {
-		t.Errorf("resolved %q %q", c.Upstream, c.SumDB)
+	if c.Upstream != "https://proxy.example,direct" || len(c.SumDB) != 1 || c.SumDB[0] != "sum.example.com" || len(asked) != 4 {
+		t.Errorf("resolved %q %q (asked %q)", c.Upstream, c.SumDB, asked)
+	}
+	if strings.Join(c.Verify.Private, ",") != "corp.example.com/*,*.internal.example" {
+		t.Errorf("private = %q, want GOPRIVATE's patterns when GONOSUMDB is empty", c.Verify.Private)
 	}
 	failing := func(ctx context.Context, keys ...string) (map[string]string, error) {
 		return nil, errors.New("go: not found")

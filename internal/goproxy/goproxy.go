@@ -24,7 +24,11 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb"
+
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
@@ -43,6 +47,8 @@ type Options struct {
 	MutableMaxAge time.Duration
 	// Ready reports readiness for /readyz; nil means always ready.
 	Ready func(ctx context.Context) error
+	// Metrics counts requests and serves /metrics when set.
+	Metrics *metrics.Metrics
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -51,6 +57,8 @@ type Handler struct {
 	log       *slog.Logger
 	mutableCC string
 	ready     func(ctx context.Context) error
+	metrics   *metrics.Metrics
+	metricsH  http.Handler
 }
 
 // New returns a Handler.
@@ -58,12 +66,17 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{
+	h := &Handler{
 		svc:       opts.Service,
 		log:       opts.Logger,
 		mutableCC: fmt.Sprintf("public, max-age=%d", int(opts.MutableMaxAge.Seconds())),
 		ready:     opts.Ready,
+		metrics:   opts.Metrics,
 	}
+	if opts.Metrics != nil {
+		h.metricsH = opts.Metrics.Handler()
+	}
+	return h
 }
 
 const immutableCC = "public, max-age=31536000, immutable"
@@ -82,6 +95,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec.outcome != "" {
 		attrs = append(attrs, slog.String("cache", string(rec.outcome)))
+	}
+	if rec.kind != 0 {
+		h.metrics.Request(rec.kind.String(), rec.status)
 	}
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
@@ -109,6 +125,11 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	case "/", "":
 		text(w, http.StatusOK, "modproxy: a caching Go module proxy. Use this URL as GOPROXY.")
 		return
+	case "/metrics":
+		if h.metricsH != nil {
+			h.metricsH.ServeHTTP(w, r)
+			return
+		}
 	}
 	if strings.ContainsRune(p, 0) || strings.Contains(r.URL.RawPath, "%00") {
 		textError(w, http.StatusBadRequest, "bad path")
@@ -144,6 +165,7 @@ func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 }
 
 func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
+	w.kind = req.Kind
 	res, err := h.svc.Get(r.Context(), req)
 	if err != nil {
 		h.serveError(w, r, req, err)
@@ -154,7 +176,12 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	hd := w.Header()
 	hd.Set("Content-Type", req.Kind.ContentType())
 	info := res.Object.Info()
-	hd.Set("ETag", etag(info.Size, info.ModTime))
+	if res.H1 != "" {
+		hd.Set("ETag", `"`+res.H1+`"`)
+		hd.Set("X-Go-Checksum", res.H1)
+	} else {
+		hd.Set("ETag", etag(info.Size, info.ModTime))
+	}
 	if req.Immutable() {
 		hd.Set("Cache-Control", immutableCC)
 	} else {
@@ -176,6 +203,8 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 		ue  *upstream.Error
 		ire *proxy.InvalidResponseError
 		nfe *proxy.NotFoundError
+		me  *checksum.MismatchError
+		le  *checksum.LookupError
 	)
 	switch {
 	case errors.As(err, &nfe):
@@ -187,6 +216,13 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 		textError(w, http.StatusNotFound, "not found: "+err.Error())
 	case errors.As(err, &ire):
 		h.log.Error("rejected invalid upstream answer", "key", req.Key, "err", err)
+		textError(w, http.StatusBadGateway, err.Error())
+	case errors.As(err, &me):
+		textError(w, http.StatusBadGateway, "SECURITY: "+err.Error())
+	case errors.As(err, &le):
+		if !le.NotFound && !errors.Is(err, sumdb.ErrSecurity) {
+			w.Header().Set("Retry-After", "30")
+		}
 		textError(w, http.StatusBadGateway, err.Error())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		w.status = 499 // client went away; nothing to write
@@ -227,6 +263,7 @@ type recorder struct {
 	status  int
 	bytes   int64
 	outcome proxy.Outcome
+	kind    artifact.Kind
 	wrote   bool
 }
 

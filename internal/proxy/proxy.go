@@ -32,7 +32,10 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
+	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
@@ -57,8 +60,29 @@ type Options struct {
 	Policy cachepolicy.Policy
 	// FillTimeout bounds one fill (fetch, validate, store); default 10m.
 	FillTimeout time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time // default time.Now
+	// Verifier, when set, checks every canonical .mod and .zip against a
+	// checksum database before it is stored. Nil turns verification off.
+	Verifier Verifier
+	// Private reports module paths that must never be looked up in a
+	// public checksum database, not even through /sumdb/ proxying.
+	Private func(path string) bool
+	// Quarantine keeps content that failed verification; may be nil.
+	Quarantine Quarantine
+	Audit      *audit.Log
+	Metrics    *metrics.Metrics
+	Logger     *slog.Logger
+	Now        func() time.Time // default time.Now
+}
+
+// Verifier checks a hash against a checksum database; see package checksum
+// for the errors.
+type Verifier interface {
+	Verify(ctx context.Context, path, version string, goMod bool, h1 string) error
+}
+
+// Quarantine keeps rejected content for inspection.
+type Quarantine interface {
+	Keep(name string, r io.Reader) (string, error)
 }
 
 // Outcome says how a request was answered.
@@ -83,6 +107,8 @@ type Result struct {
 	// ("110 - \"Response is Stale\"" or with revalidation failure detail).
 	Stale   bool
 	Warning string
+	// H1 is the h1: hash of a .zip or .mod, when recorded.
+	H1 string
 }
 
 // Close closes the object.
@@ -91,6 +117,7 @@ func (r *Result) Close() error { return r.Object.Close() }
 // Service is the caching proxy service.
 type Service struct {
 	opts     Options
+	hashes   hashCache
 	log      *slog.Logger
 	fills    singleflight.Group
 	neg      negCache
@@ -113,7 +140,7 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	return &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, closing: make(chan struct{})}
+	return &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, closing: make(chan struct{})}
 }
 
 // Close waits for background revalidations and detached fills to finish.
@@ -130,6 +157,40 @@ func (s *Service) SumDBSupported(name string) bool {
 
 // Get answers req from the cache, filling it from upstream as needed.
 func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error) {
+	res, err := s.get(ctx, req)
+	if err != nil {
+		var nfe *NotFoundError
+		if errors.As(err, &nfe) && nfe.Cached {
+			s.opts.Metrics.Outcome(req.Kind.String(), string(Negative))
+		}
+		return nil, err
+	}
+	s.opts.Metrics.Outcome(req.Kind.String(), string(res.Outcome))
+	if req.Kind == artifact.Zip || req.Kind == artifact.Mod {
+		res.H1 = s.hash(ctx, req.Key)
+	}
+	return res, nil
+}
+
+// ReadSumDB reads a file of the checksum database name through the cache:
+// path is "/lookup/M@V", "/tile/..." or "/latest".
+func (s *Service) ReadSumDB(ctx context.Context, name, path string) ([]byte, error) {
+	req, err := artifact.ParseSumDB(name + path)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Get(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	return io.ReadAll(res.Object)
+}
+
+func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error) {
+	if req.Kind == artifact.SumDB && req.Module != "" && s.opts.Private != nil && s.opts.Private(req.Module) {
+		return nil, &NotFoundError{Key: req.Key, Msg: fmt.Sprintf("%s is private: it is not looked up in a public checksum database", req.Module)}
+	}
 	obj, err := s.opts.Store.Open(ctx, req.Key)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return nil, fmt.Errorf("cache read %s: %w", req.Key, err)
@@ -245,11 +306,19 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 		up = f
 	}
 	start := s.opts.Now()
+	s.opts.Metrics.FillStarted()
+	defer s.opts.Metrics.FillDone()
 	resp, err := up.Fetch(ctx, req.Key)
 	if err != nil {
 		var ue *upstream.Error
-		if errors.As(err, &ue) && ue.NotFound() {
+		switch {
+		case errors.As(err, &ue) && ue.NotFound():
+			s.opts.Metrics.UpstreamError("not_found")
 			s.neg.put(req.Key, ue.Error(), s.opts.Now().Add(s.opts.Policy.NegativeTTL))
+		case errors.As(err, &ue) && ue.Timeout:
+			s.opts.Metrics.UpstreamError("timeout")
+		default:
+			s.opts.Metrics.UpstreamError("unavailable")
 		}
 		return err
 	}
@@ -261,6 +330,10 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 		info, err = s.fillSmall(ctx, req, resp)
 	}
 	if err != nil {
+		var ire *InvalidResponseError
+		if errors.As(err, &ire) {
+			s.opts.Metrics.UpstreamError("invalid")
+		}
 		return err
 	}
 	s.neg.del(req.Key)
@@ -274,9 +347,76 @@ func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *ups
 		return storage.Info{}, err
 	}
 	if err := validateSmall(req, data); err != nil {
-		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+		if req.Kind == artifact.Mod {
+			s.reject(req, resp.Source, int64(len(data)), "", ire, func() io.Reader { return bytes.NewReader(data) })
+		}
+		return storage.Info{}, ire
+	}
+	if req.Kind == artifact.Mod {
+		h1, err := checksum.HashGoMod(data)
+		if err != nil {
+			return storage.Info{}, err
+		}
+		if err := s.admit(ctx, req, resp.Source, true, h1, int64(len(data)), func() io.Reader { return bytes.NewReader(data) }); err != nil {
+			return storage.Info{}, err
+		}
 	}
 	return s.opts.Store.Put(ctx, req.Key, bytes.NewReader(data))
+}
+
+// admit verifies the hash of a canonical .mod or .zip and records it in a
+// sidecar object (KEY.h1) before the object itself is stored, so that an
+// object in the store always has its hash. Content that fails
+// verification is quarantined and audited, never stored.
+func (s *Service) admit(ctx context.Context, req artifact.Request, source string, goMod bool, h1 string, size int64, content func() io.Reader) error {
+	if s.opts.Verifier != nil {
+		err := s.opts.Verifier.Verify(ctx, req.Module, req.Version, goMod, h1)
+		var (
+			me *checksum.MismatchError
+			le *checksum.LookupError
+		)
+		switch {
+		case err == nil, errors.Is(err, checksum.ErrPrivate):
+		case errors.As(err, &me), errors.As(err, &le) && le.NotFound:
+			s.reject(req, source, size, h1, err, content)
+			return err
+		default:
+			return err
+		}
+	}
+	if _, err := s.opts.Store.Put(ctx, req.Key+".h1", bytes.NewReader([]byte(h1))); err != nil {
+		return err
+	}
+	s.hashes.put(req.Key, h1)
+	return nil
+}
+
+// reject quarantines and audits canonical module content that failed
+// validation or verification.
+func (s *Service) reject(req artifact.Request, source string, size int64, h1 string, verr error, content func() io.Reader) {
+	s.log.Error("rejected module content that failed checksum verification", "key", req.Key, "upstream", source, "err", verr)
+	var hashes map[string]string
+	if h1 != "" {
+		hashes = map[string]string{"got": h1}
+	}
+	var me *checksum.MismatchError
+	if errors.As(verr, &me) {
+		hashes["want"] = me.Want
+	}
+	ev := audit.Event{Actor: "verifier", Action: "reject", Target: req.Module + "@" + req.Version, Reason: verr.Error() + " (from " + source + ")", Bytes: size, Hashes: hashes}
+	if s.opts.Quarantine != nil {
+		if p, err := s.opts.Quarantine.Keep(req.Key, content()); err != nil {
+			s.log.Error("quarantine failed", "key", req.Key, "err", err)
+		} else {
+			s.opts.Metrics.Quarantined()
+			ev.Action = "quarantine"
+			ev.Reason += "; kept in " + p
+		}
+	}
+	if err := s.opts.Audit.Record(ev); err != nil {
+		s.log.Error("audit failed", "err", err)
+	}
 }
 
 func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {
@@ -295,13 +435,60 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	if resp.Size >= 0 && n != resp.Size {
 		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: fmt.Sprintf("body has %d bytes, Content-Length said %d", n, resp.Size)}
 	}
-	if _, err := validateZip(req, f); err != nil {
-		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+	content := func() io.Reader { return io.NewSectionReader(f, 0, n) }
+	h1, err := validateZip(req, f)
+	if err != nil {
+		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+		s.reject(req, resp.Source, n, "", ire, content)
+		return storage.Info{}, ire
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {
 		return storage.Info{}, err
 	}
-	return s.opts.Store.Put(ctx, req.Key, f)
+	return s.opts.Store.Put(ctx, req.Key, content())
+}
+
+// hash returns the recorded h1: of a stored .zip or .mod, or "".
+func (s *Service) hash(ctx context.Context, key string) string {
+	if h, ok := s.hashes.get(key); ok {
+		return h
+	}
+	obj, err := s.opts.Store.Open(ctx, key+".h1")
+	if err != nil {
+		return ""
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(io.LimitReader(obj, 256))
+	if err != nil {
+		return ""
+	}
+	h := string(b)
+	s.hashes.put(key, h)
+	return h
+}
+
+// hashCache keeps recorded hashes in memory, bounded.
+type hashCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const hashCacheMax = 200_000
+
+func (c *hashCache) get(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.m[key]
+	return h, ok
+}
+
+func (c *hashCache) put(key, h string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= hashCacheMax {
+		clear(c.m)
+	}
+	c.m[key] = h
 }
 
 // negCache remembers not-found answers for a short time.

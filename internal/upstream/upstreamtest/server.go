@@ -26,6 +26,7 @@ const DefaultSumDBName = "sum.test.example"
 // config is what Options set.
 type config struct {
 	sumdbName string
+	sumdbKeys [2]string // signer, verifier; empty: generate
 	noSumDB   bool
 }
 
@@ -37,6 +38,13 @@ type Option func(*config)
 // (non-empty, no spaces, no "+").
 func WithSumDBName(name string) Option {
 	return func(c *config) { c.sumdbName = name }
+}
+
+// WithSumDBKeys makes the checksum database sign with the given keys (from
+// note.GenerateKey or another Server's SumDBKeys) instead of fresh ones.
+// The key name must equal the database name.
+func WithSumDBKeys(signer, verifier string) Option {
+	return func(c *config) { c.sumdbKeys = [2]string{signer, verifier} }
 }
 
 // WithoutSumDB serves no checksum database: every /sumdb/ path, including
@@ -91,7 +99,7 @@ func New(t testing.TB, mods []Module, opts ...Option) *Server {
 		counts:  make(map[string]int),
 	}
 	if !cfg.noSumDB {
-		sum, err := newSumDB(cfg.sumdbName, s.goSumRecord)
+		sum, err := newSumDB(cfg.sumdbName, cfg.sumdbKeys, s.goSumRecord)
 		if err != nil {
 			t.Fatalf("upstreamtest: %v", err)
 		}

@@ -15,17 +15,21 @@ import (
 // sumDB is the checksum database a Server serves under /sumdb/NAME/.
 type sumDB struct {
 	name    string
+	skey    string       // signer key
 	vkey    string       // verifier key, a GOSUMDB value "NAME+hash+key"
 	handler http.Handler // serves /lookup/, /latest and /tile/
 }
 
 // newSumDB creates a checksum database with a fresh Ed25519 key whose
 // records come from gosum.
-func newSumDB(name string, gosum func(path, vers string) ([]byte, error)) (*sumDB, error) {
+func newSumDB(name string, keys [2]string, gosum func(path, vers string) ([]byte, error)) (*sumDB, error) {
 	if strings.Contains(name, "/") {
 		return nil, fmt.Errorf("checksum database name %q contains a slash", name)
 	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	skey, vkey, err := keys[0], keys[1], error(nil)
+	if skey == "" {
+		skey, vkey, err = note.GenerateKey(rand.Reader, name)
+	}
 	if err == nil {
 		_, err = note.NewVerifier(vkey) // validates the name
 	}
@@ -34,6 +38,7 @@ func newSumDB(name string, gosum func(path, vers string) ([]byte, error)) (*sumD
 	}
 	return &sumDB{
 		name:    name,
+		skey:    skey,
 		vkey:    vkey,
 		handler: sumdb.NewServer(sumdb.NewTestServer(skey, gosum)),
 	}, nil
@@ -82,4 +87,14 @@ func (s *Server) serveSumDB(r *http.Request, rest string) response {
 	rec := httptest.NewRecorder()
 	s.sum.handler.ServeHTTP(rec, r2)
 	return response{code: rec.Code, header: rec.Header().Clone(), body: rec.Body.Bytes()}
+}
+
+// SumDBKeys returns the signer and verifier keys of the checksum database,
+// so that a test can start another Server signing with the same key (a
+// forked or rolled-back database) with WithSumDBKeys.
+func (s *Server) SumDBKeys() (signer, verifier string) {
+	if s.sum == nil {
+		return "", ""
+	}
+	return s.sum.skey, s.sum.vkey
 }

@@ -1,0 +1,293 @@
+// Package checksum verifies module content against a Go checksum database
+// before modproxy admits it, with golang.org/x/mod/sumdb.Client and our own
+// ClientOps:
+//
+//   - the database is read through Options.Remote (modproxy wires it to the
+//     proxy service, so lookups and tiles come through the configured
+//     upstreams' /sumdb/NAME/ endpoints and are cached in the store); each
+//     remote read is bounded by Options.Timeout, because the library's
+//     operations take no context;
+//   - the latest verified signed tree head is persisted in
+//     Options.StateDir/NAME/latest and replaced only by compare-and-swap
+//     (sumdb.ErrWriteConflict on a lost race), so after a restart a
+//     database that forked or went back in time is detected, as the go
+//     command detects it;
+//   - such a security error is logged at error level, counted, audited and
+//     fails the verification that saw it;
+//   - module paths matching Options.Private (GONOSUMDB syntax) are never
+//     looked up: they are admitted on the upstream's word.
+//
+// A Verifier is safe for concurrent use.
+package checksum
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/dirhash"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/metrics"
+)
+
+// HashGoMod returns the h1: hash go.sum records for a go.mod file.
+func HashGoMod(data []byte) (string, error) {
+	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+}
+
+// Remote reads a file of the checksum database: path is "/lookup/M@V",
+// "/tile/..." or "/latest".
+type Remote func(ctx context.Context, path string) ([]byte, error)
+
+// Options configures a Verifier.
+type Options struct {
+	Key      string // verifier key "NAME+hash+keydata"
+	Remote   Remote
+	StateDir string        // persisted tree heads
+	Private  string        // GONOSUMDB-style comma-separated patterns
+	Timeout  time.Duration // per remote read; default 30s
+	Logger   *slog.Logger
+	Metrics  *metrics.Metrics
+	Audit    *audit.Log
+}
+
+// Verifier checks hashes against one checksum database.
+type Verifier struct {
+	name    string
+	private string
+	client  *sumdb.Client
+	ops     *ops
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	audit   *audit.Log
+}
+
+// New returns a Verifier. The key must parse as a note verifier key.
+func New(opts Options) (*Verifier, error) {
+	v, err := note.NewVerifier(opts.Key)
+	if err != nil {
+		return nil, fmt.Errorf("checksum database key %q: %w", opts.Key, err)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(opts.StateDir, v.Name()), 0o755); err != nil {
+		return nil, fmt.Errorf("checksum state: %w", err)
+	}
+	vr := &Verifier{name: v.Name(), private: opts.Private, log: opts.Logger, metrics: opts.Metrics, audit: opts.Audit}
+	vr.ops = &ops{v: vr, key: opts.Key, remote: opts.Remote, timeout: opts.Timeout, state: opts.StateDir}
+	vr.client = sumdb.NewClient(vr.ops)
+	vr.client.SetGONOSUMDB(opts.Private)
+	return vr, nil
+}
+
+// Name is the database name.
+func (v *Verifier) Name() string { return v.name }
+
+// Private reports whether path matches the private patterns: such modules
+// are never looked up in the database.
+func (v *Verifier) Private(path string) bool {
+	return module.MatchPrefixPatterns(v.private, path)
+}
+
+// MismatchError is content whose hash differs from the database's.
+type MismatchError struct {
+	Module, Version string
+	File            string // "zip" or "go.mod"
+	Got, Want       string
+	DB              string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("checksum mismatch for %s@%s %s: upstream content hashes to %s, checksum database %s says %s",
+		e.Module, e.Version, e.File, e.Got, e.DB, e.Want)
+}
+
+// LookupError is a verification that could not be completed: the
+// database does not know the version, could not be reached, or misbehaved
+// (then errors.Is(err, sumdb.ErrSecurity)).
+type LookupError struct {
+	Module, Version string
+	DB              string
+	// NotFound is set when the database answered that it does not know
+	// the version (as opposed to being unreachable or misbehaving).
+	NotFound bool
+	Err      error
+}
+
+func (e *LookupError) Error() string {
+	return fmt.Sprintf("verifying %s@%s with checksum database %s: %v", e.Module, e.Version, e.DB, e.Err)
+}
+
+func (e *LookupError) Unwrap() error { return e.Err }
+
+// ErrPrivate is returned by Verify for private module paths: nothing was
+// looked up; callers admit them on the upstream's word.
+var ErrPrivate = errors.New("private module: not verified against a public checksum database")
+
+// Verify checks h1, the hash of the module's zip (goMod false) or go.mod
+// (goMod true), against the database. It returns nil when they agree,
+// ErrPrivate for private paths, *MismatchError when they differ and
+// *LookupError when the database cannot vouch for the version.
+func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool, h1 string) error {
+	if v.Private(path) {
+		v.metrics.Verification("private")
+		return ErrPrivate
+	}
+	vers, file := version, "zip"
+	if goMod {
+		vers, file = version+"/go.mod", "go.mod"
+	}
+	lines, err := v.client.Lookup(path, vers)
+	if err != nil {
+		le := &LookupError{Module: path, Version: version, DB: v.name, Err: err}
+		switch {
+		case errors.Is(err, sumdb.ErrSecurity):
+			v.metrics.Verification("security")
+		case v.notFound(ctx, path, version):
+			le.NotFound = true
+			v.metrics.Verification("unknown")
+		default:
+			v.metrics.Verification("error")
+		}
+		return le
+	}
+	var want string
+	prefix := path + " " + vers + " "
+	for _, l := range lines {
+		if h, ok := strings.CutPrefix(l, prefix); ok && strings.HasPrefix(h, "h1:") {
+			want = h
+		}
+	}
+	if want == "" {
+		v.metrics.Verification("unknown")
+		return &LookupError{Module: path, Version: version, DB: v.name, NotFound: true, Err: errors.New("the database has no h1 hash for it")}
+	}
+	if want != h1 {
+		v.metrics.Verification("mismatch")
+		return &MismatchError{Module: path, Version: version, File: file, Got: h1, Want: want, DB: v.name}
+	}
+	v.metrics.Verification("ok")
+	return nil
+}
+
+// notFound reports whether the database answers "not found" for the
+// version. sumdb.Client flattens errors to text, so a failed lookup is
+// classified by asking Remote again (it answers from the negative cache).
+func (v *Verifier) notFound(ctx context.Context, path, version string) bool {
+	epath, err1 := module.EscapePath(path)
+	evers, err2 := module.EscapeVersion(version)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	_, err := v.ops.remote(ctx, "/lookup/"+epath+"@"+evers)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// ops implements sumdb.ClientOps.
+type ops struct {
+	v       *Verifier
+	key     string
+	remote  Remote
+	timeout time.Duration
+	state   string
+	mu      sync.Mutex // serializes WriteConfig's compare-and-swap
+}
+
+func (o *ops) ReadRemote(path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	return o.remote(ctx, path)
+}
+
+func (o *ops) configPath(file string) (string, error) {
+	name, rest, ok := strings.Cut(file, "/")
+	if !ok || rest != "latest" || name != o.v.name {
+		return "", fmt.Errorf("unexpected checksum config file %q", file)
+	}
+	return filepath.Join(o.state, name, "latest"), nil
+}
+
+func (o *ops) ReadConfig(file string) ([]byte, error) {
+	if file == "key" {
+		return []byte(o.key), nil
+	}
+	p, err := o.configPath(file)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return []byte{}, nil
+	}
+	return data, err
+}
+
+func (o *ops) WriteConfig(file string, old, new []byte) error {
+	p, err := o.configPath(file)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	cur, err := os.ReadFile(p)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if !bytes.Equal(cur, old) {
+		return sumdb.ErrWriteConflict
+	}
+	return writeFileAtomic(p, new)
+}
+
+func writeFileAtomic(p string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// ReadCache reports every file as missing: lookups and tiles are cached by
+// Remote (the proxy's store), not twice.
+func (o *ops) ReadCache(file string) ([]byte, error) { return nil, os.ErrNotExist }
+
+func (o *ops) WriteCache(file string, data []byte) {}
+
+func (o *ops) Log(msg string) { o.v.log.Debug("checksum database client", "db", o.v.name, "msg", msg) }
+
+func (o *ops) SecurityError(msg string) {
+	o.v.log.Error("SECURITY ERROR: checksum database misbehaved (forked or rolled-back tree); verifications against it fail", "db", o.v.name, "detail", msg)
+	o.v.metrics.SecurityError()
+	_ = o.v.audit.Record(audit.Event{Actor: "verifier", Action: "security-error", Target: o.v.name, Reason: msg})
+}

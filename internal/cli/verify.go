@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/modproxy/modproxy/internal/app"
+	"github.com/modproxy/modproxy/internal/scrub"
+)
+
+const verifyHelp = `Usage: modproxy verify [flags]
+
+Re-hashes every module zip and go.mod in a modproxy cache directory and
+compares each with the h1: hash recorded when it was admitted and with the
+checksum database record cached beside it. It works offline: nothing is
+fetched. Every mismatch or unreadable object is reported.
+
+With --repair, bad objects are moved to the quarantine directory (and
+audited), so that the server fetches and verifies them again on the next
+request. The server may keep running meanwhile.
+
+Exit status: 0 when every object is good, 1 when problems were found (even
+if repaired) or the scrub failed, 2 on a usage or configuration error.
+
+Flags:
+%s
+Configuration keys (file key, environment variable):
+%s`
+
+func runVerify(ctx context.Context, env Env, args []string) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	cf := addConfigFlags(fs, false)
+	repair := fs.Bool("repair", false, "move bad objects to quarantine so that they are fetched again")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	fs.Usage = func() { configHelp(fs, env.Stderr, verifyHelp) }
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "modproxy verify: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return ExitUsage
+	}
+	// verify needs no upstream; keep go env from failing on it.
+	if *cf.file == "" {
+		if _, ok := env.LookupEnv("MODPROXY_UPSTREAM"); !ok {
+			cf.set["upstream"] = new(string)
+			*cf.set["upstream"] = "off"
+		}
+	}
+	cfg, err := cf.load(ctx, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy verify: %v\n", err)
+		return ExitUsage
+	}
+	if st, err := os.Stat(cfg.CacheDir); err != nil || !st.IsDir() {
+		fmt.Fprintf(env.Stderr, "modproxy verify: cache directory %s: not found\n", cfg.CacheDir)
+		return ExitUsage
+	}
+	rep, err := app.Scrub(ctx, cfg, *repair, progress(env.Stderr, "verifying"))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy verify: %v\n", err)
+		return ExitFailure
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		writeScrubReport(env.Stdout, rep)
+	}
+	if len(rep.Problems) > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func writeScrubReport(w io.Writer, rep scrub.Report) {
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "BAD %s: %s", p.Key, p.Problem)
+		if p.Detail != "" {
+			fmt.Fprintf(w, " (%s)", p.Detail)
+		}
+		if p.Got != "" {
+			fmt.Fprintf(w, "\n    content   %s", p.Got)
+		}
+		if p.Recorded != "" {
+			fmt.Fprintf(w, "\n    recorded  %s", p.Recorded)
+		}
+		if p.Database != "" {
+			fmt.Fprintf(w, "\n    database  %s", p.Database)
+		}
+		if p.Repaired != "" {
+			fmt.Fprintf(w, "\n    moved to quarantine: %s", p.Repaired)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "checked %d objects (%.1f MB): %d problems\n", rep.Checked, float64(rep.Bytes)/1e6, len(rep.Problems))
+}
+
+// progress returns a progress callback: a bar on a terminal, a line every
+// few seconds otherwise.
+func progress(w io.Writer, what string) func(done, total int) {
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			var bar *progressbar.ProgressBar
+			return func(done, total int) {
+				if bar == nil {
+					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
+						progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+				}
+				_ = bar.Set(done)
+			}
+		}
+	}
+	last := time.Now()
+	return func(done, total int) {
+		if time.Since(last) >= 5*time.Second || (done == total && total >= 1000) {
+			last = time.Now()
+			fmt.Fprintf(w, "%s: %d/%d\n", what, done, total)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+// Package metrics holds modproxy's Prometheus metrics in their own
+// registry (no global state). A nil *Metrics is valid and records nothing,
+// so packages can take one optionally.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of modproxy metrics. Safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests       *prometheus.CounterVec
+	outcomes       *prometheus.CounterVec
+	fillsInFlight  prometheus.Gauge
+	upstreamErrors *prometheus.CounterVec
+	verifications  *prometheus.CounterVec
+	securityErrors prometheus.Counter
+	quarantined    prometheus.Counter
+}
+
+// New returns Metrics registered in a new registry, with the Go runtime
+// and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{reg}
+	return &Metrics{
+		reg: reg,
+		requests: f.counterVec("modproxy_requests_total",
+			"Protocol requests by artifact kind and HTTP status.", "kind", "code"),
+		outcomes: f.counterVec("modproxy_cache_outcomes_total",
+			"Answers by artifact kind and cache outcome (hit, miss, coalesced, stale, negative).", "kind", "outcome"),
+		fillsInFlight: f.gauge("modproxy_fills_in_flight", "Upstream fills in progress."),
+		upstreamErrors: f.counterVec("modproxy_upstream_errors_total",
+			"Failed upstream fetches by class (not_found, invalid, unavailable, timeout).", "class"),
+		verifications: f.counterVec("modproxy_checksum_verifications_total",
+			"Checksum database verifications at admission by result (ok, mismatch, unknown, error, private, security).", "result"),
+		securityErrors: f.counter("modproxy_checksum_security_errors_total",
+			"Checksum database misbehaviour detected (forked or rolled-back tree)."),
+		quarantined: f.counter("modproxy_quarantined_total", "Objects moved to quarantine."),
+	}
+}
+
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry returns the registry, for tests and for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Request counts a protocol request.
+func (m *Metrics) Request(kind string, code int) {
+	if m != nil {
+		m.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+	}
+}
+
+// Outcome counts a cache outcome.
+func (m *Metrics) Outcome(kind, outcome string) {
+	if m != nil {
+		m.outcomes.WithLabelValues(kind, outcome).Inc()
+	}
+}
+
+// FillStarted and FillDone track fills in flight.
+func (m *Metrics) FillStarted() {
+	if m != nil {
+		m.fillsInFlight.Inc()
+	}
+}
+
+// FillDone marks the end of a fill started with FillStarted.
+func (m *Metrics) FillDone() {
+	if m != nil {
+		m.fillsInFlight.Dec()
+	}
+}
+
+// UpstreamError counts a failed upstream fetch by class.
+func (m *Metrics) UpstreamError(class string) {
+	if m != nil {
+		m.upstreamErrors.WithLabelValues(class).Inc()
+	}
+}
+
+// Verification counts a verification result.
+func (m *Metrics) Verification(result string) {
+	if m != nil {
+		m.verifications.WithLabelValues(result).Inc()
+	}
+}
+
+// SecurityError counts a checksum database security error.
+func (m *Metrics) SecurityError() {
+	if m != nil {
+		m.securityErrors.Inc()
+	}
+}
+
+// Quarantined counts an object moved to quarantine.
+func (m *Metrics) Quarantined() {
+	if m != nil {
+		m.quarantined.Inc()
+	}
+}

@@ -1,0 +1,276 @@
+// Package scrub re-hashes the module zips and go.mod files in a store and
+// compares them with the hashes recorded at admission (KEY.h1) and with
+// the checksum database records cached in the store
+// (sumdb/NAME/lookup/M@V). It needs no network. With Repair, every bad
+// object is moved to quarantine (and its recorded hash removed), so that
+// the next request fetches and verifies it again.
+package scrub
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/dirhash"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/storage"
+)
+
+// Store is what a scrub needs from the store.
+type Store interface {
+	Open(ctx context.Context, key string) (storage.Object, error)
+	Delete(ctx context.Context, key string) error
+	Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error
+}
+
+// Quarantine keeps bad objects.
+type Quarantine interface {
+	Keep(name string, r io.Reader) (string, error)
+}
+
+// Options configures a scrub.
+type Options struct {
+	Store      Store
+	SumDBNames []string // databases whose cached lookups are consulted
+	Repair     bool
+	Quarantine Quarantine // required with Repair
+	Audit      *audit.Log
+	TempDir    string
+	// Progress, when set, is called after each object with the number done
+	// and the total.
+	Progress func(done, total int)
+}
+
+// Problem is one bad object.
+type Problem struct {
+	Key      string `json:"key"`
+	Module   string `json:"module"`
+	Version  string `json:"version"`
+	Problem  string `json:"problem"` // "unreadable", "recorded-mismatch", "database-mismatch", "unverifiable"
+	Detail   string `json:"detail,omitempty"`
+	Got      string `json:"got,omitempty"`
+	Recorded string `json:"recorded,omitempty"`
+	Database string `json:"database,omitempty"`
+	Repaired string `json:"repaired,omitempty"` // quarantine path when repaired
+}
+
+// Report is the result of a scrub.
+type Report struct {
+	Checked  int       `json:"checked"`
+	Bytes    int64     `json:"bytes"`
+	Problems []Problem `json:"problems"`
+}
+
+// Run scrubs the store. It returns an error only when the scrub itself
+// could not proceed; bad objects are reported in the Report.
+func Run(ctx context.Context, opts Options) (Report, error) {
+	var keys []storage.Info
+	err := opts.Store.Walk(ctx, "", func(i storage.Info) error {
+		if strings.HasPrefix(i.Key, "sumdb/") {
+			return nil
+		}
+		if strings.HasSuffix(i.Key, ".zip") || strings.HasSuffix(i.Key, ".mod") {
+			keys = append(keys, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("scrub: listing the store: %w", err)
+	}
+	slices.SortFunc(keys, func(a, b storage.Info) int { return strings.Compare(a.Key, b.Key) })
+	rep := Report{Problems: []Problem{}}
+	for i, info := range keys {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		req, err := artifact.Parse(info.Key)
+		if err != nil || (req.Kind != artifact.Zip && req.Kind != artifact.Mod) {
+			continue
+		}
+		rep.Checked++
+		rep.Bytes += info.Size
+		if p, bad := check(ctx, opts, req); bad {
+			if opts.Repair {
+				p.Repaired = repair(ctx, opts, req, p)
+			}
+			rep.Problems = append(rep.Problems, p)
+		}
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(keys))
+		}
+	}
+	return rep, nil
+}
+
+func check(ctx context.Context, opts Options, req artifact.Request) (Problem, bool) {
+	p := Problem{Key: req.Key, Module: req.Module, Version: req.Version}
+	got, err := hashObject(ctx, opts, req)
+	if err != nil {
+		p.Problem, p.Detail = "unreadable", err.Error()
+		return p, true
+	}
+	p.Got = got
+	p.Recorded = readSmall(ctx, opts.Store, req.Key+".h1")
+	p.Database = dbHash(ctx, opts, req)
+	switch {
+	case p.Recorded != "" && p.Recorded != got:
+		p.Problem = "recorded-mismatch"
+	case p.Database != "" && p.Database != got:
+		p.Problem = "database-mismatch"
+	case p.Recorded == "" && p.Database == "":
+		p.Problem = "unverifiable"
+		p.Detail = "no hash was recorded at admission and no checksum database record is cached"
+	default:
+		return p, false
+	}
+	return p, true
+}
+
+func hashObject(ctx context.Context, opts Options, req artifact.Request) (string, error) {
+	obj, err := opts.Store.Open(ctx, req.Key)
+	if err != nil {
+		return "", err
+	}
+	defer obj.Close()
+	if req.Kind == artifact.Mod {
+		data, err := io.ReadAll(obj)
+		if err != nil {
+			return "", err
+		}
+		return checksum.HashGoMod(data)
+	}
+	ra, ok := obj.(io.ReaderAt)
+	if !ok {
+		f, err := os.CreateTemp(opts.TempDir, "scrub-*.zip")
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		if _, err := io.Copy(f, obj); err != nil {
+			return "", err
+		}
+		ra = f
+	}
+	return hashZip(ra, obj.Info().Size)
+}
+
+// hashZip computes the h1: hash of a module zip from any io.ReaderAt, as
+// dirhash.HashZip does for a file; reading each entry checks its CRC-32.
+func hashZip(ra io.ReaderAt, size int64) (string, error) {
+	zr, err := zip.NewReader(ra, size)
+	if err != nil {
+		return "", err
+	}
+	files := map[string]*zip.File{}
+	var names []string
+	for _, f := range zr.File {
+		if _, dup := files[f.Name]; dup {
+			return "", fmt.Errorf("duplicate zip entry %q", f.Name)
+		}
+		files[f.Name] = f
+		names = append(names, f.Name)
+	}
+	return dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
+		f, ok := files[name]
+		if !ok {
+			return nil, errors.New("file not found")
+		}
+		return f.Open()
+	})
+}
+
+func readSmall(ctx context.Context, s Store, key string) string {
+	obj, err := s.Open(ctx, key)
+	if err != nil {
+		return ""
+	}
+	defer obj.Close()
+	b, _ := io.ReadAll(io.LimitReader(obj, 4096))
+	return strings.TrimSpace(string(b))
+}
+
+// dbHash returns the hash a cached checksum database record gives, or "".
+func dbHash(ctx context.Context, opts Options, req artifact.Request) string {
+	epath, err1 := module.EscapePath(req.Module)
+	evers, err2 := module.EscapeVersion(req.Version)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	vers := req.Version
+	if req.Kind == artifact.Mod {
+		vers += "/go.mod"
+	}
+	prefix := req.Module + " " + vers + " "
+	for _, name := range opts.SumDBNames {
+		rec := readRecord(ctx, opts.Store, "sumdb/"+name+"/lookup/"+epath+"@"+evers)
+		if rec == nil {
+			continue
+		}
+		_, text, _, err := tlog.ParseRecord(rec)
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(text), "\n") {
+			if h, ok := strings.CutPrefix(line, prefix); ok {
+				return h
+			}
+		}
+	}
+	return ""
+}
+
+func readRecord(ctx context.Context, s Store, key string) []byte {
+	obj, err := s.Open(ctx, key)
+	if err != nil {
+		return nil
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(io.LimitReader(obj, 1<<20))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// repair moves a bad object to quarantine and deletes it (and its recorded
+// hash) from the store. It returns the quarantine path, or "" on failure.
+func repair(ctx context.Context, opts Options, req artifact.Request, p Problem) string {
+	if opts.Quarantine == nil {
+		return ""
+	}
+	obj, err := opts.Store.Open(ctx, req.Key)
+	if err != nil {
+		return ""
+	}
+	qpath, err := opts.Quarantine.Keep(req.Key, obj)
+	size := obj.Info().Size
+	obj.Close()
+	if err != nil {
+		return ""
+	}
+	if err := opts.Store.Delete(ctx, req.Key); err != nil {
+		return ""
+	}
+	_ = opts.Store.Delete(ctx, req.Key+".h1")
+	hashes := map[string]string{"got": p.Got}
+	if p.Recorded != "" {
+		hashes["recorded"] = p.Recorded
+	}
+	if p.Database != "" {
+		hashes["database"] = p.Database
+	}
+	_ = opts.Audit.Record(audit.Event{Actor: "scrub", Action: "quarantine", Target: req.Module + "@" + req.Version,
+		Reason: p.Problem + ": " + req.Key + " moved to " + qpath, Bytes: size, Hashes: hashes})
+	return qpath
+}
