@@ -3,9 +3,9 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -110,6 +110,9 @@ func TestGoCommand(t *testing.T) {
 		g.run(t, "mod", "verify")
 	}
 
+	if !strings.Contains(srv.logs.String(), "checksum verification on") {
+		t.Fatal("modproxy did not start with checksum verification on")
+	}
 	t.Run("through upstream", func(t *testing.T) { scenario(t, g) })
 	var lookups int
 	for _, p := range up.Log() {
