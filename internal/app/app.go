@@ -24,10 +24,12 @@ import (
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/quarantine"
+	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/scrub"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
+	"github.com/modproxy/modproxy/internal/upstream/resilient"
 )
 
 // Version is set by the cli from build information.
@@ -56,6 +58,7 @@ type Server struct {
 	audit      *audit.Log
 	quarantine *quarantine.Dir
 	sumdbNames []string
+	upstreams  *upstreams
 }
 
 // New builds the server from a validated configuration. It reports
@@ -78,13 +81,36 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	copts := proxyclient.Options{
 		ConnectTimeout: time.Duration(cfg.Fetch.ConnectTimeout),
 		Timeout:        time.Duration(cfg.Fetch.Timeout),
+		HeaderTimeout:  time.Duration(cfg.Resilience.HeaderTimeout),
 		MaxZipSize:     int64(cfg.Fetch.MaxZipSize),
 		UserAgent:      "modproxy/" + info.Version,
 	}
-	chain, err := buildChain(cfg.Upstream, copts, log)
+	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: store.TempDir(), byURL: map[string]*resilient.Fetcher{}}
+	chain, err := ups.chain("upstream", cfg.Upstream)
 	if err != nil {
 		return nil, err
 	}
+	chain.HedgeDelay = time.Duration(cfg.Resilience.HedgeDelay)
+	chains := []*upstream.Chain{chain}
+	var routes []routing.Route
+	for i, rt := range cfg.Routes {
+		c, err := ups.chain(fmt.Sprintf("route[%d].upstream", i), rt.Upstream)
+		if err != nil {
+			return nil, err
+		}
+		c.HedgeDelay = chain.HedgeDelay
+		routes = append(routes, routing.Route{Match: rt.Match, Target: len(chains)})
+		chains = append(chains, c)
+	}
+	var deny []routing.Deny
+	for _, d := range cfg.Deny {
+		rg, err := routing.ParseRange(d.Versions)
+		if err != nil {
+			return nil, &config.Error{Key: "deny", Err: err}
+		}
+		deny = append(deny, routing.Deny{Match: d.Match, Versions: rg, Reason: d.Reason, Status: d.Status})
+	}
+	rules := routing.New(routes, deny, cfg.Allow, 0)
 	sumdbs := map[string]upstream.Fetcher{}
 	var specs []config.SumDBSpec
 	for _, s := range cfg.SumDB {
@@ -116,6 +142,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	popts := proxy.Options{
 		Store:      store,
 		Upstream:   chain,
+		Route:      func(path string) upstream.Fetcher { return chains[rules.Target(path)] },
+		Rules:      rules,
+		Offline:    cfg.Offline,
 		SumDB:      sumdbs,
 		TempDir:    store.TempDir(),
 		Policy:     p,
@@ -136,13 +165,16 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		popts.Verifier = verifier
 	}
 	svc = proxy.New(popts)
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc)})
 	names := make([]string, 0, len(specs))
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
 	log.Info("configured", "cache_dir", cfg.CacheDir, "upstream", cfg.Upstream, "sumdb", strings.Join(names, ","), "private", private)
-	return &Server{cfg: cfg, log: log, svc: svc, handler: h, store: store, audit: auditLog, quarantine: q, sumdbNames: names}, nil
+	if cfg.Offline {
+		log.Warn("cache-only mode: nothing is fetched upstream (offline = true)")
+	}
+	return &Server{cfg: cfg, log: log, svc: svc, handler: h, store: store, audit: auditLog, quarantine: q, sumdbNames: names, upstreams: ups}, nil
 }
 
 // newVerifier returns the checksum verifier the configuration asks for, or
@@ -190,36 +222,6 @@ func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, re
 // Handler returns the root HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// buildChain turns a GOPROXY-syntax list into an upstream.Chain of HTTP
-// proxies. "direct" and "off" are not supported yet: each one is reported
-// at start-up, and a list with no proxy left is an error.
-func buildChain(list string, opts proxyclient.Options, log *slog.Logger) (*upstream.Chain, error) {
-	specs, err := upstream.ParseList(list)
-	if err != nil {
-		return nil, &config.Error{Key: "upstream", Err: err}
-	}
-	chain := &upstream.Chain{}
-	for _, sp := range specs {
-		switch sp.Target {
-		case "direct":
-			log.Warn("upstream entry skipped: fetching from version control (direct) is not supported yet; only proxies are used", "entry", "direct")
-			continue
-		case "off":
-			log.Warn("upstream entry skipped: \"off\" ends the list for the go command; modproxy answers what the proxies before it do", "entry", "off")
-			continue
-		}
-		c, err := proxyclient.New(sp.Target, opts)
-		if err != nil {
-			return nil, &config.Error{Key: "upstream", Err: err}
-		}
-		chain.Links = append(chain.Links, upstream.Link{Fetcher: c, AnyError: sp.AnyError})
-	}
-	if len(chain.Links) == 0 {
-		return nil, &config.Error{Key: "upstream", Err: fmt.Errorf("%q has no proxy URL; direct and off are not supported as upstreams yet", list)}
-	}
-	return chain, nil
-}
-
 // stripPrefix fetches "sumdb/NAME/REST" as "REST" from a checksum
 // database's own URL.
 type stripPrefix struct {
@@ -256,6 +258,9 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	go func() { errc <- srv.Serve(ln) }()
 	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
 		go s.scrubLoop(ctx, d)
+	}
+	if d := time.Duration(s.cfg.Resilience.ProbeInterval); d > 0 {
+		s.upstreams.startProbes(ctx, d, s.probePath())
 	}
 	select {
 	case err := <-errc:
@@ -307,8 +312,25 @@ func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, tot
 	})
 }
 
-// Close releases what New opened (the audit log).
-func (s *Server) Close() error { return s.audit.Close() }
+// Close releases what New opened (the audit log, the direct fetcher's
+// private module cache).
+func (s *Server) Close() error {
+	s.upstreams.close()
+	return s.audit.Close()
+}
+
+// SetOffline switches cache-only mode at run time.
+func (s *Server) SetOffline(on bool) { s.svc.SetOffline(on) }
+
+func (s *Server) probePath() string {
+	if p := s.cfg.Resilience.ProbePath; p != "" {
+		return p
+	}
+	if len(s.sumdbNames) > 0 {
+		return "sumdb/" + s.sumdbNames[0] + "/supported"
+	}
+	return "modproxy-probe.invalid/@v/list"
+}
 
 // Scrub runs a scrub on the cache directory of cfg without starting a
 // server (the offline `modproxy verify` command).

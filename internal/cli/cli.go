@@ -50,6 +50,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the caching GOPROXY server", runServe},
 		{"verify", "re-hash the cache against recorded and checksum database hashes", runVerify},
+		{"prefetch", "warm a proxy or the module cache from go.mod/go.sum/go.work files", runPrefetch},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -66,7 +66,6 @@ func TestServeConfigErrors(t *testing.T) {
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "nope.toml")}, "nope.toml"},
 		{"bad env", map[string]string{"MODPROXY_CACHE_STALE_IF_ERROR": "x"}, []string{"--upstream", "https://p.example"}, "MODPROXY_CACHE_STALE_IF_ERROR"},
 		{"no go command and no upstream", nil, []string{"--cache-dir", dir}, "upstream"},
-		{"only direct", map[string]string{"MODPROXY_VERIFY_PRIVATE": "corp.example.com"}, []string{"--cache-dir", dir, "--upstream", "direct", "--sumdb", "off"}, "no proxy URL"},
 		{"bad listen", map[string]string{"MODPROXY_VERIFY_PRIVATE": "corp.example.com"}, []string{"--listen", "x", "--upstream", "https://p.example", "--sumdb", "off"}, "listen"},
 		{"no go command and no private patterns", nil, []string{"--upstream", "https://p.example", "--sumdb", "off"}, "verify.private"},
 		{"verify: no cache dir", map[string]string{"MODPROXY_VERIFY_PRIVATE": "x.example"}, []string{"--sumdb", "off", "--cache-dir", filepath.Join(dir, "none")}, "not found"},

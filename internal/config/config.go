@@ -23,6 +23,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/modproxy/modproxy/internal/goenv"
+	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
 
@@ -41,10 +42,59 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 
-	Log    Log    `toml:"log"`
-	Cache  Cache  `toml:"cache"`
-	Fetch  Fetch  `toml:"fetch"`
-	Verify Verify `toml:"verify"`
+	// Offline starts in cache-only mode: nothing is fetched upstream.
+	Offline bool `toml:"offline"`
+
+	Log        Log        `toml:"log"`
+	Cache      Cache      `toml:"cache"`
+	Fetch      Fetch      `toml:"fetch"`
+	Resilience Resilience `toml:"resilience"`
+	Direct     Direct     `toml:"direct"`
+	Verify     Verify     `toml:"verify"`
+
+	// Routes map module path patterns to an upstream list; the first
+	// match wins; unmatched paths use Upstream. File only.
+	Routes []Route `toml:"route"`
+	// Deny blocks modules or version ranges. File only.
+	Deny []DenyRule `toml:"deny"`
+	// Allow, when not empty, serves only modules matching these patterns.
+	Allow []string `toml:"allow"`
+}
+
+// Route sends modules matching Match (GOPRIVATE-style patterns,
+// comma-separated) to Upstream (GOPROXY syntax; "direct" fetches from
+// version control).
+type Route struct {
+	Match    string `toml:"match"`
+	Upstream string `toml:"upstream"`
+}
+
+// DenyRule blocks versions of matching modules.
+type DenyRule struct {
+	Match    string `toml:"match"`    // module path patterns
+	Versions string `toml:"versions"` // e.g. ">=v1.2.0 <v1.2.5"; empty: all versions
+	Reason   string `toml:"reason"`   // shown to clients
+	Status   int    `toml:"status"`   // 403 (default: stops the go command) or 410 (lets "," lists fall through)
+}
+
+// Resilience configures retries, circuit breakers, health probes and
+// hedging for every upstream proxy.
+type Resilience struct {
+	MaxAttempts     int      `toml:"max_attempts"`     // per fetch, first included
+	BackoffBase     Duration `toml:"backoff_base"`     // exponential backoff with full jitter from here...
+	BackoffMax      Duration `toml:"backoff_max"`      // ...up to here
+	BreakerFailures int      `toml:"breaker_failures"` // consecutive failures that open a breaker
+	BreakerOpen     Duration `toml:"breaker_open"`     // how long a breaker stays open before a trial
+	HeaderTimeout   Duration `toml:"header_timeout"`   // an upstream slower than this to answer fails over
+	ProbeInterval   Duration `toml:"probe_interval"`   // active health probes; 0 disables
+	ProbePath       string   `toml:"probe_path"`       // protocol path probed; default sumdb/NAME/supported
+	HedgeDelay      Duration `toml:"hedge_delay"`      // hedge list/latest to the next upstream after this; 0 disables
+}
+
+// Direct configures fetching from version control ("direct" upstreams).
+type Direct struct {
+	Concurrency int      `toml:"concurrency"` // go commands at once
+	Timeout     Duration `toml:"timeout"`     // per go command
 }
 
 // Verify configures checksum-verified admission.
@@ -111,6 +161,16 @@ func Default() Config {
 			Timeout:        Duration(5 * time.Minute),
 			MaxZipSize:     ByteSize(500 << 20),
 		},
+		Resilience: Resilience{
+			MaxAttempts:     3,
+			BackoffBase:     Duration(100 * time.Millisecond),
+			BackoffMax:      Duration(2 * time.Second),
+			BreakerFailures: 3,
+			BreakerOpen:     Duration(30 * time.Second),
+			HeaderTimeout:   Duration(30 * time.Second),
+			ProbeInterval:   Duration(30 * time.Second),
+		},
+		Direct: Direct{Concurrency: 4, Timeout: Duration(5 * time.Minute)},
 		Verify: Verify{
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
@@ -255,6 +315,9 @@ func walk(v reflect.Value, prefix string, fn func(key string, v reflect.Value)) 
 		}
 		key := prefix + name
 		fv := v.Field(i)
+		if fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct {
+			continue // tables: file only
+		}
 		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeFor[Duration]() {
 			walk(fv, key+".", fn)
 			continue
@@ -400,6 +463,47 @@ func (c *Config) Validate() error {
 	for _, p := range c.Verify.Private {
 		if strings.ContainsAny(p, " \t") {
 			return &Error{Key: "verify.private", Err: fmt.Errorf("pattern %q contains white space", p)}
+		}
+	}
+	r := c.Resilience
+	for key, n := range map[string]int{"resilience.max_attempts": r.MaxAttempts, "resilience.breaker_failures": r.BreakerFailures, "direct.concurrency": c.Direct.Concurrency} {
+		if n <= 0 {
+			return &Error{Key: key, Err: errors.New("must be at least 1")}
+		}
+	}
+	for key, d := range map[string]Duration{"resilience.backoff_base": r.BackoffBase, "resilience.backoff_max": r.BackoffMax,
+		"resilience.breaker_open": r.BreakerOpen, "resilience.header_timeout": r.HeaderTimeout, "direct.timeout": c.Direct.Timeout} {
+		if d <= 0 {
+			return &Error{Key: key, Err: errors.New("must be positive")}
+		}
+	}
+	if r.ProbeInterval < 0 || r.HedgeDelay < 0 {
+		return &Error{Key: "resilience.probe_interval", Err: errors.New("must not be negative")}
+	}
+	if r.ProbePath != "" && (strings.HasPrefix(r.ProbePath, "/") || strings.Contains(r.ProbePath, "..")) {
+		return &Error{Key: "resilience.probe_path", Err: fmt.Errorf("%q: want a protocol path relative to the proxy base, e.g. golang.org/x/mod/@v/list", r.ProbePath)}
+	}
+	for i, rt := range c.Routes {
+		key := fmt.Sprintf("route[%d]", i)
+		if strings.TrimSpace(rt.Match) == "" {
+			return &Error{Key: key + ".match", Err: errors.New("must not be empty")}
+		}
+		if _, err := upstream.ParseList(rt.Upstream); err != nil {
+			return &Error{Key: key + ".upstream", Err: err}
+		}
+	}
+	for i, d := range c.Deny {
+		key := fmt.Sprintf("deny[%d]", i)
+		switch {
+		case strings.TrimSpace(d.Match) == "":
+			return &Error{Key: key + ".match", Err: errors.New("must not be empty")}
+		case strings.TrimSpace(d.Reason) == "":
+			return &Error{Key: key + ".reason", Err: errors.New("must not be empty: clients are told why")}
+		case d.Status != 0 && d.Status != 403 && d.Status != 410:
+			return &Error{Key: key + ".status", Err: fmt.Errorf("%d: want 403 or 410", d.Status)}
+		}
+		if _, err := routing.ParseRange(d.Versions); err != nil {
+			return &Error{Key: key + ".versions", Err: err}
 		}
 	}
 	if c.Fetch.MaxZipSize <= 0 {

@@ -30,6 +30,7 @@ import (
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
+	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
 
@@ -45,8 +46,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// MutableMaxAge is the Cache-Control max-age of list, latest and query answers.
 	MutableMaxAge time.Duration
-	// Ready reports readiness for /readyz; nil means always ready.
-	Ready func(ctx context.Context) error
+	// Ready reports readiness for /readyz, with a detail text shown either
+	// way; nil means always ready.
+	Ready func(ctx context.Context) (string, error)
 	// Metrics counts requests and serves /metrics when set.
 	Metrics *metrics.Metrics
 }
@@ -56,7 +58,7 @@ type Handler struct {
 	svc       Service
 	log       *slog.Logger
 	mutableCC string
-	ready     func(ctx context.Context) error
+	ready     func(ctx context.Context) (string, error)
 	metrics   *metrics.Metrics
 	metricsH  http.Handler
 }
@@ -115,10 +117,14 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 		return
 	case "/readyz":
 		if h.ready != nil {
-			if err := h.ready(r.Context()); err != nil {
-				textError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			detail, err := h.ready(r.Context())
+			if err != nil {
+				w.Header().Set("Cache-Control", "no-store")
+				text(w, http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n"+detail)
 				return
 			}
+			text(w, http.StatusOK, "ready\n"+detail)
+			return
 		}
 		text(w, http.StatusOK, "ready")
 		return
@@ -134,6 +140,14 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	if strings.ContainsRune(p, 0) || strings.Contains(r.URL.RawPath, "%00") {
 		textError(w, http.StatusBadRequest, "bad path")
 		return
+	}
+	// Cache-only requests: the /cached-only/ prefix (in the spirit of the
+	// public mirror's) or "Cache-Control: only-if-cached" (RFC 9111).
+	if rest, ok := strings.CutPrefix(p, "/cached-only/"); ok {
+		p = "/" + rest
+		r = r.WithContext(proxy.CacheOnly(r.Context()))
+	} else if onlyIfCached(r.Header) {
+		r = r.WithContext(proxy.CacheOnly(r.Context()))
 	}
 	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
 		h.serveSumDB(w, r, rest)
@@ -194,6 +208,17 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	http.ServeContent(w, r, "", info.ModTime, res.Object)
 }
 
+func onlyIfCached(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "only-if-cached") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func etag(size int64, mod time.Time) string {
 	return `"` + strconv.FormatInt(size, 36) + "-" + strconv.FormatInt(mod.UnixNano(), 36) + `"`
 }
@@ -206,7 +231,10 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 		me  *checksum.MismatchError
 		le  *checksum.LookupError
 	)
+	var de *routing.DeniedError
 	switch {
+	case errors.As(err, &de):
+		textError(w, de.Status, err.Error())
 	case errors.As(err, &nfe):
 		if nfe.Cached {
 			w.outcome = proxy.Negative

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,6 +24,11 @@ type Metrics struct {
 	verifications  *prometheus.CounterVec
 	securityErrors prometheus.Counter
 	quarantined    prometheus.Counter
+	breakerState   *prometheus.GaugeVec
+	breakerChanges *prometheus.CounterVec
+	upstreamFetch  *prometheus.HistogramVec
+	upstreamRetry  *prometheus.CounterVec
+	probes         *prometheus.CounterVec
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -45,6 +51,14 @@ func New() *Metrics {
 		securityErrors: f.counter("modproxy_checksum_security_errors_total",
 			"Checksum database misbehaviour detected (forked or rolled-back tree)."),
 		quarantined: f.counter("modproxy_quarantined_total", "Objects moved to quarantine."),
+		breakerState: f.gaugeVec("modproxy_upstream_breaker_state",
+			"Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.", "upstream"),
+		breakerChanges: f.counterVec("modproxy_upstream_breaker_transitions_total",
+			"Circuit breaker state changes per upstream, by new state.", "upstream", "state"),
+		upstreamFetch: f.histogramVec("modproxy_upstream_fetch_seconds",
+			"Upstream fetch latency (until the response headers, retries included) by upstream and result.", "upstream", "result"),
+		upstreamRetry: f.counterVec("modproxy_upstream_retries_total", "Retried upstream fetches per upstream.", "upstream"),
+		probes:        f.counterVec("modproxy_upstream_probes_total", "Active health probes per upstream and result (ok, fail).", "upstream", "result"),
 	}
 }
 
@@ -54,6 +68,19 @@ func (f factory) counterVec(name, help string, labels ...string) *prometheus.Cou
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	f.reg.MustRegister(c)
 	return c
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help,
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, labels)
+	f.reg.MustRegister(h)
+	return h
 }
 
 func (f factory) counter(name, help string) prometheus.Counter {
@@ -129,5 +156,42 @@ func (m *Metrics) SecurityError() {
 func (m *Metrics) Quarantined() {
 	if m != nil {
 		m.quarantined.Inc()
+	}
+}
+
+// BreakerState records an upstream's breaker state ("closed", "half-open",
+// "open"); transition also counts it as a state change.
+func (m *Metrics) BreakerState(upstream, state string, transition bool) {
+	if m == nil {
+		return
+	}
+	m.breakerState.WithLabelValues(upstream).Set(map[string]float64{"closed": 0, "half-open": 1, "open": 2}[state])
+	if transition {
+		m.breakerChanges.WithLabelValues(upstream, state).Inc()
+	}
+}
+
+// UpstreamFetch records an upstream fetch's latency and result.
+func (m *Metrics) UpstreamFetch(upstream, result string, d time.Duration) {
+	if m != nil {
+		m.upstreamFetch.WithLabelValues(upstream, result).Observe(d.Seconds())
+	}
+}
+
+// UpstreamRetry counts a retried fetch.
+func (m *Metrics) UpstreamRetry(upstream string) {
+	if m != nil {
+		m.upstreamRetry.WithLabelValues(upstream).Inc()
+	}
+}
+
+// Probe counts a health probe.
+func (m *Metrics) Probe(upstream string, ok bool) {
+	if m != nil {
+		r := "fail"
+		if ok {
+			r = "ok"
+		}
+		m.probes.WithLabelValues(upstream, r).Inc()
 	}
 }

@@ -20,6 +20,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -36,6 +38,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/metrics"
+	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
@@ -48,8 +51,17 @@ type Store interface {
 
 // Options configures a Service.
 type Options struct {
-	Store    Store
+	Store Store
+	// Upstream fetches module files, unless Route picks another chain.
 	Upstream upstream.Fetcher
+	// Route, when set, returns the upstream chain for a module path (nil
+	// for the default Upstream).
+	Route func(path string) upstream.Fetcher
+	// Rules, when set, refuse denied modules and versions (also when
+	// cached) and drop denied versions from lists.
+	Rules *routing.Rules
+	// Offline starts the service in cache-only mode (see SetOffline).
+	Offline bool
 	// SumDB maps a checksum database name to the fetcher for its files
 	// (paths "sumdb/NAME/..."). Names not in the map are not proxied.
 	SumDB map[string]upstream.Fetcher
@@ -117,6 +129,7 @@ func (r *Result) Close() error { return r.Object.Close() }
 // Service is the caching proxy service.
 type Service struct {
 	opts     Options
+	offline  atomic.Bool
 	hashes   hashCache
 	log      *slog.Logger
 	fills    singleflight.Group
@@ -140,7 +153,33 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	return &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, closing: make(chan struct{})}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, closing: make(chan struct{})}
+	s.offline.Store(opts.Offline)
+	return s
+}
+
+// SetOffline switches cache-only mode for every request: nothing goes
+// upstream, a miss is a not-found error saying so, and mutable entries are
+// served whatever their age.
+func (s *Service) SetOffline(on bool) {
+	if s.offline.Swap(on) != on {
+		s.log.Warn("cache-only mode changed", "offline", on)
+	}
+}
+
+// Offline reports whether cache-only mode is on.
+func (s *Service) Offline() bool { return s.offline.Load() }
+
+type cacheOnlyKey struct{}
+
+// CacheOnly returns a context under which Get answers from the cache alone
+// (a per-request cache-only mode).
+func CacheOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, cacheOnlyKey{}, true)
+}
+
+func (s *Service) cacheOnly(ctx context.Context) bool {
+	return s.offline.Load() || ctx.Value(cacheOnlyKey{}) != nil
 }
 
 // Close waits for background revalidations and detached fills to finish.
@@ -157,7 +196,13 @@ func (s *Service) SumDBSupported(name string) bool {
 
 // Get answers req from the cache, filling it from upstream as needed.
 func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error) {
+	if err := s.checkRules(req); err != nil {
+		return nil, err
+	}
 	res, err := s.get(ctx, req)
+	if err == nil && s.opts.Rules != nil {
+		res, err = s.applyRules(req, res)
+	}
 	if err != nil {
 		var nfe *NotFoundError
 		if errors.As(err, &nfe) && nfe.Cached {
@@ -171,6 +216,54 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 	}
 	return res, nil
 }
+
+func (s *Service) checkRules(req artifact.Request) error {
+	if s.opts.Rules == nil || req.Kind == artifact.SumDB {
+		return nil
+	}
+	switch req.Kind {
+	case artifact.Info, artifact.Mod, artifact.Zip:
+		return s.opts.Rules.CheckVersion(req.Module, req.Version)
+	default:
+		return s.opts.Rules.CheckModule(req.Module)
+	}
+}
+
+// applyRules filters denied versions out of lists and refuses a latest or
+// query answer that resolves to a denied version.
+func (s *Service) applyRules(req artifact.Request, res *Result) (*Result, error) {
+	if req.Kind != artifact.List && req.Kind != artifact.Latest && req.Kind != artifact.Query {
+		return res, nil
+	}
+	data, err := io.ReadAll(res.Object)
+	info := res.Object.Info()
+	res.Object.Close()
+	if err != nil {
+		return nil, err
+	}
+	if req.Kind == artifact.List {
+		data = s.opts.Rules.FilterList(req.Module, data)
+	} else {
+		var v struct{ Version string }
+		if json.Unmarshal(data, &v) == nil {
+			if err := s.opts.Rules.CheckVersion(req.Module, v.Version); err != nil {
+				return nil, err
+			}
+		}
+	}
+	info.Size = int64(len(data))
+	res.Object = &memObject{Reader: bytes.NewReader(data), info: info}
+	return res, nil
+}
+
+// memObject is a storage.Object in memory.
+type memObject struct {
+	*bytes.Reader
+	info storage.Info
+}
+
+func (m *memObject) Info() storage.Info { return m.info }
+func (m *memObject) Close() error       { return nil }
 
 // ReadSumDB reads a file of the checksum database name through the cache:
 // path is "/lookup/M@V", "/tile/..." or "/latest".
@@ -200,6 +293,13 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 			return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}, nil
 		}
 		age := s.age(obj)
+		if s.cacheOnly(ctx) {
+			res := &Result{Object: obj, Outcome: Hit, Age: age}
+			if s.opts.Policy.Classify(age) != cachepolicy.Fresh {
+				res.Outcome, res.Stale, res.Warning = Stale, true, `110 - "Response is Stale"`
+			}
+			return res, nil
+		}
 		switch s.opts.Policy.Classify(age) {
 		case cachepolicy.Fresh:
 			return &Result{Object: obj, Outcome: Hit, Age: age}, nil
@@ -219,6 +319,9 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 		}
 		obj.Close()
 		return nil, ferr
+	}
+	if s.cacheOnly(ctx) {
+		return nil, &NotFoundError{Key: req.Key, Msg: req.Key + " is not in the cache (cache-only mode: nothing is fetched upstream)"}
 	}
 	if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
 		return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
@@ -298,6 +401,11 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
 	defer cancel()
 	up := s.opts.Upstream
+	if s.opts.Route != nil && req.Kind != artifact.SumDB {
+		if r := s.opts.Route(req.Module); r != nil {
+			up = r
+		}
+	}
 	if req.Kind == artifact.SumDB {
 		f, ok := s.opts.SumDB[req.SumDBName]
 		if !ok {
@@ -420,20 +528,24 @@ func (s *Service) reject(req artifact.Request, source string, size int64, h1 str
 }
 
 func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {
-	f, err := os.CreateTemp(s.opts.TempDir, "fill-*.zip")
-	if err != nil {
-		return storage.Info{}, fmt.Errorf("spool %s: %w", req.Key, err)
-	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	n, err := io.Copy(f, resp.Body)
-	if err != nil {
-		return storage.Info{}, err
-	}
-	if resp.Size >= 0 && n != resp.Size {
-		return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: fmt.Sprintf("body has %d bytes, Content-Length said %d", n, resp.Size)}
+	f, n := resp.File, resp.Size
+	if f == nil {
+		var err error
+		f, err = os.CreateTemp(s.opts.TempDir, "fill-*.zip")
+		if err != nil {
+			return storage.Info{}, fmt.Errorf("spool %s: %w", req.Key, err)
+		}
+		defer func() {
+			f.Close()
+			os.Remove(f.Name())
+		}()
+		n, err = io.Copy(f, resp.Body)
+		if err != nil {
+			return storage.Info{}, err
+		}
+		if resp.Size >= 0 && n != resp.Size {
+			return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: fmt.Sprintf("body has %d bytes, Content-Length said %d", n, resp.Size)}
+		}
 	}
 	content := func() io.Reader { return io.NewSectionReader(f, 0, n) }
 	h1, err := validateZip(req, f)

@@ -17,8 +17,13 @@ import (
 	"io"
 	iofs "io/fs"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 	"unicode"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/hedgepolicy"
 )
 
 // Fetcher fetches a protocol file from an upstream.
@@ -35,6 +40,10 @@ type Response struct {
 	Body   io.ReadCloser
 	Size   int64  // Content-Length, or -1 when unknown
 	Source string // the upstream that answered, for logs
+	// File is set when the body has already been read completely into a
+	// temporary file (then Body reads it and Close removes it): callers
+	// may use it directly instead of spooling again.
+	File *os.File
 }
 
 // ErrTooLarge is wrapped by errors for bodies over the size limit.
@@ -47,7 +56,12 @@ type Error struct {
 	Status   int    // HTTP status; 0 when no response was received
 	Msg      string // sanitized upstream message or transport error summary
 	Timeout  bool   // the fetch ran out of time
-	Err      error  // underlying error, may be nil
+	// RetryAfter is the upstream's Retry-After, when it sent one.
+	RetryAfter time.Duration
+	// BreakerOpen is set when the upstream was skipped because its circuit
+	// breaker is open; a Chain moves past such a link whatever its separator.
+	BreakerOpen bool
+	Err         error // underlying error, may be nil
 }
 
 func (e *Error) Error() string {
@@ -115,25 +129,53 @@ type Link struct {
 }
 
 // Chain tries its links in order with the go command's GOPROXY semantics.
+// A link whose circuit breaker is open is skipped whatever its separator.
 // It is safe for concurrent use if its Fetchers are.
 type Chain struct {
 	Links []Link
+	// HedgeDelay, when positive, hedges mutable requests (@v/list, @latest,
+	// version queries): if the first link has not answered after this
+	// long, the rest of the chain is tried at the same time and the first
+	// success wins. The loser is cancelled; its answer is discarded.
+	HedgeDelay time.Duration
 }
 
 // Fetch implements Fetcher. When every link fails, it returns the most
 // informative error: a failure that is not "not found" beats "not found".
 func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
+	if c.HedgeDelay > 0 && len(c.Links) > 1 && mutablePath(path) {
+		hp := hedgepolicy.NewBuilderWithDelay[*Response](c.HedgeDelay).WithMaxHedges(1).
+			CancelIf(func(r *Response, err error) bool { return err == nil }).Build()
+		return failsafe.With(hp).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*Response]) (*Response, error) {
+			if exec.IsHedge() {
+				return c.fetchFrom(exec.Context(), path, 1)
+			}
+			return c.fetchFrom(exec.Context(), path, 0)
+		})
+	}
+	return c.fetchFrom(ctx, path, 0)
+}
+
+// mutablePath reports whether a protocol path's answer changes over time.
+func mutablePath(p string) bool {
+	return strings.HasSuffix(p, "/@v/list") || strings.HasSuffix(p, "/@latest") ||
+		(strings.HasSuffix(p, ".info") && !strings.HasPrefix(p, "sumdb/"))
+}
+
+func (c *Chain) fetchFrom(ctx context.Context, path string, first int) (*Response, error) {
 	var best error
-	for _, l := range c.Links {
+	for _, l := range c.Links[first:] {
 		resp, err := l.Fetcher.Fetch(ctx, path)
 		if err == nil {
 			return resp, nil
 		}
 		notFound := errors.Is(err, iofs.ErrNotExist)
-		if best == nil || (errors.Is(best, iofs.ErrNotExist) && !notFound) {
+		var ue *Error
+		skipped := errors.As(err, &ue) && ue.BreakerOpen
+		if best == nil || (errors.Is(best, iofs.ErrNotExist) && !notFound) || (isSkipped(best) && !skipped) {
 			best = err
 		}
-		if ctx.Err() != nil || (!notFound && !l.AnyError) {
+		if ctx.Err() != nil || (!notFound && !skipped && !l.AnyError) {
 			return nil, err
 		}
 	}
@@ -141,6 +183,11 @@ func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
 		return nil, &Error{Upstream: "(none)", Path: path, Msg: "no upstream configured"}
 	}
 	return nil, best
+}
+
+func isSkipped(err error) bool {
+	var ue *Error
+	return errors.As(err, &ue) && ue.BreakerOpen
 }
 
 // Spec is one entry of a GOPROXY-syntax list.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 type Options struct {
 	ConnectTimeout time.Duration // TCP connect and TLS handshake; default 10s
 	Timeout        time.Duration // whole fetch, body included; default 5m
+	HeaderTimeout  time.Duration // until the response headers; default: Timeout
 	MaxZipSize     int64         // limit for .zip bodies; default 500 MiB
 	MaxFileSize    int64         // limit for every other body; default 16 MiB
 	UserAgent      string
@@ -63,6 +65,7 @@ func New(baseURL string, opts Options) (*Client, error) {
 			MaxIdleConns:          256,
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: opts.HeaderTimeout,
 			ExpectContinueTimeout: time.Second,
 		}
 	}
@@ -111,7 +114,9 @@ func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, er
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		resp.Body.Close()
-		return fail(resp.StatusCode, upstream.Sanitize(string(b), 200), nil)
+		cancel()
+		return nil, &upstream.Error{Upstream: c.display, Path: path, Status: resp.StatusCode,
+			Msg: upstream.Sanitize(string(b), 200), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	limit := c.opts.MaxFileSize
 	if strings.HasSuffix(path, ".zip") {
@@ -126,6 +131,20 @@ func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, er
 		Size:   resp.ContentLength,
 		Source: c.display,
 	}, nil
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func isTimeout(ctx context.Context, err error) bool {

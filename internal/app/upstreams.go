@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/metrics"
+	"github.com/modproxy/modproxy/internal/proxy"
+	"github.com/modproxy/modproxy/internal/upstream"
+	"github.com/modproxy/modproxy/internal/upstream/direct"
+	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
+	"github.com/modproxy/modproxy/internal/upstream/resilient"
+)
+
+// upstreams builds upstream chains from GOPROXY-syntax lists, sharing one
+// resilient fetcher (one circuit breaker) per proxy URL and one direct
+// fetcher, and runs their health probes.
+type upstreams struct {
+	cfg     config.Config
+	copts   proxyclient.Options
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	tempDir string
+
+	byURL  map[string]*resilient.Fetcher
+	order  []*resilient.Fetcher
+	direct *direct.Fetcher
+}
+
+// chain builds the chain for list; key names the configuration key in
+// errors.
+func (u *upstreams) chain(key, list string) (*upstream.Chain, error) {
+	specs, err := upstream.ParseList(list)
+	if err != nil {
+		return nil, &config.Error{Key: key, Err: err}
+	}
+	c := &upstream.Chain{}
+	for _, sp := range specs {
+		switch sp.Target {
+		case "off":
+			// The go command stops at "off"; so does the chain: what follows
+			// is never reached.
+			c.Links = append(c.Links, upstream.Link{Fetcher: offFetcher{}})
+			return c, nil
+		case "direct":
+			if u.direct == nil {
+				d, err := direct.New(direct.Options{
+					Dir:         u.tempDir,
+					Concurrency: u.cfg.Direct.Concurrency,
+					Timeout:     time.Duration(u.cfg.Direct.Timeout),
+				})
+				if err != nil {
+					return nil, &config.Error{Key: key, Err: err}
+				}
+				u.direct = d
+			}
+			c.Links = append(c.Links, upstream.Link{Fetcher: u.direct, AnyError: sp.AnyError})
+			continue
+		}
+		f, ok := u.byURL[sp.Target]
+		if !ok {
+			pc, err := proxyclient.New(sp.Target, u.copts)
+			if err != nil {
+				return nil, &config.Error{Key: key, Err: err}
+			}
+			r := u.cfg.Resilience
+			f = resilient.New(pc.String(), pc, resilient.Options{
+				MaxAttempts:      r.MaxAttempts,
+				BackoffBase:      time.Duration(r.BackoffBase),
+				BackoffMax:       time.Duration(r.BackoffMax),
+				FailureThreshold: uint(r.BreakerFailures),
+				OpenDelay:        time.Duration(r.BreakerOpen),
+				TempDir:          u.tempDir,
+				Logger:           u.log,
+				Metrics:          u.metrics,
+			})
+			u.byURL[sp.Target] = f
+			u.order = append(u.order, f)
+		}
+		c.Links = append(c.Links, upstream.Link{Fetcher: f, AnyError: sp.AnyError})
+	}
+	if len(c.Links) == 0 {
+		return nil, &config.Error{Key: key, Err: fmt.Errorf("%q has no usable entry", list)}
+	}
+	return c, nil
+}
+
+// offFetcher ends a chain the way GOPROXY=off does.
+type offFetcher struct{}
+
+func (offFetcher) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
+	return nil, &upstream.Error{Upstream: "off", Path: path, Status: http.StatusNotFound, Msg: "module lookup disabled by \"off\" in the upstream list"}
+}
+
+// startProbes probes every upstream proxy every interval (backing off up
+// to 8x while it fails) until ctx is done.
+func (u *upstreams) startProbes(ctx context.Context, every time.Duration, path string) {
+	for _, f := range u.order {
+		go func() {
+			wait := every
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				pctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+				err := f.Probe(pctx, path)
+				cancel()
+				u.metrics.Probe(f.Name(), err == nil)
+				if err != nil {
+					u.log.Warn("upstream health probe failed", "upstream", f.Name(), "path", path, "state", f.State(), "err", err)
+					wait = min(wait*2, 8*every)
+					continue
+				}
+				wait = every
+			}
+		}()
+	}
+}
+
+// ready reports readiness for /readyz: ready while cache-only mode is on
+// or at least one upstream proxy's breaker is not open (direct entries
+// count as available). The detail lists every upstream's breaker state.
+func (u *upstreams) ready(svc *proxy.Service) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		var b strings.Builder
+		avail := u.direct != nil || svc.Offline()
+		fmt.Fprintf(&b, "cache-only: %v\n", svc.Offline())
+		for _, f := range u.order {
+			st := f.State()
+			fmt.Fprintf(&b, "upstream %s: breaker %s\n", f.Name(), st)
+			avail = avail || st != "open"
+		}
+		if u.direct != nil {
+			b.WriteString("upstream direct: available\n")
+		}
+		if !avail {
+			return b.String(), errors.New("every upstream's circuit breaker is open")
+		}
+		return b.String(), nil
+	}
+}
+
+func (u *upstreams) close() {
+	if u.direct != nil {
+		_ = u.direct.Close()
+	}
+}
