@@ -256,12 +256,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
-		go s.scrubLoop(ctx, d)
-	}
-	if d := time.Duration(s.cfg.Resilience.ProbeInterval); d > 0 {
-		s.upstreams.startProbes(ctx, d, s.probePath())
-	}
+	s.RunBackground(ctx)
 	select {
 	case err := <-errc:
 		s.svc.Close()
@@ -278,6 +273,17 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// RunBackground starts the background jobs (health probes, scrub) until
+// ctx is done. Serve calls it; in-process tests may too.
+func (s *Server) RunBackground(ctx context.Context) {
+	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
+		go s.scrubLoop(ctx, d)
+	}
+	if d := time.Duration(s.cfg.Resilience.ProbeInterval); d > 0 {
+		s.upstreams.startProbes(ctx, d, s.probePath())
+	}
 }
 
 // scrubLoop re-hashes the store every interval and quarantines bad
