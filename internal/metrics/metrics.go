@@ -29,6 +29,12 @@ type Metrics struct {
 	upstreamFetch  *prometheus.HistogramVec
 	upstreamRetry  *prometheus.CounterVec
 	probes         *prometheus.CounterVec
+	storeBytes     prometheus.Gauge
+	storeObjects   prometheus.Gauge
+	storeCapBytes  prometheus.Gauge
+	gcRuns         *prometheus.CounterVec
+	gcEvicted      *prometheus.CounterVec
+	trashBytes     prometheus.Gauge
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -193,5 +199,42 @@ func (m *Metrics) Probe(upstream string, ok bool) {
 			r = "ok"
 		}
 		m.probes.WithLabelValues(upstream, r).Inc()
+	}
+}
+
+// Store records the store's size as the metadata index sees it.
+func (m *Metrics) Store(bytes, objects, capBytes int64) {
+	if m != nil {
+		m.storeBytes.Set(float64(bytes))
+		m.storeObjects.Set(float64(objects))
+		m.storeCapBytes.Set(float64(capBytes))
+	}
+}
+
+// GCRun counts a garbage collection run.
+func (m *Metrics) GCRun(ok, dryRun bool) {
+	if m != nil {
+		result, mode := "ok", "run"
+		if !ok {
+			result = "error"
+		}
+		if dryRun {
+			mode = "dry-run"
+		}
+		m.gcRuns.WithLabelValues(result, mode).Inc()
+	}
+}
+
+// GCEvicted counts bytes evicted by a policy.
+func (m *Metrics) GCEvicted(policy string, bytes int64) {
+	if m != nil {
+		m.gcEvicted.WithLabelValues(policy).Add(float64(bytes))
+	}
+}
+
+// Trash records the trash size.
+func (m *Metrics) Trash(bytes int64) {
+	if m != nil {
+		m.trashBytes.Set(float64(bytes))
 	}
 }
