@@ -51,6 +51,7 @@ func commands() []command {
 		{"serve", "run the caching GOPROXY server", runServe},
 		{"verify", "re-hash the cache against recorded and checksum database hashes", runVerify},
 		{"prefetch", "warm a proxy or the module cache from go.mod/go.sum/go.work files", runPrefetch},
+		{"doctor", "diagnose the module download setup; explain go errors", runDoctor},
 		{"version", "print the version", runVersion},
 	}
 }

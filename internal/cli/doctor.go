@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/modproxy/modproxy/internal/doctor"
+	"github.com/modproxy/modproxy/internal/doctor/explain"
+	"github.com/modproxy/modproxy/internal/goenv"
+)
+
+const doctorHelp = `Usage: modproxy doctor [flags]
+       modproxy doctor explain [--json] [--list] [FILE | -]
+
+Diagnoses a module download setup. It reads the effective "go env" (never
+guessing the go command's defaults) and reports findings, each with a
+status (ok, warning, problem), what was seen and the fix:
+
+  - GOPROXY: every entry, "," (fall through on 404/410 only) versus "|"
+    (fall through on any error, timeouts included), direct and off, typos,
+    white space, plain http:// to other hosts, a chain without fallback;
+  - GOSUMDB (off, custom key, how it is reached); GOPRIVATE, GONOPROXY,
+    GONOSUMDB and GOINSECURE mistakes and private paths that would leak to
+    a proxy or a checksum database; GOFLAGS, GOTOOLCHAIN, GOAUTH and the
+    netrc file (incomplete entries, loose permissions);
+  - each proxy of the chain: DNS, TCP, TLS (unknown authority, expiry),
+    HTTP status and latency of a small canary request (@v/list of the
+    --canary module), protocol conformance and /sumdb/NAME/supported;
+    HTTPS_PROXY / NO_PROXY are honoured and reported;
+  - the module cache (GOMODCACHE): size, writable or not, leftover .partial
+    and temporary files, invalid .ziphash files, trees without .ziphash;
+  - with --module PATH[@VERSION]: whether it is cached (a cached version
+    hides GOPROXY changes) and which proxy and checksum database a fresh
+    download would use.
+
+Nothing is changed, except that a temporary file is created and removed in
+the module cache to learn whether it is writable.
+
+Exit status: 0 when no problem was found (warnings alone give 0), 1 when
+at least one problem was found or go env could not be read, 2 on a usage
+error.
+
+Flags:
+%s
+modproxy doctor explain reads go command output (a build or CI log) from
+FILE, or from standard input when FILE is absent or "-", and explains every
+module download error in it: the cause, the fix and the command to run.
+--list prints the catalog of recognised errors instead. Its exit status is
+0 when the input was read, whether or not errors were found in it (it is an
+explanation tool, not a check: grep the --json output to fail a CI step),
+1 when the input cannot be read, 2 on a usage error.
+`
+
+const doctorExplainHelp = `Usage: modproxy doctor explain [--json] [--list] [FILE | -]
+
+Reads go command output from FILE, or from standard input when FILE is
+absent or "-", finds every module download error in it and explains each:
+the cause, the fix and, where one exists, the exact command to run.
+
+  go build ./... 2>&1 | modproxy doctor explain
+  modproxy doctor explain ci.log
+
+Exit status: 0 when the input was read, whether or not errors were found
+in it (an explanation, not a check), 1 when the input cannot be read, 2 on
+a usage error.
+
+Flags:
+`
+
+// runDoctor implements "modproxy doctor" and "modproxy doctor explain".
+func runDoctor(ctx context.Context, env Env, args []string) int {
+	if len(args) > 0 && args[0] == "explain" {
+		return runDoctorExplain(env, args[1:])
+	}
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	offline := fs.Bool("offline", false, "skip every network probe")
+	timeout := fs.Duration("timeout", doctor.DefaultTimeout, "time limit of each network probe")
+	slow := fs.Duration("slow", doctor.DefaultSlowResponse, "report a proxy as slow above this latency")
+	modArg := fs.String("module", "", "also check module `PATH[@VERSION]`: cached locally? which proxy and checksum database would serve it?")
+	canary := fs.String("canary", doctor.DefaultCanary, "module `path` whose @v/list is requested from each proxy")
+	quiet := fs.Bool("quiet", false, "print only warnings and problems")
+	fs.Usage = func() {
+		var flags strings.Builder
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		fs.SetOutput(env.Stderr)
+		fmt.Fprintf(env.Stderr, doctorHelp, flags.String())
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "modproxy doctor: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return ExitUsage
+	}
+	if *timeout <= 0 || *slow <= 0 {
+		fmt.Fprintln(env.Stderr, "modproxy doctor: --timeout and --slow must be positive")
+		return ExitUsage
+	}
+	opts := doctor.Options{
+		GoEnv:        env.GoEnv,
+		LookupEnv:    env.LookupEnv,
+		Offline:      *offline,
+		Timeout:      *timeout,
+		SlowResponse: *slow,
+		Canary:       *canary,
+		SumDBKey:     goenv.SumDBKey,
+	}
+	if err := doctor.CheckCanary(*canary); err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy doctor: --canary: %v\n", err)
+		return ExitUsage
+	}
+	if *modArg != "" {
+		m, err := doctor.ParseModule(*modArg)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "modproxy doctor: --module: %v\n", err)
+			return ExitUsage
+		}
+		opts.Module = m
+	}
+	rep, err := doctor.Run(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy doctor: %v\n", err)
+		fmt.Fprintln(env.Stderr, "modproxy doctor needs a working \"go env\"; a GOTOOLCHAIN that cannot be downloaded breaks every go command (try GOTOOLCHAIN=local modproxy doctor)")
+		return ExitFailure
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		writeDoctorReport(env.Stdout, rep, *quiet)
+	}
+	if rep.HasProblems() {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// writeDoctorReport prints findings for humans: a status tag, the title
+// and the check ID, then what was seen and the fix, indented.
+func writeDoctorReport(w io.Writer, rep doctor.Report, quiet bool) {
+	tags := map[doctor.Status]string{doctor.OK: "ok", doctor.Warning: "WARNING", doctor.Problem: "PROBLEM"}
+	for _, f := range rep.Findings {
+		if quiet && f.Status == doctor.OK {
+			continue
+		}
+		fmt.Fprintf(w, "%-8s %s  [%s]\n", tags[f.Status], f.Title, f.ID)
+		if f.Seen != "" {
+			fmt.Fprintf(w, "%s\n", doctorIndent(f.Seen, "         "))
+		}
+		if f.Fix != "" {
+			fmt.Fprintf(w, "%s\n", doctorIndent("fix: "+f.Fix, "         "))
+		}
+	}
+	s := rep.Summary
+	fmt.Fprintf(w, "\n%d ok, %d warning%s, %d problem%s\n", s.OK, s.Warnings, doctorPlural(s.Warnings), s.Problems, doctorPlural(s.Problems))
+}
+
+func doctorIndent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+func doctorPlural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func runDoctorExplain(env Env, args []string) int {
+	fs := flag.NewFlagSet("doctor explain", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	jsonOut := fs.Bool("json", false, "print the findings as JSON")
+	list := fs.Bool("list", false, "print the catalog of recognised errors and exit")
+	fs.Usage = func() {
+		fmt.Fprint(env.Stderr, doctorExplainHelp)
+		fs.PrintDefaults()
+	}
+	pos, err := doctorParseArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 1 {
+		fmt.Fprintf(env.Stderr, "modproxy doctor explain: at most one FILE, got %d\n", len(pos))
+		return ExitUsage
+	}
+	if *list {
+		if len(pos) > 0 {
+			fmt.Fprintln(env.Stderr, "modproxy doctor explain: --list takes no FILE")
+			return ExitUsage
+		}
+		return doctorWriteCatalog(env.Stdout, *jsonOut)
+	}
+	in, name := env.Stdin, "standard input"
+	if len(pos) == 1 && pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "modproxy doctor explain: %v\n", err)
+			return ExitFailure
+		}
+		defer f.Close()
+		in, name = f, pos[0]
+	} else if doctorIsTerminal(env.Stdin) {
+		fmt.Fprintln(env.Stderr, "modproxy doctor explain: reading go output from the terminal; end it with Ctrl-D")
+	}
+	if in == nil {
+		in = strings.NewReader("")
+	}
+	findings, err := explain.Explain(in)
+	if findings == nil {
+		findings = []explain.Finding{}
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Findings []explain.Finding `json:"findings"`
+		}{findings})
+	} else if werr := explain.WriteText(env.Stdout, findings); werr != nil {
+		fmt.Fprintf(env.Stderr, "modproxy doctor explain: %v\n", werr)
+		return ExitFailure
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "modproxy doctor explain: reading %s: %v\n", name, err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func doctorWriteCatalog(w io.Writer, jsonOut bool) int {
+	cat := explain.Catalog()
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(cat)
+		return ExitOK
+	}
+	for _, e := range cat {
+		fmt.Fprintf(w, "%-10s %-36s %s\n", e.Category, e.ID, e.Title)
+	}
+	fmt.Fprintf(w, "\n%d recognised errors\n", len(cat))
+	return ExitOK
+}
+
+// doctorParseArgs parses flags that may come before or after the
+// positional arguments, which it returns; everything after "--" is
+// positional.
+func doctorParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func doctorIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
