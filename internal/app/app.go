@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
@@ -26,7 +27,9 @@ import (
 	"github.com/modproxy/modproxy/internal/quarantine"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/scrub"
+	"github.com/modproxy/modproxy/internal/stats"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
+	"github.com/modproxy/modproxy/internal/trash"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
 	"github.com/modproxy/modproxy/internal/upstream/resilient"
@@ -59,6 +62,11 @@ type Server struct {
 	quarantine *quarantine.Dir
 	sumdbNames []string
 	upstreams  *upstreams
+	routes     []routing.Route
+	metrics    *metrics.Metrics
+	info       Info
+	life       *lifecycle
+	adminH     http.Handler
 }
 
 // New builds the server from a validated configuration. It reports
@@ -70,7 +78,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		return nil, &config.Error{Key: "cache_dir", Err: err}
 	}
 	m := metrics.New()
-	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"))
+	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles})
 	if err != nil {
 		return nil, err
 	}
@@ -102,15 +110,27 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		routes = append(routes, routing.Route{Match: rt.Match, Target: len(chains)})
 		chains = append(chains, c)
 	}
-	var deny []routing.Deny
-	for _, d := range cfg.Deny {
-		rg, err := routing.ParseRange(d.Versions)
-		if err != nil {
-			return nil, &config.Error{Key: "deny", Err: err}
-		}
-		deny = append(deny, routing.Deny{Match: d.Match, Versions: rg, Reason: d.Reason, Status: d.Status})
+	srv := &Server{cfg: cfg, log: log, store: store, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info}
+	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
+	if err != nil {
+		return nil, fmt.Errorf("metadata index: %w", err)
 	}
-	rules := routing.New(routes, deny, cfg.Allow, 0)
+	tr, err := trash.New(filepath.Join(cfg.CacheDir, "trash"), trash.Options{Retention: time.Duration(cfg.GC.TrashRetention), MaxBytes: int64(cfg.GC.TrashMaxSize)})
+	if err != nil {
+		idx.Close()
+		return nil, err
+	}
+	life := &lifecycle{s: srv, idx: idx, trash: tr, traffic: stats.New(nil), started: time.Now()}
+	srv.life = life
+	if err := life.loadState(); err != nil {
+		idx.Close()
+		return nil, err
+	}
+	rules, err := life.rules()
+	if err != nil {
+		idx.Close()
+		return nil, &config.Error{Key: "deny", Err: err}
+	}
 	sumdbs := map[string]upstream.Fetcher{}
 	var specs []config.SumDBSpec
 	for _, s := range cfg.SumDB {
@@ -152,6 +172,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Quarantine: q,
 		Audit:      auditLog,
 		Metrics:    m,
+		Index:      idx,
 		Logger:     log,
 	}
 	var svc *proxy.Service
@@ -165,7 +186,10 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		popts.Verifier = verifier
 	}
 	svc = proxy.New(popts)
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc)})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc),
+		Observe: func(o proxy.Outcome, status int, bytes int64) {
+			life.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
+		}})
 	names := make([]string, 0, len(specs))
 	for _, s := range specs {
 		names = append(names, s.Name)
@@ -174,7 +198,12 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if cfg.Offline {
 		log.Warn("cache-only mode: nothing is fetched upstream (offline = true)")
 	}
-	return &Server{cfg: cfg, log: log, svc: svc, handler: h, store: store, audit: auditLog, quarantine: q, sumdbNames: names, upstreams: ups}, nil
+	srv.svc, srv.handler, srv.sumdbNames = svc, h, names
+	srv.adminH = admin.New(admin.Options{Backend: life, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
+	b, n := idx.Totals()
+	m.Store(b, n, int64(cfg.GC.MaxSize))
+	m.Trash(tr.Size())
+	return srv, nil
 }
 
 // newVerifier returns the checksum verifier the configuration asks for, or
@@ -254,8 +283,20 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	var adminSrv *http.Server
+	if s.cfg.Admin.Listen != "" {
+		aln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("admin listen %s: %w", s.cfg.Admin.Listen, err)
+		}
+		adminSrv = &http.Server{Handler: s.adminH, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		s.log.Info("admin listening", "addr", aln.Addr().String(), "url", "http://"+aln.Addr().String()+"/", "token", s.cfg.Admin.Token != "")
+		go func() { errc <- adminSrv.Serve(aln) }()
+	}
 	s.RunBackground(ctx)
 	select {
 	case err := <-errc:
@@ -267,6 +308,9 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.ShutdownTimeout))
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(sctx)
+	}
 	s.svc.Close()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
@@ -284,7 +328,16 @@ func (s *Server) RunBackground(ctx context.Context) {
 	if d := time.Duration(s.cfg.Resilience.ProbeInterval); d > 0 {
 		s.upstreams.startProbes(ctx, d, s.probePath())
 	}
+	if d := time.Duration(s.cfg.GC.Interval); d > 0 {
+		go s.life.gcLoop(ctx, d)
+	}
 }
+
+// AdminHandler returns the admin API and dashboard handler (for in-process tests).
+func (s *Server) AdminHandler() http.Handler { return s.adminH }
+
+// Admin returns the admin backend (for in-process tests and the CLI).
+func (s *Server) Admin() admin.Backend { return s.life }
 
 // scrubLoop re-hashes the store every interval and quarantines bad
 // objects, until ctx is done.
@@ -322,6 +375,7 @@ func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, tot
 // private module cache).
 func (s *Server) Close() error {
 	s.upstreams.close()
+	s.life.idx.Close()
 	return s.audit.Close()
 }
 

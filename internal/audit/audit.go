@@ -11,9 +11,11 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,16 +31,35 @@ type Event struct {
 	Hashes map[string]string `json:"hashes,omitempty"` // e.g. {"got": "h1:...", "want": "h1:..."}
 }
 
-// Log appends events to a file.
+// Log appends events to a file, rotating it by size: PATH.1 is the
+// previous file, PATH.2 the one before, up to MaxFiles old files.
 type Log struct {
 	mu   sync.Mutex
 	f    *os.File
+	size int64
 	now  func() time.Time
 	path string
+	opts Options
+}
+
+// Options bounds the log. Zero values: 100 MiB per file, 10 old files.
+type Options struct {
+	MaxBytes int64
+	MaxFiles int
 }
 
 // Open opens (creating if needed) the audit log at path.
-func Open(path string) (*Log, error) {
+func Open(path string, opts ...Options) (*Log, error) {
+	o := Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 100 << 20
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = 10
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -46,7 +67,32 @@ func Open(path string) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return &Log{f: f, now: time.Now, path: path}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return &Log{f: f, size: st.Size(), now: time.Now, path: path, opts: o}, nil
+}
+
+// rotate shifts PATH -> PATH.1 -> ... and opens a new PATH. Called with mu held.
+func (l *Log) rotate() error {
+	if err := l.f.Close(); err != nil {
+		return err
+	}
+	os.Remove(fmt.Sprintf("%s.%d", l.path, l.opts.MaxFiles))
+	for i := l.opts.MaxFiles - 1; i >= 1; i-- {
+		os.Rename(fmt.Sprintf("%s.%d", l.path, i), fmt.Sprintf("%s.%d", l.path, i+1))
+	}
+	if err := os.Rename(l.path, l.path+".1"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	l.f, l.size = f, 0
+	return nil
 }
 
 // Path returns the file the log writes to.
@@ -67,10 +113,59 @@ func (l *Log) Record(e Event) error {
 	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.f.Write(b); err != nil {
+	if l.size > 0 && l.size+int64(len(b)) > l.opts.MaxBytes {
+		if err := l.rotate(); err != nil {
+			return fmt.Errorf("audit: rotating: %w", err)
+		}
+	}
+	n, err := l.f.Write(b)
+	l.size += int64(n)
+	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
+}
+
+// Filter selects events in Query. Zero fields match everything.
+type Filter struct {
+	Action, Actor string
+	Target        string // substring
+	Since, Until  time.Time
+	Limit         int // default 100
+}
+
+func (f Filter) match(e Event) bool {
+	return (f.Action == "" || e.Action == f.Action) && (f.Actor == "" || strings.HasPrefix(e.Actor, f.Actor)) &&
+		(f.Target == "" || strings.Contains(e.Target, f.Target)) &&
+		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until))
+}
+
+// Query returns the newest events matching f, newest first, from the log
+// and its rotated files.
+func (l *Log) Query(f Filter) ([]Event, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	var out []Event
+	files := []string{l.path}
+	for i := 1; i <= l.opts.MaxFiles; i++ {
+		files = append(files, fmt.Sprintf("%s.%d", l.path, i))
+	}
+	for _, p := range files {
+		evs, err := Read(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) && len(evs) == 0 {
+			return out, err
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			if f.match(evs[i]) {
+				out = append(out, evs[i])
+				if len(out) >= f.Limit {
+					return out, nil
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Close closes the file.

@@ -46,3 +46,34 @@ func TestConcurrentRecords(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRotationAndQuery(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(p, Options{MaxBytes: 2000, MaxFiles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 40 {
+		action := "evict"
+		if i%4 == 0 {
+			action = "purge"
+		}
+		if err := l.Record(Event{Actor: "gc", Action: action, Target: "example.com/m@v1.0." + string(rune('a'+i%26)), Bytes: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Read(p + ".1"); err != nil {
+		t.Fatalf("no rotated file: %v", err)
+	}
+	if _, err := Read(p + ".3"); err == nil {
+		t.Fatal("more rotated files than MaxFiles")
+	}
+	got, err := l.Query(Filter{Action: "purge", Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Bytes != 36 || got[1].Bytes != 32 || got[2].Bytes != 28 {
+		t.Fatalf("Query = %+v, want the three newest purges", got)
+	}
+}

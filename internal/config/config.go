@@ -51,6 +51,9 @@ type Config struct {
 	Resilience Resilience `toml:"resilience"`
 	Direct     Direct     `toml:"direct"`
 	Verify     Verify     `toml:"verify"`
+	GC         GC         `toml:"gc"`
+	Admin      Admin      `toml:"admin"`
+	Audit      Audit      `toml:"audit"`
 
 	// Routes map module path patterns to an upstream list; the first
 	// match wins; unmatched paths use Upstream. File only.
@@ -89,6 +92,30 @@ type Resilience struct {
 	ProbeInterval   Duration `toml:"probe_interval"`   // active health probes; 0 disables
 	ProbePath       string   `toml:"probe_path"`       // protocol path probed; default sumdb/NAME/supported
 	HedgeDelay      Duration `toml:"hedge_delay"`      // hedge list/latest to the next upstream after this; 0 disables
+}
+
+// GC configures eviction. Zero values disable each policy.
+type GC struct {
+	Interval       Duration `toml:"interval"`        // scheduled runs; 0 disables
+	MaxSize        ByteSize `toml:"max_size"`        // size cap, least recently used first
+	MaxIdle        Duration `toml:"max_idle"`        // evict versions not served for this long
+	KeepNewest     int      `toml:"keep_newest"`     // keep only the newest N versions of each module
+	Pins           []string `toml:"pins"`            // "module-pattern[@version]" never evicted
+	PinSets        []string `toml:"pin_sets"`        // go.sum/go.mod files or directories: all they reference is kept
+	TrashRetention Duration `toml:"trash_retention"` // evicted objects stay restorable this long
+	TrashMaxSize   ByteSize `toml:"trash_max_size"`  // and the trash is bounded by this; 0: unbounded
+}
+
+// Admin configures the admin API and dashboard listener.
+type Admin struct {
+	Listen string `toml:"listen"` // "" disables
+	Token  string `toml:"token"`  // bearer token; required when Listen is not loopback
+}
+
+// Audit bounds the audit log.
+type Audit struct {
+	MaxSize  ByteSize `toml:"max_size"`  // rotate beyond this
+	MaxFiles int      `toml:"max_files"` // rotated files kept
 }
 
 // Direct configures fetching from version control ("direct" upstreams).
@@ -171,6 +198,12 @@ func Default() Config {
 			ProbeInterval:   Duration(30 * time.Second),
 		},
 		Direct: Direct{Concurrency: 4, Timeout: Duration(5 * time.Minute)},
+		GC: GC{
+			Interval:       Duration(time.Hour),
+			TrashRetention: Duration(7 * 24 * time.Hour),
+		},
+		Admin: Admin{Listen: "127.0.0.1:3001"},
+		Audit: Audit{MaxSize: ByteSize(100 << 20), MaxFiles: 10},
 		Verify: Verify{
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
@@ -506,10 +539,41 @@ func (c *Config) Validate() error {
 			return &Error{Key: key + ".versions", Err: err}
 		}
 	}
+	if c.GC.Interval < 0 || c.GC.MaxIdle < 0 || c.GC.TrashRetention < 0 {
+		return &Error{Key: "gc", Err: errors.New("durations must not be negative")}
+	}
+	if c.GC.MaxSize < 0 || c.GC.TrashMaxSize < 0 || c.GC.KeepNewest < 0 {
+		return &Error{Key: "gc", Err: errors.New("sizes and counts must not be negative")}
+	}
+	for _, p := range c.GC.Pins {
+		if m, _, _ := strings.Cut(p, "@"); m == "" {
+			return &Error{Key: "gc.pins", Err: fmt.Errorf("%q: want module-pattern[@version]", p)}
+		}
+	}
+	if c.Admin.Listen != "" {
+		host, _, err := net.SplitHostPort(c.Admin.Listen)
+		if err != nil {
+			return &Error{Key: "admin.listen", Err: fmt.Errorf("%q is not HOST:PORT", c.Admin.Listen)}
+		}
+		if !isLoopback(host) && c.Admin.Token == "" {
+			return &Error{Key: "admin.token", Err: fmt.Errorf("required when admin.listen (%s) is not a loopback address", c.Admin.Listen)}
+		}
+	}
+	if c.Audit.MaxSize <= 0 || c.Audit.MaxFiles <= 0 {
+		return &Error{Key: "audit", Err: errors.New("max_size and max_files must be positive")}
+	}
 	if c.Fetch.MaxZipSize <= 0 {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
 	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // SumDBSpec is a parsed GOSUMDB-style checksum database setting.

@@ -51,6 +51,9 @@ type Options struct {
 	Ready func(ctx context.Context) (string, error)
 	// Metrics counts requests and serves /metrics when set.
 	Metrics *metrics.Metrics
+	// Observe, when set, is called after every protocol request with its
+	// cache outcome ("" for errors), status and bytes sent.
+	Observe func(outcome proxy.Outcome, status int, bytes int64)
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -61,6 +64,7 @@ type Handler struct {
 	ready     func(ctx context.Context) (string, error)
 	metrics   *metrics.Metrics
 	metricsH  http.Handler
+	observe   func(outcome proxy.Outcome, status int, bytes int64)
 }
 
 // New returns a Handler.
@@ -74,6 +78,7 @@ func New(opts Options) *Handler {
 		mutableCC: fmt.Sprintf("public, max-age=%d", int(opts.MutableMaxAge.Seconds())),
 		ready:     opts.Ready,
 		metrics:   opts.Metrics,
+		observe:   opts.Observe,
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -100,6 +105,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec.kind != 0 {
 		h.metrics.Request(rec.kind.String(), rec.status)
+		if h.observe != nil {
+			h.observe(rec.outcome, rec.status, rec.bytes)
+		}
 	}
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }

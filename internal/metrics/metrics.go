@@ -65,6 +65,12 @@ func New() *Metrics {
 			"Upstream fetch latency (until the response headers, retries included) by upstream and result.", "upstream", "result"),
 		upstreamRetry: f.counterVec("modproxy_upstream_retries_total", "Retried upstream fetches per upstream.", "upstream"),
 		probes:        f.counterVec("modproxy_upstream_probes_total", "Active health probes per upstream and result (ok, fail).", "upstream", "result"),
+		storeBytes:    f.gauge("modproxy_store_bytes", "Bytes of module content in the store (as of the metadata index)."),
+		storeObjects:  f.gauge("modproxy_store_objects", "Objects in the store (as of the metadata index)."),
+		storeCapBytes: f.gauge("modproxy_store_cap_bytes", "Configured size cap of the store; 0 when unbounded."),
+		gcRuns:        f.counterVec("modproxy_gc_runs_total", "Garbage collection runs by result (ok, error) and mode (run, dry-run).", "result", "mode"),
+		gcEvicted:     f.counterVec("modproxy_gc_evicted_bytes_total", "Bytes moved to trash by garbage collection, by policy.", "policy"),
+		trashBytes:    f.gauge("modproxy_trash_bytes", "Bytes held in the trash."),
 	}
 }
 

@@ -82,14 +82,23 @@ type Options struct {
 	Quarantine Quarantine
 	Audit      *audit.Log
 	Metrics    *metrics.Metrics
-	Logger     *slog.Logger
-	Now        func() time.Time // default time.Now
+	// Index, when set, is told of every object stored and served (it must
+	// not block: the metadata index only enqueues).
+	Index  Index
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
 }
 
 // Verifier checks a hash against a checksum database; see package checksum
 // for the errors.
 type Verifier interface {
 	Verify(ctx context.Context, path, version string, goMod bool, h1 string) error
+}
+
+// Index records stores and accesses for eviction.
+type Index interface {
+	Touch(key string, t time.Time)
+	Stored(key string, size int64, t time.Time)
 }
 
 // Quarantine keeps rejected content for inspection.
@@ -121,15 +130,26 @@ type Result struct {
 	Warning string
 	// H1 is the h1: hash of a .zip or .mod, when recorded.
 	H1 string
+
+	release func() // releases the version gate
 }
 
-// Close closes the object.
-func (r *Result) Close() error { return r.Object.Close() }
+// Close closes the object (and lets eviction at the version again).
+func (r *Result) Close() error {
+	err := r.Object.Close()
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+	return err
+}
 
 // Service is the caching proxy service.
 type Service struct {
 	opts     Options
+	rules    atomic.Pointer[routing.Rules]
 	offline  atomic.Bool
+	gate     versionGate
 	hashes   hashCache
 	log      *slog.Logger
 	fills    singleflight.Group
@@ -153,10 +173,14 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, closing: make(chan struct{})}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, closing: make(chan struct{}), gate: versionGate{m: map[string]*gateEntry{}}}
 	s.offline.Store(opts.Offline)
+	s.rules.Store(opts.Rules)
 	return s
 }
+
+// SetRules replaces the routing rules (deny and allow) at run time.
+func (s *Service) SetRules(r *routing.Rules) { s.rules.Store(r) }
 
 // SetOffline switches cache-only mode for every request: nothing goes
 // upstream, a miss is a not-found error saying so, and mutable entries are
@@ -199,8 +223,24 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 	if err := s.checkRules(req); err != nil {
 		return nil, err
 	}
+	var release func()
+	if req.Kind == artifact.Info || req.Kind == artifact.Mod || req.Kind == artifact.Zip {
+		var err error
+		if release, err = s.gate.enter(ctx, req.Module+"@"+req.Version); err != nil {
+			return nil, err
+		}
+	}
 	res, err := s.get(ctx, req)
-	if err == nil && s.opts.Rules != nil {
+	if err != nil && release != nil {
+		release()
+	}
+	if err == nil {
+		res.release = release
+		if s.opts.Index != nil {
+			s.opts.Index.Touch(req.Key, s.opts.Now())
+		}
+	}
+	if err == nil && s.rules.Load() != nil {
 		res, err = s.applyRules(req, res)
 	}
 	if err != nil {
@@ -218,14 +258,15 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 }
 
 func (s *Service) checkRules(req artifact.Request) error {
-	if s.opts.Rules == nil || req.Kind == artifact.SumDB {
+	rules := s.rules.Load()
+	if rules == nil || req.Kind == artifact.SumDB {
 		return nil
 	}
 	switch req.Kind {
 	case artifact.Info, artifact.Mod, artifact.Zip:
-		return s.opts.Rules.CheckVersion(req.Module, req.Version)
+		return rules.CheckVersion(req.Module, req.Version)
 	default:
-		return s.opts.Rules.CheckModule(req.Module)
+		return rules.CheckModule(req.Module)
 	}
 }
 
@@ -241,12 +282,13 @@ func (s *Service) applyRules(req artifact.Request, res *Result) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	rules := s.rules.Load()
 	if req.Kind == artifact.List {
-		data = s.opts.Rules.FilterList(req.Module, data)
+		data = rules.FilterList(req.Module, data)
 	} else {
 		var v struct{ Version string }
 		if json.Unmarshal(data, &v) == nil {
-			if err := s.opts.Rules.CheckVersion(req.Module, v.Version); err != nil {
+			if err := rules.CheckVersion(req.Module, v.Version); err != nil {
 				return nil, err
 			}
 		}
@@ -470,7 +512,16 @@ func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *ups
 			return storage.Info{}, err
 		}
 	}
-	return s.opts.Store.Put(ctx, req.Key, bytes.NewReader(data))
+	return s.put(ctx, req.Key, bytes.NewReader(data))
+}
+
+// put stores an object and tells the index.
+func (s *Service) put(ctx context.Context, key string, r io.Reader) (storage.Info, error) {
+	info, err := s.opts.Store.Put(ctx, key, r)
+	if err == nil && s.opts.Index != nil {
+		s.opts.Index.Stored(key, info.Size, s.opts.Now())
+	}
+	return info, err
 }
 
 // admit verifies the hash of a canonical .mod or .zip and records it in a
@@ -493,7 +544,7 @@ func (s *Service) admit(ctx context.Context, req artifact.Request, source string
 			return err
 		}
 	}
-	if _, err := s.opts.Store.Put(ctx, req.Key+".h1", bytes.NewReader([]byte(h1))); err != nil {
+	if _, err := s.put(ctx, req.Key+".h1", bytes.NewReader([]byte(h1))); err != nil {
 		return err
 	}
 	s.hashes.put(req.Key, h1)
@@ -557,7 +608,7 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {
 		return storage.Info{}, err
 	}
-	return s.opts.Store.Put(ctx, req.Key, content())
+	return s.put(ctx, req.Key, content())
 }
 
 // hash returns the recorded h1: of a stored .zip or .mod, or "".
@@ -651,4 +702,70 @@ func (c *negCache) del(key string) {
 	c.mu.Lock()
 	delete(c.m, key)
 	c.mu.Unlock()
+}
+
+// versionGate keeps eviction and serving of a module version apart: every
+// Get of a version's file holds it shared until its Result is closed; GC
+// takes it exclusively with TryLockVersion and skips a version in use.
+type versionGate struct {
+	mu sync.Mutex
+	m  map[string]*gateEntry
+}
+
+type gateEntry struct {
+	users    int
+	evicting bool
+}
+
+// enter waits while the version is being evicted, then holds it shared.
+func (g *versionGate) enter(ctx context.Context, id string) (func(), error) {
+	for {
+		g.mu.Lock()
+		e := g.m[id]
+		if e == nil {
+			e = &gateEntry{}
+			g.m[id] = e
+		}
+		if !e.evicting {
+			e.users++
+			g.mu.Unlock()
+			return func() { g.leave(id) }, nil
+		}
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (g *versionGate) leave(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e := g.m[id]; e != nil {
+		e.users--
+		if e.users == 0 && !e.evicting {
+			delete(g.m, id)
+		}
+	}
+}
+
+// TryLockVersion locks module@version for eviction, or reports false when
+// it is being served or filled.
+func (s *Service) TryLockVersion(mod, version string) (func(), bool) {
+	g := &s.gate
+	id := mod + "@" + version
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.m[id]
+	if e != nil && (e.users > 0 || e.evicting) {
+		return nil, false
+	}
+	g.m[id] = &gateEntry{evicting: true}
+	return func() {
+		g.mu.Lock()
+		delete(g.m, id)
+		g.mu.Unlock()
+	}, true
 }

@@ -235,3 +235,38 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// MoveOut moves the object stored under key to the file dst (on the same
+// file system) without copying it. Missing keys are fs.ErrNotExist.
+func (s *Store) MoveOut(ctx context.Context, key, dst string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(p, dst); err != nil {
+		return notExist(err)
+	}
+	syncDir(filepath.Dir(p))
+	syncDir(filepath.Dir(dst))
+	return nil
+}
+
+// MoveIn moves the file src into the store under key, atomically
+// replacing any object there.
+func (s *Store) MoveIn(ctx context.Context, src, key string) (storage.Info, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return storage.Info{}, err
+	}
+	if err := os.Rename(src, p); err != nil {
+		return storage.Info{}, err
+	}
+	syncDir(filepath.Dir(p))
+	return s.Stat(ctx, key)
+}

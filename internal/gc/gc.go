@@ -1,0 +1,400 @@
+// Package gc plans and runs eviction of module versions from the store.
+//
+// The unit of eviction is a module version: its .info, .mod, .zip and
+// their recorded hashes (KEY.h1) go together. Policies combine:
+//
+//	max-idle     versions not served for MaxIdle
+//	keep-newest  all but the KeepNewest highest versions of each module
+//	size-cap     least recently used versions while the store exceeds MaxBytes
+//
+// Pinned versions are never evicted: patterns "module-pattern[@version]"
+// (GOPRIVATE-style module patterns), and go.sum / go.mod / go.work.sum
+// files (or directories holding them) whose every referenced version is
+// kept. A run first makes a Plan (what, why, bytes), which a dry run
+// returns as is; Run then moves each version to the trash, skipping any
+// version being served or filled (the Gate), records an audit event per
+// version, and drops the module's cached @v/list and @latest so they are
+// fetched again rather than naming versions that are gone.
+package gc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+
+	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/index"
+	"github.com/modproxy/modproxy/internal/metrics"
+	"github.com/modproxy/modproxy/internal/trash"
+)
+
+// Policy is the eviction policy. Zero values disable each rule.
+type Policy struct {
+	MaxBytes   int64
+	MaxIdle    time.Duration
+	KeepNewest int
+	Pins       []string // "module-pattern[@version]"
+	PinSets    []string // go.sum / go.mod / go.work.sum files or directories
+}
+
+// Index is what planning needs from the metadata index.
+type Index interface {
+	All(fn func(key string, r index.Record) error) error
+	Deleted(key string)
+	Flush()
+}
+
+// Entry is one module version in the store.
+type Entry struct {
+	Module, Version string
+	Keys            []string
+	Bytes           int64
+	LastAccess      time.Time
+	Stored          time.Time
+	Hits            int64
+}
+
+// Versions groups the index by module version; mutable entries (lists,
+// latest, queries) and checksum database files are not versions.
+func Versions(idx Index) ([]*Entry, error) {
+	byVer := map[[2]string]*Entry{}
+	err := idx.All(func(key string, r index.Record) error {
+		req, err := artifact.Parse(strings.TrimSuffix(key, ".h1"))
+		if err != nil || (req.Kind != artifact.Info && req.Kind != artifact.Mod && req.Kind != artifact.Zip) {
+			return nil
+		}
+		id := [2]string{req.Module, req.Version}
+		v := byVer[id]
+		if v == nil {
+			v = &Entry{Module: req.Module, Version: req.Version, Stored: r.Stored}
+			byVer[id] = v
+		}
+		v.Keys = append(v.Keys, key)
+		v.Bytes += r.Size
+		v.Hits += r.Hits
+		if r.LastAccess.After(v.LastAccess) {
+			v.LastAccess = r.LastAccess
+		}
+		if r.Stored.Before(v.Stored) {
+			v.Stored = r.Stored
+		}
+		return nil
+	})
+	out := make([]*Entry, 0, len(byVer))
+	for _, v := range byVer {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b *Entry) int {
+		if c := strings.Compare(a.Module, b.Module); c != 0 {
+			return c
+		}
+		return semver.Compare(a.Version, b.Version)
+	})
+	return out, err
+}
+
+// Item is a version the plan evicts.
+type Item struct {
+	*Entry
+	Reason string // "max-idle", "keep-newest", "size-cap"
+}
+
+// Plan is what a run would evict.
+type Plan struct {
+	Created    time.Time
+	Items      []Item
+	Bytes      int64 // evicted
+	StoreBytes int64 // before
+	PinnedKept int   // pinned versions a policy would otherwise have evicted
+}
+
+// Pinner reports pinned versions.
+type Pinner struct {
+	patterns []pin
+	set      map[module.Version]bool
+}
+
+type pin struct{ mod, version string }
+
+// NewPinner loads the pins; unreadable pin sets are errors.
+func NewPinner(p Policy) (*Pinner, error) {
+	pn := &Pinner{set: map[module.Version]bool{}}
+	for _, s := range p.Pins {
+		m, v, _ := strings.Cut(s, "@")
+		pn.patterns = append(pn.patterns, pin{m, v})
+	}
+	for _, s := range p.PinSets {
+		if err := pn.loadSet(s); err != nil {
+			return nil, fmt.Errorf("pin set %s: %w", s, err)
+		}
+	}
+	return pn, nil
+}
+
+func (pn *Pinner) loadSet(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return pn.loadFile(path)
+	}
+	return filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "vendor" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && p != path {
+			return filepath.SkipDir
+		}
+		switch d.Name() {
+		case "go.sum", "go.mod", "go.work.sum":
+			return pn.loadFile(p)
+		}
+		return nil
+	})
+}
+
+func (pn *Pinner) loadFile(p string) error {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(p, ".mod") {
+		f, err := modfile.ParseLax(p, data, nil)
+		if err != nil {
+			return err
+		}
+		for _, r := range f.Require {
+			pn.set[r.Mod] = true
+		}
+		return nil
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 {
+			pn.set[module.Version{Path: f[0], Version: strings.TrimSuffix(f[1], "/go.mod")}] = true
+		}
+	}
+	return nil
+}
+
+// Pinned reports whether mod@version is pinned.
+func (pn *Pinner) Pinned(mod, version string) bool {
+	if pn.set[module.Version{Path: mod, Version: version}] {
+		return true
+	}
+	for _, p := range pn.patterns {
+		if module.MatchPrefixPatterns(p.mod, mod) && (p.version == "" || p.version == version) {
+			return true
+		}
+	}
+	return false
+}
+
+// MakePlan applies the policy to the versions in the index at now.
+func MakePlan(idx Index, pol Policy, now time.Time) (Plan, error) {
+	pn, err := NewPinner(pol)
+	if err != nil {
+		return Plan{}, err
+	}
+	vers, err := Versions(idx)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan := Plan{Created: now}
+	evict := map[*Entry]string{}
+	pinnedHit := map[*Entry]bool{}
+	mark := func(v *Entry, reason string) {
+		if pn.Pinned(v.Module, v.Version) {
+			pinnedHit[v] = true
+			return
+		}
+		if _, ok := evict[v]; !ok {
+			evict[v] = reason
+		}
+	}
+	for _, v := range vers {
+		plan.StoreBytes += v.Bytes
+	}
+	if pol.MaxIdle > 0 {
+		for _, v := range vers {
+			if now.Sub(v.LastAccess) > pol.MaxIdle {
+				mark(v, "max-idle")
+			}
+		}
+	}
+	if pol.KeepNewest > 0 {
+		for i := 0; i < len(vers); {
+			j := i
+			for j < len(vers) && vers[j].Module == vers[i].Module {
+				j++
+			}
+			mod := vers[i:j] // ascending semver
+			for k := 0; k < len(mod)-pol.KeepNewest; k++ {
+				mark(mod[k], "keep-newest")
+			}
+			i = j
+		}
+	}
+	if pol.MaxBytes > 0 {
+		total := plan.StoreBytes
+		for v := range evict {
+			total -= v.Bytes
+		}
+		lru := slices.Clone(vers)
+		slices.SortStableFunc(lru, func(a, b *Entry) int { return a.LastAccess.Compare(b.LastAccess) })
+		for _, v := range lru {
+			if total <= pol.MaxBytes {
+				break
+			}
+			if _, done := evict[v]; done {
+				continue
+			}
+			mark(v, "size-cap")
+			if _, ok := evict[v]; ok {
+				total -= v.Bytes
+			}
+		}
+	}
+	for _, v := range vers { // deterministic order
+		if reason, ok := evict[v]; ok {
+			plan.Items = append(plan.Items, Item{Entry: v, Reason: reason})
+			plan.Bytes += v.Bytes
+		}
+	}
+	plan.PinnedKept = len(pinnedHit)
+	return plan, nil
+}
+
+// Gate keeps eviction away from versions being served or filled.
+type Gate interface {
+	// TryLockVersion locks mod@version against serving and filling, or
+	// reports false when it is in use.
+	TryLockVersion(mod, version string) (unlock func(), ok bool)
+}
+
+// Store is what a run needs from the store.
+type Store interface {
+	trash.Store
+}
+
+// Runner executes plans.
+type Runner struct {
+	Store   Store
+	Index   Index
+	Trash   *trash.Trash
+	Gate    Gate
+	Audit   *audit.Log
+	Metrics *metrics.Metrics
+	Now     func() time.Time
+}
+
+// Result is what a run did.
+type Result struct {
+	Started, Finished time.Time
+	Evicted           []Item
+	Bytes             int64
+	Skipped           []Item // in use
+	TrashID           string
+}
+
+// Run moves the plan's versions to the trash (one batch), actor naming who
+// asked ("gc" for the schedule, "admin" ...).
+func (r *Runner) Run(ctx context.Context, plan Plan, actor, reason string) (Result, error) {
+	res := Result{Started: r.now()}
+	batch := r.Trash.Begin(reason)
+	modules := map[string]bool{}
+	for _, it := range plan.Items {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		unlock, ok := r.Gate.TryLockVersion(it.Module, it.Version)
+		if !ok {
+			res.Skipped = append(res.Skipped, it)
+			continue
+		}
+		hashes := map[string]string{}
+		var moved int64
+		// Objects first, recorded hashes last: a crash leaves at worst a
+		// hash without its object, never an object without its hash.
+		keys := slices.Clone(it.Keys)
+		slices.SortStableFunc(keys, func(a, b string) int {
+			return boolInt(strings.HasSuffix(a, ".h1")) - boolInt(strings.HasSuffix(b, ".h1"))
+		})
+		for _, k := range keys {
+			if strings.HasSuffix(k, ".h1") {
+				if h := readSmall(ctx, r.Store, k); h != "" {
+					hashes[strings.TrimSuffix(k, ".h1")[strings.LastIndex(strings.TrimSuffix(k, ".h1"), ".")+1:]] = h
+				}
+			}
+			n, err := batch.Move(ctx, r.Store, k)
+			if err != nil && !os.IsNotExist(err) {
+				unlock()
+				_, _ = batch.Commit()
+				return res, fmt.Errorf("evicting %s: %w", k, err)
+			}
+			moved += n
+			r.Index.Deleted(k)
+		}
+		unlock()
+		batch.AddVersion(it.Module + "@" + it.Version)
+		modules[it.Module] = true
+		res.Evicted = append(res.Evicted, it)
+		res.Bytes += moved
+		r.Metrics.GCEvicted(it.Reason, moved)
+		_ = r.Audit.Record(audit.Event{Actor: actor, Action: "evict", Target: it.Module + "@" + it.Version,
+			Reason: it.Reason + "; " + reason + "; trash " + batch.ID(), Bytes: moved, Hashes: hashes})
+	}
+	for mod := range modules {
+		esc, err := module.EscapePath(mod)
+		if err != nil {
+			continue
+		}
+		for _, k := range []string{esc + "/@v/list", esc + "/@latest"} {
+			if err := r.Store.Delete(ctx, k); err == nil {
+				r.Index.Deleted(k)
+			}
+		}
+	}
+	m, err := batch.Commit()
+	if len(m.Keys) > 0 {
+		res.TrashID = m.ID
+	}
+	res.Finished = r.now()
+	r.Index.Flush()
+	return res, err
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func readSmall(ctx context.Context, s Store, key string) string {
+	o, err := s.Open(ctx, key)
+	if err != nil {
+		return ""
+	}
+	defer o.Close()
+	b, _ := io.ReadAll(io.LimitReader(o, 256))
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,313 @@
+package gc_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/gc"
+	"github.com/modproxy/modproxy/internal/index"
+	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
+	"github.com/modproxy/modproxy/internal/trash"
+)
+
+type fixture struct {
+	store *storagefs.Store
+	idx   *index.Index
+	trash *trash.Trash
+	audit *audit.Log
+	dir   string
+	now   time.Time
+}
+
+// newFixture fills a store with modules m0..m(nmod-1), versions v1.0.0..v1.(nver-1).0,
+// each with .info, .mod, .zip and .zip.h1; version i of module j was last
+// served at now - (j*nver+i) hours, and is 1000*(i+1) bytes of zip.
+func newFixture(t *testing.T, nmod, nver int) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := storagefs.New(filepath.Join(dir, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _, err := index.Open(filepath.Join(dir, "index.db"), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	tr, err := trash.New(filepath.Join(dir, "trash"), trash.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { al.Close() })
+	f := &fixture{store: store, idx: idx, trash: tr, audit: al, dir: dir, now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	for j := range nmod {
+		for i := range nver {
+			base := fmt.Sprintf("example.com/m%d/@v/v1.%d.0", j, i)
+			files := map[string][]byte{
+				base + ".info":   []byte(fmt.Sprintf(`{"Version":"v1.%d.0"}`, i)),
+				base + ".mod":    []byte(fmt.Sprintf("module example.com/m%d\n", j)),
+				base + ".zip":    bytes.Repeat([]byte{byte('a' + i)}, 1000*(i+1)),
+				base + ".zip.h1": []byte(fmt.Sprintf("h1:fake-%d-%d=", j, i)),
+			}
+			at := f.now.Add(-time.Duration(j*nver+i) * time.Hour)
+			for k, v := range files {
+				info, err := store.Put(ctx, k, bytes.NewReader(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				idx.Stored(k, info.Size, at)
+			}
+		}
+		list := fmt.Sprintf("example.com/m%d/@v/list", j)
+		store.Put(ctx, list, strings.NewReader("v1.0.0\n"))
+		idx.Stored(list, 7, f.now)
+	}
+	idx.Flush()
+	return f
+}
+
+type openGate struct {
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+func (g *openGate) TryLockVersion(mod, version string) (func(), bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.busy[mod+"@"+version] {
+		return nil, false
+	}
+	return func() {}, true
+}
+
+func (f *fixture) runner(g gc.Gate) *gc.Runner {
+	if g == nil {
+		g = &openGate{}
+	}
+	return &gc.Runner{Store: f.store, Index: f.idx, Trash: f.trash, Gate: g, Audit: f.audit, Now: func() time.Time { return f.now }}
+}
+
+func names(items []gc.Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Module+"@"+it.Version+":"+it.Reason)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestPolicies(t *testing.T) {
+	f := newFixture(t, 3, 4) // 12 versions
+	vers, err := gc.Versions(f.idx)
+	if err != nil || len(vers) != 12 {
+		t.Fatalf("Versions = %d, %v", len(vers), err)
+	}
+	var total int64
+	for _, v := range vers {
+		total += v.Bytes
+		if len(v.Keys) != 4 {
+			t.Errorf("%s@%s has keys %v", v.Module, v.Version, v.Keys)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		pol  gc.Policy
+		want []string
+	}{
+		{"max idle 9h: versions served 10h+ ago", gc.Policy{MaxIdle: 9*time.Hour + 30*time.Minute},
+			[]string{"example.com/m2@v1.2.0:max-idle", "example.com/m2@v1.3.0:max-idle"}},
+		{"keep newest 3", gc.Policy{KeepNewest: 3},
+			[]string{"example.com/m0@v1.0.0:keep-newest", "example.com/m1@v1.0.0:keep-newest", "example.com/m2@v1.0.0:keep-newest"}},
+		{"pins honoured", gc.Policy{KeepNewest: 3, Pins: []string{"example.com/m0@v1.0.0", "example.com/m1"}},
+			[]string{"example.com/m2@v1.0.0:keep-newest"}},
+		{"size cap evicts least recently used", gc.Policy{MaxBytes: total - 5000},
+			// m2 v1.3.0 (oldest, 4000+) then m2 v1.2.0 (3000+) bring it under.
+			[]string{"example.com/m2@v1.2.0:size-cap", "example.com/m2@v1.3.0:size-cap"}},
+		{"combined", gc.Policy{MaxIdle: 10*time.Hour + 30*time.Minute, KeepNewest: 3},
+			[]string{"example.com/m0@v1.0.0:keep-newest", "example.com/m1@v1.0.0:keep-newest", "example.com/m2@v1.0.0:keep-newest", "example.com/m2@v1.3.0:max-idle"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := gc.MakePlan(f.idx, tc.pol, f.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(plan.Items); !slices.Equal(got, tc.want) {
+				t.Errorf("plan = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPinSetsFromGoSum(t *testing.T) {
+	f := newFixture(t, 2, 3)
+	proj := t.TempDir()
+	os.WriteFile(filepath.Join(proj, "go.sum"), []byte("example.com/m0 v1.0.0 h1:x=\nexample.com/m0 v1.0.0/go.mod h1:y=\nexample.com/m1 v1.1.0/go.mod h1:z=\n"), 0o644)
+	plan, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1, PinSets: []string{proj}}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"example.com/m0@v1.1.0:keep-newest", "example.com/m1@v1.0.0:keep-newest"}
+	if got := names(plan.Items); !slices.Equal(got, want) {
+		t.Errorf("plan = %q, want %q", got, want)
+	}
+	if plan.PinnedKept != 2 {
+		t.Errorf("PinnedKept = %d, want 2", plan.PinnedKept)
+	}
+	if _, err := gc.MakePlan(f.idx, gc.Policy{PinSets: []string{filepath.Join(proj, "missing")}}, f.now); err == nil {
+		t.Error("a missing pin set is not an error")
+	}
+}
+
+func TestRunTrashRestoreAudit(t *testing.T) {
+	f := newFixture(t, 2, 3)
+	ctx := context.Background()
+	before := map[string][]byte{}
+	for _, k := range []string{"example.com/m0/@v/v1.0.0.zip", "example.com/m0/@v/v1.0.0.zip.h1", "example.com/m0/@v/v1.0.0.info"} {
+		before[k] = read(t, f, k)
+	}
+	plan, _ := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 2}, f.now)
+	res, err := f.runner(nil).Run(ctx, plan, "gc:test", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Evicted) != 2 || res.TrashID == "" {
+		t.Fatalf("result %+v", res)
+	}
+	for k := range before {
+		if _, err := f.store.Stat(ctx, k); err == nil {
+			t.Errorf("%s still in the store", k)
+		}
+		if _, ok := f.idx.Get(k); ok {
+			t.Errorf("%s still in the index", k)
+		}
+	}
+	if _, err := f.store.Stat(ctx, "example.com/m0/@v/list"); err == nil {
+		t.Error("the module's cached list survived the eviction of one of its versions")
+	}
+	evs, _ := audit.Read(filepath.Join(f.dir, "audit.log"))
+	var evicted []string
+	for _, e := range evs {
+		if e.Action == "evict" {
+			evicted = append(evicted, e.Target)
+			if e.Bytes == 0 || e.Hashes["zip"] == "" {
+				t.Errorf("audit event lacks bytes or hash: %+v", e)
+			}
+		}
+	}
+	sort.Strings(evicted)
+	if !slices.Equal(evicted, []string{"example.com/m0@v1.0.0", "example.com/m1@v1.0.0"}) {
+		t.Errorf("audited evictions %q", evicted)
+	}
+	ms, _ := f.trash.List()
+	if len(ms) != 1 || len(ms[0].Versions) != 2 {
+		t.Fatalf("trash %+v", ms)
+	}
+	if _, err := f.trash.Restore(ctx, res.TrashID, f.store); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range before {
+		if got := read(t, f, k); !bytes.Equal(got, want) {
+			t.Errorf("%s restored with different bytes", k)
+		}
+	}
+	if ms, _ := f.trash.List(); len(ms) != 0 {
+		t.Errorf("trash not empty after restore: %+v", ms)
+	}
+}
+
+func TestRunSkipsVersionsInUse(t *testing.T) {
+	f := newFixture(t, 1, 3)
+	g := &openGate{busy: map[string]bool{"example.com/m0@v1.0.0": true}}
+	plan, _ := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1}, f.now)
+	res, err := f.runner(g).Run(context.Background(), plan, "gc", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0].Version != "v1.0.0" || len(res.Evicted) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := f.store.Stat(context.Background(), "example.com/m0/@v/v1.0.0.zip"); err != nil {
+		t.Error("a version in use was evicted")
+	}
+}
+
+func TestTrashPurgeByAgeAndSize(t *testing.T) {
+	f := newFixture(t, 1, 4)
+	now := f.now
+	tr, _ := trash.New(filepath.Join(f.dir, "trash2"), trash.Options{Retention: time.Hour, MaxBytes: 4000, Now: func() time.Time { return now }})
+	r := f.runner(nil)
+	r.Trash = tr
+	for i := range 3 {
+		plan := gc.Plan{}
+		vers, _ := gc.Versions(f.idx)
+		plan.Items = []gc.Item{{Entry: vers[0], Reason: "test"}}
+		if _, err := r.Run(context.Background(), plan, "gc", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	if ms, _ := tr.List(); len(ms) != 3 {
+		t.Fatalf("%d batches", len(ms))
+	}
+	removed, left, err := tr.Purge()
+	// Batches of about 1, 2 and 3 kB: the two oldest go to get under 4000.
+	if err != nil || len(removed) != 2 || left > 4000 || removed[0].Reason != "0" {
+		t.Fatalf("size purge: removed %d, left %d, %v", len(removed), left, err)
+	}
+	now = now.Add(2 * time.Hour)
+	removed, left, _ = tr.Purge()
+	if len(removed) != 1 || left != 0 {
+		t.Fatalf("age purge: removed %d, left %d", len(removed), left)
+	}
+}
+
+func TestIndexRebuildGivesSameSizes(t *testing.T) {
+	f := newFixture(t, 3, 3)
+	b1, n1 := f.idx.Totals()
+	path := f.idx.Path()
+	f.idx.Close()
+	os.Remove(path)
+	idx, created, err := index.Open(path, index.Options{})
+	if err != nil || !created {
+		t.Fatalf("reopen: %v created=%v", err, created)
+	}
+	defer idx.Close()
+	if err := idx.Rebuild(context.Background(), f.store); err != nil {
+		t.Fatal(err)
+	}
+	b2, n2 := idx.Totals()
+	if b1 != b2 || n1 != n2 {
+		t.Fatalf("rebuilt index: %d bytes %d objects, want %d and %d", b2, n2, b1, n1)
+	}
+	vers, _ := gc.Versions(idx)
+	if len(vers) != 9 {
+		t.Fatalf("%d versions after rebuild", len(vers))
+	}
+}
+
+func read(t *testing.T, f *fixture, key string) []byte {
+	t.Helper()
+	o, err := f.store.Open(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	b, _ := io.ReadAll(o)
+	return b
+}
