@@ -35,7 +35,7 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	h := start(t, func(c *config.Config) { c.Upstream = up.URL() })
 	for _, p := range []string{
 		"/example.com/a/@v/v1.0.0.zip", "/example.com/a/@v/v1.0.0.zip", "/example.com/a/@v/v1.0.0.zip", // miss, hit, hit
-		"/example.com/a/@v/v1.0.0.mod", // miss
+		"/example.com/a/@v/v1.0.0.mod",                           // miss
 		"/example.com/nope/@v/list", "/example.com/nope/@v/list", // 404 from upstream, then negative cache
 	} {
 		h.get(t, p)

@@ -52,6 +52,7 @@ func commands() []command {
 		{"verify", "re-hash the cache against recorded and checksum database hashes", runVerify},
 		{"prefetch", "warm a proxy or the module cache from go.mod/go.sum/go.work files", runPrefetch},
 		{"doctor", "diagnose the module download setup; explain go errors", runDoctor},
+		{"clean", "safe, selective cleaner for the local module cache (GOMODCACHE)", runClean},
 		{"gc", "evict module versions by the cache policies; list and restore the trash", runGC},
 		{"index", "rebuild the metadata index of a cache directory", runIndex},
 		{"version", "print the version", runVersion},

@@ -1,0 +1,159 @@
+// Package rediscoord implements coord.Coordinator on Redis
+// (github.com/redis/go-redis/v9): locks are SET NX PX with a random token,
+// renewed by a Lua compare-and-expire at a third of the TTL and released
+// by a compare-and-delete; broadcasts use Pub/Sub on one channel.
+package rediscoord
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/modproxy/modproxy/internal/coord"
+)
+
+// Options configures a Coordinator.
+type Options struct {
+	Addr     string // host:port
+	Password string
+	DB       int
+	Prefix   string // key and channel prefix; default "modproxy:"
+	Timeout  time.Duration
+	Logger   *slog.Logger
+}
+
+// Coordinator is a coord.Coordinator on Redis. Safe for concurrent use.
+type Coordinator struct {
+	rdb    *redis.Client
+	prefix string
+	log    *slog.Logger
+}
+
+// New returns a Coordinator; it does not contact Redis (see Ping).
+func New(opts Options) *Coordinator {
+	if opts.Prefix == "" {
+		opts.Prefix = "modproxy:"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr: opts.Addr, Password: opts.Password, DB: opts.DB,
+		DialTimeout: opts.Timeout, ReadTimeout: opts.Timeout, WriteTimeout: opts.Timeout,
+		MaxRetries: 1, ContextTimeoutEnabled: true,
+	})
+	return &Coordinator{rdb: rdb, prefix: opts.Prefix, log: opts.Logger}
+}
+
+// Close closes the connections.
+func (c *Coordinator) Close() error { return c.rdb.Close() }
+
+func unavailable(err error) error { return fmt.Errorf("%w: %v", coord.ErrUnavailable, err) }
+
+// Ping implements coord.Coordinator.
+func (c *Coordinator) Ping(ctx context.Context) error {
+	if err := c.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+var (
+	renewScript   = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`)
+	releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`)
+)
+
+type lock struct {
+	c      *Coordinator
+	key    string
+	token  string
+	stop   chan struct{}
+	lost   chan struct{}
+	once   sync.Once
+	loseMu sync.Once
+}
+
+// TryLock implements coord.Coordinator.
+func (c *Coordinator) TryLock(ctx context.Context, name string, ttl time.Duration) (coord.Lock, bool, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	l := &lock{c: c, key: c.prefix + "lock:" + name, token: hex.EncodeToString(b[:]), stop: make(chan struct{}), lost: make(chan struct{})}
+	ok, err := c.rdb.SetNX(ctx, l.key, l.token, ttl).Result()
+	if err != nil {
+		return nil, false, unavailable(err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	go l.renew(ttl)
+	return l, true, nil
+}
+
+func (l *lock) renew(ttl time.Duration) {
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
+		n, err := renewScript.Run(ctx, l.c.rdb, []string{l.key}, l.token, ttl.Milliseconds()).Int()
+		cancel()
+		if err != nil || n == 0 {
+			l.c.log.Warn("lost a coordination lock lease", "lock", l.key, "err", err)
+			l.loseMu.Do(func() { close(l.lost) })
+			return
+		}
+	}
+}
+
+func (l *lock) Lost() <-chan struct{} { return l.lost }
+
+func (l *lock) Release(ctx context.Context) error {
+	var err error
+	l.once.Do(func() {
+		close(l.stop)
+		if e := releaseScript.Run(ctx, l.c.rdb, []string{l.key}, l.token).Err(); e != nil && !errors.Is(e, redis.Nil) {
+			err = unavailable(e)
+		}
+	})
+	return err
+}
+
+// Publish implements coord.Coordinator.
+func (c *Coordinator) Publish(ctx context.Context, msg string) error {
+	if err := c.rdb.Publish(ctx, c.prefix+"events", msg).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Subscribe implements coord.Coordinator.
+func (c *Coordinator) Subscribe(ctx context.Context, fn func(msg string)) {
+	go func() {
+		for ctx.Err() == nil {
+			ps := c.rdb.Subscribe(ctx, c.prefix+"events")
+			ch := ps.Channel(redis.WithChannelHealthCheckInterval(5 * time.Second))
+			for m := range ch {
+				fn(m.Payload)
+			}
+			ps.Close()
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}

@@ -1,0 +1,107 @@
+package rediscoord_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modproxy/modproxy/internal/coord"
+	"github.com/modproxy/modproxy/internal/coord/coordtest"
+	"github.com/modproxy/modproxy/internal/coord/rediscoord"
+)
+
+func TestLocksAndEvents(t *testing.T) {
+	r := coordtest.Start(t)
+	a := rediscoord.New(rediscoord.Options{Addr: r.Addr})
+	b := rediscoord.New(rediscoord.Options{Addr: r.Addr})
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	if err := a.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One holder at a time, across clients, and renewed past its TTL.
+	la, ok, err := a.TryLock(ctx, "fill:x", 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("first TryLock: %v %v", ok, err)
+	}
+	time.Sleep(700 * time.Millisecond) // > 2 TTLs: renewal keeps it
+	if _, ok, _ := b.TryLock(ctx, "fill:x", time.Second); ok {
+		t.Fatal("a second replica took a held lock")
+	}
+	if err := la.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lb, ok, err := b.TryLock(ctx, "fill:x", time.Second)
+	if err != nil || !ok {
+		t.Fatalf("TryLock after release: %v %v", ok, err)
+	}
+	lb.Release(ctx)
+
+	// 20 contenders: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, ok, err := a.TryLock(ctx, "gc-leader", time.Second); err == nil && ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d replicas won the lock", wins.Load())
+	}
+
+	// Events reach every subscriber.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan string, 4)
+	b.Subscribe(sctx, func(m string) { got <- m })
+	time.Sleep(200 * time.Millisecond)
+	if err := a.Publish(ctx, "invalidate example.com/a/@v/list"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "invalidate example.com/a/@v/list" {
+			t.Fatalf("got %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("event not delivered")
+	}
+}
+
+func TestRedisDownAndBack(t *testing.T) {
+	r := coordtest.Start(t)
+	c := rediscoord.New(rediscoord.Options{Addr: r.Addr, Timeout: 300 * time.Millisecond})
+	defer c.Close()
+	ctx := context.Background()
+	l, ok, err := c.TryLock(ctx, "fill:y", 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	r.Stop()
+	if _, _, err := c.TryLock(ctx, "fill:z", time.Second); !errors.Is(err, coord.ErrUnavailable) {
+		t.Fatalf("TryLock with redis down = %v, want ErrUnavailable", err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(3 * time.Second):
+		t.Fatal("lease loss not reported")
+	}
+	r.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no reconnection")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, ok, err := c.TryLock(ctx, "fill:z", time.Second); err != nil || !ok {
+		t.Fatalf("after restart: %v %v", ok, err)
+	}
+}
