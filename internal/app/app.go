@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/coord/rediscoord"
 	"github.com/modproxy/modproxy/internal/goenv"
 	"github.com/modproxy/modproxy/internal/goproxy"
 	"github.com/modproxy/modproxy/internal/metrics"
@@ -28,7 +30,9 @@ import (
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/scrub"
 	"github.com/modproxy/modproxy/internal/stats"
+	"github.com/modproxy/modproxy/internal/storage"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
+	s3store "github.com/modproxy/modproxy/internal/storage/s3"
 	"github.com/modproxy/modproxy/internal/trash"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
@@ -57,7 +61,9 @@ type Server struct {
 	log        *slog.Logger
 	svc        *proxy.Service
 	handler    http.Handler
-	store      *storagefs.Store
+	store      storage.Store
+	tempDir    string
+	coord      *rediscoord.Coordinator
 	audit      *audit.Log
 	quarantine *quarantine.Dir
 	sumdbNames []string
@@ -73,9 +79,9 @@ type Server struct {
 // upstream entries it cannot use (direct, off) and a disabled checksum
 // verification in the log.
 func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
-	store, err := storagefs.New(cfg.CacheDir)
+	store, tempDir, err := openStore(context.Background(), cfg)
 	if err != nil {
-		return nil, &config.Error{Key: "cache_dir", Err: err}
+		return nil, err
 	}
 	m := metrics.New()
 	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles})
@@ -93,7 +99,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		MaxZipSize:     int64(cfg.Fetch.MaxZipSize),
 		UserAgent:      "modproxy/" + info.Version,
 	}
-	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: store.TempDir(), byURL: map[string]*resilient.Fetcher{}}
+	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, byURL: map[string]*resilient.Fetcher{}}
 	chain, err := ups.chain("upstream", cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -110,7 +116,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		routes = append(routes, routing.Route{Match: rt.Match, Target: len(chains)})
 		chains = append(chains, c)
 	}
-	srv := &Server{cfg: cfg, log: log, store: store, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info}
+	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info}
 	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
 	if err != nil {
 		return nil, fmt.Errorf("metadata index: %w", err)
@@ -166,7 +172,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Rules:      rules,
 		Offline:    cfg.Offline,
 		SumDB:      sumdbs,
-		TempDir:    store.TempDir(),
+		TempDir:    tempDir,
 		Policy:     p,
 		Private:    func(path string) bool { return module.MatchPrefixPatterns(private, path) },
 		Quarantine: q,
@@ -174,6 +180,15 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Metrics:    m,
 		Index:      idx,
 		Logger:     log,
+	}
+	if cfg.Cluster.Redis != "" {
+		srv.coord = rediscoord.New(rediscoord.Options{Addr: cfg.Cluster.Redis, Password: cfg.Cluster.RedisPassword, DB: cfg.Cluster.RedisDB, Logger: log})
+		popts.Coordinator = srv.coord
+		if err := srv.coord.Ping(context.Background()); err != nil {
+			log.Warn("cluster coordination unavailable at start-up; serving without it until Redis answers", "redis", cfg.Cluster.Redis, "err", err)
+		} else {
+			log.Info("cluster coordination on", "redis", cfg.Cluster.Redis)
+		}
 	}
 	var svc *proxy.Service
 	verifier, err := newVerifier(cfg, specs, private, func(name string) checksum.Remote {
@@ -250,6 +265,31 @@ func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, re
 
 // Handler returns the root HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// openStore opens the configured store and the local directory for
+// temporary files (the store's own tmp for disk; CACHE_DIR/tmp, emptied
+// at start-up, for S3).
+func openStore(ctx context.Context, cfg config.Config) (storage.Store, string, error) {
+	if cfg.Storage.Type != "s3" {
+		st, err := storagefs.New(cfg.CacheDir)
+		if err != nil {
+			return nil, "", &config.Error{Key: "cache_dir", Err: err}
+		}
+		return st, st.TempDir(), nil
+	}
+	tmp := filepath.Join(cfg.CacheDir, "tmp")
+	_ = os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, "", &config.Error{Key: "cache_dir", Err: err}
+	}
+	c := cfg.Storage.S3
+	st, err := s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
+		AccessKey: c.AccessKey, SecretKey: c.SecretKey, Secure: c.Secure, PathStyle: c.PathStyle})
+	if err != nil {
+		return nil, "", &config.Error{Key: "storage.s3", Err: err}
+	}
+	return st, tmp, nil
+}
 
 // stripPrefix fetches "sumdb/NAME/REST" as "REST" from a checksum
 // database's own URL.
@@ -331,6 +371,7 @@ func (s *Server) RunBackground(ctx context.Context) {
 	if d := time.Duration(s.cfg.GC.Interval); d > 0 {
 		go s.life.gcLoop(ctx, d)
 	}
+	s.life.subscribe(ctx)
 }
 
 // AdminHandler returns the admin API and dashboard handler (for in-process tests).
@@ -367,7 +408,7 @@ func (s *Server) scrubLoop(ctx context.Context, every time.Duration) {
 func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, total int)) (scrub.Report, error) {
 	return scrub.Run(ctx, scrub.Options{
 		Store: s.store, SumDBNames: s.sumdbNames, Repair: repair, Quarantine: s.quarantine,
-		Audit: s.audit, TempDir: s.store.TempDir(), Progress: progress,
+		Audit: s.audit, TempDir: s.tempDir, Progress: progress,
 	})
 }
 
@@ -376,6 +417,9 @@ func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, tot
 func (s *Server) Close() error {
 	s.upstreams.close()
 	s.life.idx.Close()
+	if s.coord != nil {
+		s.coord.Close()
+	}
 	return s.audit.Close()
 }
 
@@ -395,7 +439,7 @@ func (s *Server) probePath() string {
 // Scrub runs a scrub on the cache directory of cfg without starting a
 // server (the offline `modproxy verify` command).
 func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(done, total int)) (scrub.Report, error) {
-	store, err := storagefs.New(cfg.CacheDir)
+	store, tempDir, err := openStore(ctx, cfg)
 	if err != nil {
 		return scrub.Report{}, err
 	}
@@ -416,6 +460,6 @@ func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(do
 	}
 	return scrub.Run(ctx, scrub.Options{
 		Store: store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
-		TempDir: store.TempDir(), Progress: progress,
+		TempDir: tempDir, Progress: progress,
 	})
 }

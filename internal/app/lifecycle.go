@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -23,7 +25,6 @@ import (
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/stats"
-	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	"github.com/modproxy/modproxy/internal/trash"
 )
 
@@ -49,7 +50,7 @@ var ErrIndexLocked = index.ErrLocked
 // RebuildIndex rebuilds the metadata index of cfg's cache directory from
 // its store and returns its totals.
 func RebuildIndex(ctx context.Context, cfg config.Config, log *slog.Logger) (bytes, objects int64, err error) {
-	store, err := storagefs.New(cfg.CacheDir)
+	store, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -94,9 +95,27 @@ func (l *lifecycle) statePath(name string) string {
 	return filepath.Join(l.s.cfg.CacheDir, "state", name)
 }
 
+// shared reports whether state lives in the shared store (several
+// replicas on one bucket) rather than in CACHE_DIR/state.
+func (l *lifecycle) shared() bool { return l.s.cfg.Storage.Type == "s3" }
+
+func (l *lifecycle) readState(name string) ([]byte, error) {
+	if l.shared() {
+		o, err := l.s.store.Open(context.Background(), "_state/"+name)
+		if err != nil {
+			return nil, err
+		}
+		defer o.Close()
+		return io.ReadAll(o)
+	}
+	return os.ReadFile(l.statePath(name))
+}
+
+// loadState reads pins and blocks (persisted by the admin API).
 func (l *lifecycle) loadState() error {
+	l.pins, l.blocked = admin.Pins{}, nil
 	for name, v := range map[string]any{"pins.json": &l.pins, "blocked.json": &l.blocked} {
-		data, err := os.ReadFile(l.statePath(name))
+		data, err := l.readState(name)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -104,26 +123,62 @@ func (l *lifecycle) loadState() error {
 			return err
 		}
 		if err := json.Unmarshal(data, v); err != nil {
-			return fmt.Errorf("%s: %w", l.statePath(name), err)
+			return fmt.Errorf("state %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
+// saveState writes state atomically and tells the other replicas.
 func (l *lifecycle) saveState(name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	p := l.statePath(name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if l.shared() {
+		if _, err := l.s.store.Put(context.Background(), "_state/"+name, bytes.NewReader(data)); err != nil {
+			return err
+		}
+	} else {
+		p := l.statePath(name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		tmp := p + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return err
+		}
 	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	if c := l.s.coord; c != nil {
+		if err := c.Publish(context.Background(), "state"); err != nil {
+			l.s.log.Warn("could not tell other replicas of a state change", "err", err)
+		}
 	}
-	return os.Rename(tmp, p)
+	return nil
+}
+
+// subscribe reloads pins and blocks when another replica changes them.
+func (l *lifecycle) subscribe(ctx context.Context) {
+	if l.s.coord == nil {
+		return
+	}
+	l.s.coord.Subscribe(ctx, func(msg string) {
+		if msg != "state" {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err := l.loadState(); err != nil {
+			l.s.log.Error("reloading shared state", "err", err)
+			return
+		}
+		if rules, err := l.rules(); err == nil {
+			l.s.svc.SetRules(rules)
+		}
+	})
 }
 
 // rules builds the routing rules: configured deny rules plus the blocks
@@ -206,9 +261,27 @@ func (l *lifecycle) gcLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if _, err := l.gcOnce(ctx, "gc:schedule"); err != nil {
-			l.s.log.Error("scheduled gc failed", "err", err)
+		if c := l.s.coord; c != nil {
+			// One GC leader at a time across the cluster.
+			lock, ok, err := c.TryLock(ctx, "gc-leader", 10*time.Minute)
+			if err == nil && !ok {
+				l.s.log.Debug("scheduled gc skipped: another replica is the leader")
+				continue
+			}
+			if err == nil {
+				l.runScheduledGC(ctx)
+				_ = lock.Release(context.WithoutCancel(ctx))
+				continue
+			}
+			l.s.log.Warn("cluster coordination unavailable: running gc without leader election", "err", err)
 		}
+		l.runScheduledGC(ctx)
+	}
+}
+
+func (l *lifecycle) runScheduledGC(ctx context.Context) {
+	if _, err := l.gcOnce(ctx, "gc:schedule"); err != nil {
+		l.s.log.Error("scheduled gc failed", "err", err)
 	}
 }
 

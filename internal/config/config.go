@@ -54,6 +54,8 @@ type Config struct {
 	GC         GC         `toml:"gc"`
 	Admin      Admin      `toml:"admin"`
 	Audit      Audit      `toml:"audit"`
+	Storage    Storage    `toml:"storage"`
+	Cluster    Cluster    `toml:"cluster"`
 
 	// Routes map module path patterns to an upstream list; the first
 	// match wins; unmatched paths use Upstream. File only.
@@ -104,6 +106,32 @@ type GC struct {
 	PinSets        []string `toml:"pin_sets"`        // go.sum/go.mod files or directories: all they reference is kept
 	TrashRetention Duration `toml:"trash_retention"` // evicted objects stay restorable this long
 	TrashMaxSize   ByteSize `toml:"trash_max_size"`  // and the trash is bounded by this; 0: unbounded
+}
+
+// Storage selects where artifacts live.
+type Storage struct {
+	Type string `toml:"type"` // "disk" (cache_dir/objects) or "s3"
+	S3   S3     `toml:"s3"`
+}
+
+// S3 configures an S3-compatible bucket. Credentials left empty come from
+// the standard AWS environment, shared credentials file or instance role.
+type S3 struct {
+	Endpoint  string `toml:"endpoint"` // host[:port] or URL
+	Region    string `toml:"region"`
+	Bucket    string `toml:"bucket"`
+	Prefix    string `toml:"prefix"`
+	AccessKey string `toml:"access_key"`
+	SecretKey string `toml:"secret_key"`
+	Secure    bool   `toml:"secure"`     // https
+	PathStyle bool   `toml:"path_style"` // for MinIO-like servers
+}
+
+// Cluster configures coordination between replicas sharing a store.
+type Cluster struct {
+	Redis         string `toml:"redis"` // host:port; empty: no coordination
+	RedisPassword string `toml:"redis_password"`
+	RedisDB       int    `toml:"redis_db"`
 }
 
 // Admin configures the admin API and dashboard listener.
@@ -202,8 +230,9 @@ func Default() Config {
 			Interval:       Duration(time.Hour),
 			TrashRetention: Duration(7 * 24 * time.Hour),
 		},
-		Admin: Admin{Listen: "127.0.0.1:3001"},
-		Audit: Audit{MaxSize: ByteSize(100 << 20), MaxFiles: 10},
+		Admin:   Admin{Listen: "127.0.0.1:3001"},
+		Storage: Storage{Type: "disk", S3: S3{Secure: true}},
+		Audit:   Audit{MaxSize: ByteSize(100 << 20), MaxFiles: 10},
 		Verify: Verify{
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
@@ -557,6 +586,20 @@ func (c *Config) Validate() error {
 		}
 		if !isLoopback(host) && c.Admin.Token == "" {
 			return &Error{Key: "admin.token", Err: fmt.Errorf("required when admin.listen (%s) is not a loopback address", c.Admin.Listen)}
+		}
+	}
+	switch c.Storage.Type {
+	case "disk":
+	case "s3":
+		if c.Storage.S3.Endpoint == "" || c.Storage.S3.Bucket == "" {
+			return &Error{Key: "storage.s3", Err: errors.New("endpoint and bucket are required with storage.type = \"s3\"")}
+		}
+	default:
+		return &Error{Key: "storage.type", Err: fmt.Errorf("%q: want disk or s3", c.Storage.Type)}
+	}
+	if c.Cluster.Redis != "" {
+		if _, _, err := net.SplitHostPort(c.Cluster.Redis); err != nil {
+			return &Error{Key: "cluster.redis", Err: fmt.Errorf("%q is not HOST:PORT", c.Cluster.Redis)}
 		}
 	}
 	if c.Audit.MaxSize <= 0 || c.Audit.MaxFiles <= 0 {

@@ -35,6 +35,7 @@ type Metrics struct {
 	gcRuns         *prometheus.CounterVec
 	gcEvicted      *prometheus.CounterVec
 	trashBytes     prometheus.Gauge
+	coordFallback  prometheus.Counter
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -71,6 +72,7 @@ func New() *Metrics {
 		gcRuns:        f.counterVec("modproxy_gc_runs_total", "Garbage collection runs by result (ok, error) and mode (run, dry-run).", "result", "mode"),
 		gcEvicted:     f.counterVec("modproxy_gc_evicted_bytes_total", "Bytes moved to trash by garbage collection, by policy.", "policy"),
 		trashBytes:    f.gauge("modproxy_trash_bytes", "Bytes held in the trash."),
+		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
 	}
 }
 
@@ -242,5 +244,12 @@ func (m *Metrics) GCEvicted(policy string, bytes int64) {
 func (m *Metrics) Trash(bytes int64) {
 	if m != nil {
 		m.trashBytes.Set(float64(bytes))
+	}
+}
+
+// CoordFallback counts a fill done without the unreachable coordinator.
+func (m *Metrics) CoordFallback() {
+	if m != nil {
+		m.coordFallback.Inc()
 	}
 }

@@ -28,6 +28,7 @@ func TestEveryRecorderWorks(t *testing.T) {
 	m.GCRun(true, false)
 	m.GCEvicted("size-cap", 5)
 	m.Trash(7)
+	m.CoordFallback()
 	if got := testutil.ToFloat64(m.storeBytes); got != 10 {
 		t.Errorf("store bytes %v", got)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/storage"
@@ -84,9 +85,12 @@ type Options struct {
 	Metrics    *metrics.Metrics
 	// Index, when set, is told of every object stored and served (it must
 	// not block: the metadata index only enqueues).
-	Index  Index
-	Logger *slog.Logger
-	Now    func() time.Time // default time.Now
+	Index Index
+	// Coordinator, when set, makes replicas sharing a store fill each
+	// artifact once across the cluster (see fillShared).
+	Coordinator coord.Coordinator
+	Logger      *slog.Logger
+	Now         func() time.Time // default time.Now
 }
 
 // Verifier checks a hash against a checksum database; see package checksum
@@ -414,7 +418,7 @@ func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Resul
 		leader = true
 		done := make(chan error, 1)
 		// The fill is detached from the caller; it is tracked for Close.
-		s.bg.Go(func() { done <- s.fill(ctx, req) })
+		s.bg.Go(func() { done <- s.fillShared(ctx, req) })
 		return nil, <-done
 	})
 	var r singleflight.Result
@@ -435,6 +439,64 @@ func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Resul
 		out = Miss
 	}
 	return &Result{Object: obj, Outcome: out}, nil
+}
+
+// fillShared fills req once across replicas: with a Coordinator, the
+// replica that takes the fill lock fills; the others wait for the object
+// to appear in the shared store (or the lock to be given up without it,
+// then they try in turn). Without a Coordinator, or when it is
+// unreachable, it fills locally (per-process coalescing only), which is
+// safe because fills are idempotent.
+func (s *Service) fillShared(ctx context.Context, req artifact.Request) error {
+	c := s.opts.Coordinator
+	if c == nil {
+		return s.fill(ctx, req)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
+	defer cancel()
+	start := s.opts.Now()
+	wait := 20 * time.Millisecond
+	for {
+		lock, ok, err := c.TryLock(ctx, "fill:"+req.Key, 30*time.Second)
+		if err != nil {
+			s.log.Warn("coordination unavailable: filling without it", "key", req.Key, "err", err)
+			s.opts.Metrics.CoordFallback()
+			return s.fill(ctx, req)
+		}
+		if ok {
+			defer lock.Release(context.WithoutCancel(ctx))
+			if s.filledSince(ctx, req, start) {
+				return nil // another replica filled it while we waited
+			}
+			err := s.fill(ctx, req)
+			if err == nil {
+				_ = c.Publish(ctx, "filled "+req.Key)
+			}
+			return err
+		}
+		// Another replica is filling: wait for its result.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another replica to fill %s: %w", req.Key, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 500*time.Millisecond)
+		if s.filledSince(ctx, req, start) {
+			s.opts.Metrics.Outcome(req.Kind.String(), "coalesced_cluster")
+			return nil
+		}
+	}
+}
+
+// filledSince reports whether the store holds req, written after start for
+// mutable entries.
+func (s *Service) filledSince(ctx context.Context, req artifact.Request, start time.Time) bool {
+	obj, err := s.opts.Store.Open(ctx, req.Key)
+	if err != nil {
+		return false
+	}
+	defer obj.Close()
+	return req.Immutable() || !obj.Info().ModTime.Before(start.Add(-time.Second))
 }
 
 // fill fetches req from upstream, validates it and stores it. It runs
