@@ -22,8 +22,11 @@ import (
 // the context passed to Open, so the Object is usable for that context's
 // lifetime (typically one HTTP request being served).
 //
-// Read and Seek must not be called concurrently with each other; ReadAt may
-// be called concurrently with anything, as io.ReaderAt allows.
+// An Object is safe for concurrent use: Read and Seek share one position,
+// which ReadAt neither uses nor moves. Closing an Object before reading the
+// GET issued by Open to its end drops that response (and its connection),
+// which for a large object costs less than a second round trip would on
+// every whole read.
 type Object struct {
 	ctx  context.Context
 	s    *Store

@@ -538,9 +538,10 @@ func (s *Store) putSingle(ctx context.Context, name string, data []byte, ctype s
 	})
 }
 
-// putMultipart uploads first (a full part) and the rest of r as a multipart
-// upload, reusing buf for every part, and completes it; on any failure it
-// aborts the upload so that nothing becomes visible.
+// putMultipart uploads buf (the first part, already filled by the caller)
+// and the rest of r as a multipart upload, reusing buf for every part, and
+// completes it; on any failure it aborts the upload so that nothing becomes
+// visible.
 func (s *Store) putMultipart(ctx context.Context, name string, buf []byte, r io.Reader, ctype string, ifAbsent bool) (size int64, err error) {
 	uploadID, err := s.core.NewMultipartUpload(ctx, s.bucket, name, minio.PutObjectOptions{ContentType: ctype})
 	if err != nil {

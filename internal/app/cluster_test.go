@@ -1,0 +1,145 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modproxy/modproxy/internal/admin"
+	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/coord/coordtest"
+	"github.com/modproxy/modproxy/internal/storage/s3/s3test"
+	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
+)
+
+// cluster starts n replicas on one bucket and one Redis.
+func cluster(t *testing.T, n int, upURL, redisAddr string) []*harness {
+	s3srv := s3test.Start(t)
+	bucket := s3srv.NewBucket(t)
+	var hs []*harness
+	for range n {
+		hs = append(hs, start(t, func(c *config.Config) {
+			c.Upstream = upURL
+			c.Storage.Type = "s3"
+			c.Storage.S3 = config.S3{Endpoint: s3srv.Endpoint, Region: "us-east-1", Bucket: bucket, Prefix: "mp/",
+				AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Secure: false, PathStyle: true}
+			c.Cluster.Redis = redisAddr
+		}))
+	}
+	return hs
+}
+
+// TestClusterFillsOnce: 50 concurrent requests for one cold zip spread over
+// three replicas cause exactly one upstream fetch, and every client gets
+// the complete zip.
+func TestClusterFillsOnce(t *testing.T) {
+	redis := coordtest.Start(t)
+	up := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
+	const zip = "example.com/a/@v/v1.0.0.zip"
+	up.SetFault(zip, upstreamtest.Fault{Kind: upstreamtest.Delay, Delay: 300 * time.Millisecond})
+	hs := cluster(t, 3, up.URL(), redis.Addr)
+	want := up.ZipBytes("example.com/a", "v1.0.0")
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			resp, err := http.Get(hs[i%3].http.URL + "/" + zip)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || !bytes.Equal(b, want) {
+				errs <- fmt.Errorf("replica %d: %d, %d bytes, %v", i%3, resp.StatusCode, len(b), err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := up.Requests(zip); n != 1 {
+		t.Errorf("upstream saw %d fetches of the zip across 3 replicas, want 1", n)
+	}
+}
+
+// TestClusterPurgeBlockPropagates: a purge with block on one replica is
+// refused by all within a bound; Redis down: service continues;
+// Redis back: coordination resumes.
+func TestClusterPurgeAndRedisOutage(t *testing.T) {
+	redis := coordtest.Start(t)
+	up := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
+	hs := cluster(t, 2, up.URL(), redis.Addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, h := range hs {
+		h.srv.RunBackground(ctx)
+	}
+	time.Sleep(300 * time.Millisecond) // subscriptions up
+	for _, h := range hs {
+		if status, _, _ := h.get(t, "/example.com/leaky/@v/v1.2.0.zip"); status != 200 {
+			t.Fatalf("GET: %d", status)
+		}
+	}
+	if _, err := hs[0].srv.Admin().Purge(ctx, "admin", admin.PurgeRequest{Module: "example.com/leaky", Versions: "v1.2.0", Reason: "secret", Block: true}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, body, _ := hs[1].get(t, "/example.com/leaky/@v/v1.2.0.zip")
+		if status == 403 && strings.Contains(body, "secret") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the other replica still serves the purged version: %d %q", status, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Redis down: both replicas keep serving (cached and cold).
+	redis.Stop()
+	for i, h := range hs {
+		if status, _, _ := h.get(t, "/example.com/leaky/@v/v1.3.0.zip"); status != 200 {
+			t.Errorf("replica %d with Redis down, cached: %d", i, status)
+		}
+		if status, _, _ := h.get(t, fmt.Sprintf("/example.com/a/@v/v1.%d.0.mod", i)); status != 200 {
+			t.Errorf("replica %d with Redis down, cold: %d", i, status)
+		}
+	}
+	_, m, _ := hs[0].get(t, "/metrics")
+	if !strings.Contains(m, "modproxy_coordination_fallbacks_total 2") { // two cold fetches on this replica
+		t.Errorf("fallback not counted: %s", grep(m, "coordination"))
+	}
+	// Redis back: one fetch per cold artifact across replicas again.
+	redis.Restart()
+	time.Sleep(500 * time.Millisecond)
+	up.ResetCounts()
+	const zip = "example.com/a/@v/v1.1.0.zip"
+	up.SetFault(zip, upstreamtest.Fault{Kind: upstreamtest.Delay, Delay: 200 * time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() { hs[i%2].get(t, "/"+zip) })
+	}
+	wg.Wait()
+	if n := up.Requests(zip); n != 1 {
+		t.Errorf("after Redis came back: %d upstream fetches, want 1", n)
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
