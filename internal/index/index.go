@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/modproxy/modproxy/internal/storage"
 )
@@ -113,7 +114,7 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 		created = true
 	}
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, false, fmt.Errorf("%w: %s", ErrLocked, path)
 	}
 	if err != nil {

@@ -32,11 +32,10 @@ type Deny struct {
 
 // Rules is a compiled rule set.
 type Rules struct {
-	routes  []Route
-	deny    []Deny
-	allow   string
-	deflt   int
-	hasDeny bool
+	routes []Route
+	deny   []Deny
+	allow  string
+	deflt  int
 }
 
 // New returns rules; deflt is the target for paths no route matches.

@@ -105,6 +105,16 @@
     return Math.floor(sec / 86400) + ' d ago';
   }
 
+  function fmtUntil(s) {
+    const d = parseTime(s);
+    if (!d) return '–';
+    const sec = Math.round((d.getTime() - Date.now()) / 1000);
+    if (sec <= 0) return 'due';
+    if (sec < 3600) return 'in ' + Math.max(1, Math.floor(sec / 60)) + ' min';
+    if (sec < 86400) return 'in ' + Math.floor(sec / 3600) + ' h';
+    return 'in ' + Math.floor(sec / 86400) + ' d';
+  }
+
   function shortHash(h) {
     if (!h) return '–';
     return h.length > 16 ? h.slice(0, 15) + '…' : h;
@@ -179,10 +189,12 @@
     mode.textContent = s.offline ? 'cache-only' : 'online';
     mode.className = 'badge ' + (s.offline ? 'warn' : 'ok');
     mode.dataset.value = String(!!s.offline);
+    mode.hidden = false;
     const ver = $('status-verify');
     ver.textContent = s.verify ? 'checksums verified' : 'verification off';
     ver.className = 'badge ' + (s.verify ? 'ok' : 'warn');
     ver.dataset.value = String(!!s.verify);
+    ver.hidden = false;
 
     const st = s.store || {};
     const bytes = st.bytes || 0;
@@ -339,8 +351,8 @@
       el('tr', { 'data-testid': 'top-module', 'data-module': m.module },
         el('td', {}, el('code', { title: m.module }, m.module)),
         el('td', { class: 'num', 'data-field': field, 'data-value': value }, text));
-    fill($('top-size-body'), (st.top_by_size || []).map((m) => topRow(m, m.bytes, fmtBytes(m.bytes), 'bytes')), 2, 'Nothing cached yet');
-    fill($('top-hits-body'), (st.top_by_hits || []).map((m) => topRow(m, m.hits, fmtInt(m.hits), 'hits')), 2, 'No hits yet');
+    fill($('top-size-body'), (st.top_by_size || []).map((m) => topRow(m, m.bytes, fmtBytes(m.bytes), 'top_bytes')), 2, 'Nothing cached yet');
+    fill($('top-hits-body'), (st.top_by_hits || []).map((m) => topRow(m, m.hits, fmtInt(m.hits), 'top_hits')), 2, 'No hits yet');
   }
 
   // ---------- upstreams ----------
@@ -382,10 +394,10 @@
     fill($('trash-body'), entries.map((t) =>
       el('tr', { 'data-testid': 'trash-row', 'data-id': t.id },
         el('td', { class: 'nowrap', title: t.id }, fmtTime(t.created)),
-        el('td', {}, t.reason || ''),
+        el('td', { class: 'reason' }, t.reason || ''),
         el('td', { class: 'num', title: (t.versions || []).join('\n') }, fmtInt((t.versions || []).length)),
         el('td', { class: 'num', 'data-value': t.bytes }, fmtBytes(t.bytes)),
-        el('td', { class: 'nowrap' }, fmtTime(t.expires)),
+        el('td', { class: 'nowrap', title: fmtTime(t.expires) }, fmtUntil(t.expires)),
         el('td', {}, el('button', { type: 'button', class: 'secondary small', onclick: () => restore(t) }, 'Restore…')))),
     6, 'The trash is empty');
   }
@@ -539,7 +551,7 @@
           el('span', { class: 'muted' }, fmtInt(versions.length) + ' version(s), ' + fmtBytes(total)),
           el('button', { type: 'button', class: 'link', onclick: () => preparePurge(m.path) }, 'purge…')),
         el('div', { class: 'scroll' },
-          el('table', { class: 'data compact' },
+          el('table', { class: 'data compact versions' },
             el('thead', {}, el('tr', {},
               ...['Version', 'Size', 'Zip hash', 'go.mod hash', 'Stored', 'Last access', 'Hits', 'Files'].map((h, i) =>
                 el('th', { scope: 'col', class: i === 1 || i === 6 ? 'num' : null }, h)))),
