@@ -110,7 +110,7 @@ func TestGoCommand(t *testing.T) {
 		g.run(t, "mod", "verify")
 	}
 
-	if !strings.Contains(srv.logs.String(), "checksum verification on") {
+	if !srv.logged("checksum verification on") {
 		t.Fatal("modproxy did not start with checksum verification on")
 	}
 	t.Run("through upstream", func(t *testing.T) { scenario(t, g) })
@@ -137,7 +137,7 @@ func TestGoCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("upstream stopped", func(t *testing.T) { scenario(t, g) })
-	if !strings.Contains(srv.logs.String(), `"cache":"hit"`) {
+	if !srv.logged(`"cache":"hit"`) {
 		t.Error("no cache hits logged")
 	}
 }

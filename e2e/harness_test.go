@@ -125,6 +125,23 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 	return s
 }
 
+// logged reports whether the server's log contains all of subs, waiting up
+// to 5 s for them (the server buffers its log and flushes it every 200 ms).
+func (s *server) logged(subs ...string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs := s.logs.String()
+		all := true
+		for _, sub := range subs {
+			all = all && strings.Contains(logs, sub)
+		}
+		if all || time.Now().After(deadline) {
+			return all
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // kill sends SIGKILL and waits.
 func (s *server) kill() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)

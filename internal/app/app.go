@@ -372,6 +372,19 @@ func (s *Server) RunBackground(ctx context.Context) {
 		go s.life.gcLoop(ctx, d)
 	}
 	s.life.subscribe(ctx)
+	go func() { // keep the store gauges current between GC runs
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				b, n := s.life.idx.Totals()
+				s.metrics.Store(b, n, int64(s.cfg.GC.MaxSize))
+			}
+		}
+	}()
 }
 
 // AdminHandler returns the admin API and dashboard handler (for in-process tests).

@@ -14,10 +14,12 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/modproxy/modproxy/internal/app"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/goenv"
+	"github.com/modproxy/modproxy/internal/logbuf"
 )
 
 // Exit codes.
@@ -245,9 +247,12 @@ func runServe(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
 		return ExitUsage
 	}
-	log := app.NewLogger(cfg.Log, env.Stderr)
+	logw := logbuf.New(env.Stderr, 200*time.Millisecond)
+	defer logw.Close()
+	log := app.NewLogger(cfg.Log, logw)
 	srv, err := app.New(cfg, log, app.Info{Version: Version()})
 	if err != nil {
+		logw.Flush()
 		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
 		var ce *config.Error
 		if errors.As(err, &ce) {
