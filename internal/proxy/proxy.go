@@ -47,6 +47,7 @@ import (
 // Store is the part of storage.Store the service uses.
 type Store interface {
 	Open(ctx context.Context, key string) (storage.Object, error)
+	Stat(ctx context.Context, key string) (storage.Info, error)
 	Put(ctx context.Context, key string, r io.Reader) (storage.Info, error)
 }
 
@@ -151,6 +152,7 @@ func (r *Result) Close() error {
 // Service is the caching proxy service.
 type Service struct {
 	opts     Options
+	mem      memCache
 	rules    atomic.Pointer[routing.Rules]
 	offline  atomic.Bool
 	gate     versionGate
@@ -177,7 +179,7 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, closing: make(chan struct{}), gate: versionGate{m: map[string]*gateEntry{}}}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: versionGate{m: map[string]*gateEntry{}}}
 	s.offline.Store(opts.Offline)
 	s.rules.Store(opts.Rules)
 	return s
@@ -330,12 +332,18 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	if req.Kind == artifact.SumDB && req.Module != "" && s.opts.Private != nil && s.opts.Private(req.Module) {
 		return nil, &NotFoundError{Key: req.Key, Msg: fmt.Sprintf("%s is private: it is not looked up in a public checksum database", req.Module)}
 	}
+	if req.Immutable() {
+		if res := s.memHit(ctx, req); res != nil {
+			return res, nil
+		}
+	}
 	obj, err := s.opts.Store.Open(ctx, req.Key)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return nil, fmt.Errorf("cache read %s: %w", req.Key, err)
 	}
 	if err == nil {
 		if req.Immutable() {
+			obj = s.memKeep(req, obj)
 			return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}, nil
 		}
 		age := s.age(obj)
@@ -830,4 +838,99 @@ func (s *Service) TryLockVersion(mod, version string) (func(), bool) {
 		delete(g.m, id)
 		g.mu.Unlock()
 	}, true
+}
+
+// memCache keeps small immutable objects (.info, .mod, checksum database
+// lookups and tiles) in memory, so a hit costs a stat instead of an open,
+// read and close. An entry is used only while the store still holds the
+// same object (size and modification time), so an object deleted,
+// evicted or replaced — by this process or another — is never served from
+// memory. Bounded in bytes; when full it is emptied.
+type memCache struct {
+	mu    sync.Mutex
+	m     map[string]*memEntry
+	bytes int64
+}
+
+type memEntry struct {
+	data []byte
+	info storage.Info
+}
+
+const (
+	memMaxObject = 64 << 10
+	memMaxBytes  = 64 << 20
+)
+
+func (c *memCache) get(key string) *memEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+func (c *memCache) put(key string, e *memEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bytes+int64(len(e.data)) > memMaxBytes {
+		clear(c.m)
+		c.bytes = 0
+	}
+	if old := c.m[key]; old != nil {
+		c.bytes -= int64(len(old.data))
+	}
+	c.m[key] = e
+	c.bytes += int64(len(e.data))
+}
+
+func (c *memCache) del(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[key]; old != nil {
+		c.bytes -= int64(len(old.data))
+		delete(c.m, key)
+	}
+}
+
+func memCacheable(req artifact.Request) bool {
+	return req.Kind == artifact.Info || req.Kind == artifact.Mod || req.Kind == artifact.SumDB
+}
+
+// memHit answers an immutable request from memory when the store still
+// holds the same object.
+func (s *Service) memHit(ctx context.Context, req artifact.Request) *Result {
+	if !memCacheable(req) {
+		return nil
+	}
+	e := s.mem.get(req.Key)
+	if e == nil {
+		return nil
+	}
+	info, err := s.opts.Store.Stat(ctx, req.Key)
+	if err != nil || info.Size != e.info.Size || !info.ModTime.Equal(e.info.ModTime) {
+		s.mem.del(req.Key)
+		return nil
+	}
+	obj := &memObject{Reader: bytes.NewReader(e.data), info: e.info}
+	return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}
+}
+
+// memKeep reads a small immutable object into memory and returns an object
+// serving those bytes; others are returned as they are.
+func (s *Service) memKeep(req artifact.Request, obj storage.Object) storage.Object {
+	info := obj.Info()
+	if !memCacheable(req) || info.Size > memMaxObject {
+		return obj
+	}
+	data, err := io.ReadAll(io.LimitReader(obj, memMaxObject+1))
+	obj.Close()
+	if err != nil || int64(len(data)) != info.Size {
+		// Changed under us: serve what we read only if it is whole.
+		if err == nil && int64(len(data)) <= memMaxObject {
+			info.Size = int64(len(data))
+			return &memObject{Reader: bytes.NewReader(data), info: info}
+		}
+		return &memObject{Reader: bytes.NewReader(nil), info: storage.Info{Key: info.Key, ModTime: info.ModTime}}
+	}
+	s.mem.put(req.Key, &memEntry{data: data, info: info})
+	return &memObject{Reader: bytes.NewReader(data), info: info}
 }

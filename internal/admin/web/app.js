@@ -226,6 +226,15 @@
       lastGC.dataset.value = '';
     }
 
+    $('status-listen').textContent = s.listen || '–';
+    $('status-cache-dir').textContent = s.cache_dir || '–';
+    const started = $('status-started');
+    started.textContent = fmtTime(s.started) + ' (' + fmtAgo(s.started).replace(' ago', '') + ' up)';
+    started.dataset.value = s.started || '';
+    const cfg = JSON.stringify({ config: s.config || {}, gc_policy: s.gc_policy || {} }, null, 2);
+    const pre = $('status-config');
+    if (pre.textContent !== cfg) pre.textContent = cfg;
+
     $('offline-state').textContent = s.offline ? 'on' : 'off';
     $('offline-state').dataset.value = String(!!s.offline);
     const tog = $('offline-toggle');
