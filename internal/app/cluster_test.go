@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,4 +147,66 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestGoModDownloadThroughLoadBalancedPair: the real go command downloads
+// and verifies a project through a round-robin pair of replicas on one
+// bucket and one Redis; every artifact is fetched upstream once.
+func TestGoModDownloadThroughLoadBalancedPair(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	redis := coordtest.Start(t)
+	mods := []upstreamtest.Module{
+		{Path: "example.com/a", Version: "v1.0.0", Files: map[string][]byte{"go.mod": []byte("module example.com/a\n\ngo 1.21\n"), "a.go": []byte("package a\n\nconst Name = \"a\"\n")}},
+		{Path: "example.com/b", Version: "v1.2.0", Files: map[string][]byte{"go.mod": []byte("module example.com/b\n\ngo 1.21\n\nrequire example.com/a v1.0.0\n"), "b.go": []byte("package b\n\nimport \"example.com/a\"\n\nconst Name = \"b\" + a.Name\n")}},
+	}
+	up := upstreamtest.New(t, mods)
+	_, key := up.SumDB()
+	s3srv := s3test.Start(t)
+	bucket := s3srv.NewBucket(t)
+	var replicas []*harness
+	for range 2 {
+		replicas = append(replicas, start(t, func(c *config.Config) {
+			c.Upstream = up.URL()
+			c.SumDB = []string{key}
+			c.Storage.Type = "s3"
+			c.Storage.S3 = config.S3{Endpoint: s3srv.Endpoint, Region: "us-east-1", Bucket: bucket, Prefix: "mp/",
+				AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, PathStyle: true}
+			c.Cluster.Redis = redis.Addr
+		}))
+	}
+	var next atomic.Int64
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		replicas[next.Add(1)%2].http.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer lb.Close()
+
+	dir := t.TempDir()
+	proj := filepath.Join(dir, "proj")
+	os.MkdirAll(proj, 0o755)
+	os.WriteFile(filepath.Join(proj, "go.mod"), []byte("module example.com/proj\n\ngo 1.21\n\nrequire example.com/b v1.2.0\n"), 0o644)
+	os.WriteFile(filepath.Join(proj, "main.go"), []byte("package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/b\"\n)\n\nfunc main() { fmt.Println(b.Name) }\n"), 0o644)
+	gocache, _ := exec.Command("go", "env", "GOCACHE").Output()
+	run := func(args ...string) string {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = proj
+		cmd.Env = append(os.Environ(), "HOME="+dir, "GOPATH="+filepath.Join(dir, "gopath"), "GOMODCACHE="+filepath.Join(dir, "modcache"),
+			"GOCACHE="+strings.TrimSpace(string(gocache)), "GOPROXY="+lb.URL, "GOSUMDB="+key, "GOFLAGS=-mod=mod -modcacherw",
+			"GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=", "GOTOOLCHAIN=local", "GOTELEMETRY=off", "GOENV=off", "GOWORK=off")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("mod", "download")
+	if out := run("run", "."); !strings.HasSuffix(strings.TrimSpace(out), "ba") {
+		t.Fatalf("go run printed %q", out)
+	}
+	for _, p := range up.Log() {
+		if n := up.Requests(p); n > 1 {
+			t.Errorf("%s fetched upstream %d times through the pair", p, n)
+		}
+	}
 }
