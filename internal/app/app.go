@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +181,18 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Metrics:    m,
 		Index:      idx,
 		Logger:     log,
+	}
+	if ps, ok := store.(interface {
+		PresignGet(ctx context.Context, key string, ttl time.Duration) (*url.URL, error)
+	}); ok && cfg.Storage.S3.Redirect {
+		ttl := time.Duration(cfg.Storage.S3.RedirectTTL)
+		popts.Presign = func(ctx context.Context, key string) (string, error) {
+			u, err := ps.PresignGet(ctx, key, ttl)
+			if err != nil {
+				return "", err
+			}
+			return u.String(), nil
+		}
 	}
 	if cfg.Cluster.Redis != "" {
 		srv.coord = rediscoord.New(rediscoord.Options{Addr: cfg.Cluster.Redis, Password: cfg.Cluster.RedisPassword, DB: cfg.Cluster.RedisDB, Logger: log})

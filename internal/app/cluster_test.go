@@ -210,3 +210,45 @@ func TestGoModDownloadThroughLoadBalancedPair(t *testing.T) {
 		}
 	}
 }
+
+// TestS3RedirectMode: with storage.s3.redirect, zips are answered with a
+// redirect to a pre-signed bucket URL that serves the right bytes.
+func TestS3RedirectMode(t *testing.T) {
+	up := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
+	s3srv := s3test.Start(t)
+	bucket := s3srv.NewBucket(t)
+	h := start(t, func(c *config.Config) {
+		c.Upstream = up.URL()
+		c.Storage.Type = "s3"
+		c.Storage.S3 = config.S3{Endpoint: s3srv.Endpoint, Region: "us-east-1", Bucket: bucket, AccessKey: s3test.AccessKey,
+			SecretKey: s3test.SecretKey, PathStyle: true, Redirect: true, RedirectTTL: config.Duration(time.Minute)}
+	})
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, want := range []string{"miss", "hit"} {
+		resp, err := noFollow.Get(h.http.URL + "/example.com/a/@v/v1.0.0.zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusFound || !strings.Contains(loc, bucket) {
+			t.Fatalf("%s: %d Location %q", want, resp.StatusCode, loc)
+		}
+		got, err := http.Get(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if got.StatusCode != 200 || !bytes.Equal(b, up.ZipBytes("example.com/a", "v1.0.0")) {
+			t.Fatalf("%s: pre-signed URL gave %d, %d bytes", want, got.StatusCode, len(b))
+		}
+	}
+	if n := up.Requests("example.com/a/@v/v1.0.0.zip"); n != 1 {
+		t.Errorf("upstream zip fetches = %d, want 1", n)
+	}
+	// .mod and .info are still served directly.
+	if status, body, _ := h.get(t, "/example.com/a/@v/v1.0.0.mod"); status != 200 || body != "module example.com/a\n" {
+		t.Errorf("mod: %d %q", status, body)
+	}
+}

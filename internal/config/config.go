@@ -125,6 +125,10 @@ type S3 struct {
 	SecretKey string `toml:"secret_key"`
 	Secure    bool   `toml:"secure"`     // https
 	PathStyle bool   `toml:"path_style"` // for MinIO-like servers
+	// Redirect answers zip requests with a redirect to a pre-signed URL
+	// (valid RedirectTTL), so clients download straight from the bucket.
+	Redirect    bool     `toml:"redirect"`
+	RedirectTTL Duration `toml:"redirect_ttl"`
 }
 
 // Cluster configures coordination between replicas sharing a store.
@@ -231,7 +235,7 @@ func Default() Config {
 			TrashRetention: Duration(7 * 24 * time.Hour),
 		},
 		Admin:   Admin{Listen: "127.0.0.1:3001"},
-		Storage: Storage{Type: "disk", S3: S3{Secure: true}},
+		Storage: Storage{Type: "disk", S3: S3{Secure: true, RedirectTTL: Duration(15 * time.Minute)}},
 		Audit:   Audit{MaxSize: ByteSize(100 << 20), MaxFiles: 10},
 		Verify: Verify{
 			Enabled:           true,

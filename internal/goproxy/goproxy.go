@@ -195,6 +195,14 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	}
 	defer res.Close()
 	w.outcome = res.Outcome
+	if res.Redirect != "" {
+		w.Header().Set("Cache-Control", "private, max-age=60")
+		if res.H1 != "" {
+			w.Header().Set("X-Go-Checksum", res.H1)
+		}
+		http.Redirect(w, r, res.Redirect, http.StatusFound)
+		return
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", req.Kind.ContentType())
 	info := res.Object.Info()

@@ -90,8 +90,11 @@ type Options struct {
 	// Coordinator, when set, makes replicas sharing a store fill each
 	// artifact once across the cluster (see fillShared).
 	Coordinator coord.Coordinator
-	Logger      *slog.Logger
-	Now         func() time.Time // default time.Now
+	// Presign, when set, answers zips with a redirect to a short-lived URL
+	// of the object in the store (clients download from the bucket).
+	Presign func(ctx context.Context, key string) (string, error)
+	Logger  *slog.Logger
+	Now     func() time.Time // default time.Now
 }
 
 // Verifier checks a hash against a checksum database; see package checksum
@@ -135,6 +138,9 @@ type Result struct {
 	Warning string
 	// H1 is the h1: hash of a .zip or .mod, when recorded.
 	H1 string
+	// Redirect, when set, is where the client should download the content
+	// (a pre-signed store URL); Object is then empty.
+	Redirect string
 
 	release func() // releases the version gate
 }
@@ -337,6 +343,9 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 			return res, nil
 		}
 	}
+	if req.Kind == artifact.Zip && s.opts.Presign != nil {
+		return s.redirect(ctx, req)
+	}
 	obj, err := s.opts.Store.Open(ctx, req.Key)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return nil, fmt.Errorf("cache read %s: %w", req.Key, err)
@@ -447,6 +456,32 @@ func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Resul
 		out = Miss
 	}
 	return &Result{Object: obj, Outcome: out}, nil
+}
+
+// redirect answers a zip with a pre-signed URL of the stored object,
+// filling it first on a miss.
+func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, error) {
+	out := Hit
+	info, err := s.opts.Store.Stat(ctx, req.Key)
+	if errors.Is(err, iofs.ErrNotExist) {
+		if s.cacheOnly(ctx) {
+			return nil, &NotFoundError{Key: req.Key, Msg: req.Key + " is not in the cache (cache-only mode: nothing is fetched upstream)"}
+		}
+		res, ferr := s.fillAndOpen(ctx, req)
+		if ferr != nil {
+			return nil, ferr
+		}
+		out = res.Outcome
+		info = res.Object.Info()
+		res.Object.Close()
+	} else if err != nil {
+		return nil, fmt.Errorf("cache stat %s: %w", req.Key, err)
+	}
+	u, err := s.opts.Presign(ctx, req.Key)
+	if err != nil {
+		return nil, fmt.Errorf("presigning %s: %w", req.Key, err)
+	}
+	return &Result{Object: &memObject{Reader: bytes.NewReader(nil), info: info}, Outcome: out, Redirect: u}, nil
 }
 
 // fillShared fills req once across replicas: with a Coordinator, the

@@ -130,8 +130,10 @@ func TestCoalescing(t *testing.T) {
 	if n := f.up.Requests(key); n != 1 {
 		t.Errorf("upstream got %d requests for the zip, want 1", n)
 	}
-	if misses.Load() != 1 || misses.Load()+coalesced.Load() != 50 {
-		t.Errorf("outcomes: %d miss, %d coalesced; want 1 and 49 (or hits)", misses.Load(), coalesced.Load())
+	// Exactly one request fetched; the others joined it (or, if they
+	// started after it finished, hit the cache).
+	if misses.Load() != 1 {
+		t.Errorf("outcomes: %d miss, %d coalesced; want exactly 1 miss", misses.Load(), coalesced.Load())
 	}
 	// Later requests are hits.
 	res, err := f.svc.Get(context.Background(), req)
