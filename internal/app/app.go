@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,6 +71,7 @@ type Server struct {
 	sumdbNames []string
 	upstreams  *upstreams
 	routes     []routing.Route
+	namespaces []*namespace
 	metrics    *metrics.Metrics
 	info       Info
 	life       *lifecycle
@@ -213,11 +215,33 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if verifier != nil {
 		popts.Verifier = verifier
 	}
+	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc),
-		Observe: func(o proxy.Outcome, status int, bytes int64) {
-			life.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
-		}})
+	observe := func(o proxy.Outcome, status int, bytes int64) {
+		life.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
+	}
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe})
+	var root http.Handler = h
+	if len(cfg.Namespaces) > 0 {
+		nsh := map[string]http.Handler{}
+		for i, ns := range cfg.Namespaces {
+			n, err := srv.newNamespace(i, ns, popts, ups)
+			if err != nil {
+				return nil, err
+			}
+			srv.namespaces = append(srv.namespaces, n)
+			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
+				MutableMaxAge: n.ttl, Metrics: m, Ready: ups.ready(n.svc), Observe: observe}))
+		}
+		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+			if nh, ok := nsh[first]; ok {
+				nh.ServeHTTP(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
 	names := make([]string, 0, len(specs))
 	for _, s := range specs {
 		names = append(names, s.Name)
@@ -226,7 +250,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if cfg.Offline {
 		log.Warn("cache-only mode: nothing is fetched upstream (offline = true)")
 	}
-	srv.svc, srv.handler, srv.sumdbNames = svc, h, names
+	srv.svc, srv.handler, srv.sumdbNames = svc, root, names
 	srv.adminH = admin.New(admin.Options{Backend: life, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
 	b, n := idx.Totals()
 	m.Store(b, n, int64(cfg.GC.MaxSize))
@@ -353,7 +377,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	s.RunBackground(ctx)
 	select {
 	case err := <-errc:
-		s.svc.Close()
+		s.closeServices()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -364,7 +388,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	if adminSrv != nil {
 		_ = adminSrv.Shutdown(sctx)
 	}
-	s.svc.Close()
+	s.closeServices()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -450,7 +474,88 @@ func (s *Server) Close() error {
 }
 
 // SetOffline switches cache-only mode at run time.
-func (s *Server) SetOffline(on bool) { s.svc.SetOffline(on) }
+func (s *Server) SetOffline(on bool) {
+	s.svc.SetOffline(on)
+	for _, n := range s.namespaces {
+		n.svc.SetOffline(on)
+	}
+}
+
+func (s *Server) closeServices() {
+	s.svc.Close()
+	for _, n := range s.namespaces {
+		n.svc.Close()
+	}
+}
+
+// namespace is a proxy service under /NAME/ sharing the store.
+type namespace struct {
+	cfg    config.Namespace
+	svc    *proxy.Service
+	ttl    time.Duration
+	routes []routing.Route
+}
+
+func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, ups *upstreams) (*namespace, error) {
+	list := ns.Upstream
+	if list == "" {
+		list = s.cfg.Upstream
+	}
+	c, err := ups.chain(fmt.Sprintf("namespace[%d].upstream", i), list)
+	if err != nil {
+		return nil, err
+	}
+	c.HedgeDelay = time.Duration(s.cfg.Resilience.HedgeDelay)
+	chains := []*upstream.Chain{c}
+	n := &namespace{cfg: ns}
+	for j, rt := range ns.Routes {
+		rc, err := ups.chain(fmt.Sprintf("namespace[%d].route[%d].upstream", i, j), rt.Upstream)
+		if err != nil {
+			return nil, err
+		}
+		n.routes = append(n.routes, routing.Route{Match: rt.Match, Target: len(chains)})
+		chains = append(chains, rc)
+	}
+	rules, err := n.rules(nil)
+	if err != nil {
+		return nil, &config.Error{Key: fmt.Sprintf("namespace[%d].deny", i), Err: err}
+	}
+	o := base
+	o.Upstream = c
+	o.Route = func(path string) upstream.Fetcher { return chains[rules.Target(path)] }
+	o.Rules = rules
+	o.MutablePrefix = "ns/" + ns.Name + "/"
+	if ns.TTL > 0 {
+		o.Policy.TTL = time.Duration(ns.TTL)
+	}
+	n.ttl = o.Policy.TTL
+	n.svc = proxy.New(o)
+	return n, nil
+}
+
+// rules are the namespace's deny and allow rules plus the blocks added by
+// purges (which apply everywhere).
+func (n *namespace) rules(blocked []config.DenyRule) (*routing.Rules, error) {
+	var deny []routing.Deny
+	for _, d := range append(slices.Clone(n.cfg.Deny), blocked...) {
+		rg, err := routing.ParseRange(d.Versions)
+		if err != nil {
+			return nil, err
+		}
+		deny = append(deny, routing.Deny{Match: d.Match, Versions: rg, Reason: d.Reason, Status: d.Status})
+	}
+	return routing.New(n.routes, deny, n.cfg.Allow, 0), nil
+}
+
+// setBlocked applies purge blocks to every service.
+func (s *Server) setBlocked(rules *routing.Rules, blocked []config.DenyRule) {
+	s.svc.SetRules(rules)
+	for _, n := range s.namespaces {
+		if r, err := n.rules(blocked); err == nil {
+			n.svc.SetRules(r)
+		}
+	}
+}
 
 func (s *Server) probePath() string {
 	if p := s.cfg.Resilience.ProbePath; p != "" {

@@ -176,7 +176,7 @@ func (l *lifecycle) subscribe(ctx context.Context) {
 			return
 		}
 		if rules, err := l.rules(); err == nil {
-			l.s.svc.SetRules(rules)
+			l.s.setBlocked(rules, l.blocked)
 		}
 	})
 }
@@ -493,7 +493,7 @@ func (l *lifecycle) Purge(ctx context.Context, actor string, req admin.PurgeRequ
 		if err != nil {
 			return out, err
 		}
-		l.s.svc.SetRules(rules)
+		l.s.setBlocked(rules, l.blocked)
 		out.Blocked = true
 	}
 	res, err := l.runner().Run(ctx, plan, actor, "purge: "+req.Reason)

@@ -275,3 +275,42 @@ func TestDenyAndAllow(t *testing.T) {
 		t.Errorf("allowed: %d", status)
 	}
 }
+
+// TestNamespaces: /dev/ and /prod/ have their own upstreams, lists and
+// deny rules, and share the immutable content of the store.
+func TestNamespaces(t *testing.T) {
+	devUp := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
+	prodMods := testMods()[:1] // prod's upstream only has example.com/a v1.0.0
+	prodUp := upstreamtest.New(t, prodMods, upstreamtest.WithoutSumDB())
+	h := start(t, func(c *config.Config) {
+		c.Upstream = devUp.URL()
+		c.Namespaces = []config.Namespace{
+			{Name: "dev", Upstream: devUp.URL()},
+			{Name: "prod", Upstream: prodUp.URL(), Deny: []config.DenyRule{{Match: "example.com/leaky", Reason: "not approved for prod"}}},
+		}
+	})
+	if _, body, _ := h.get(t, "/dev/example.com/a/@v/list"); body != "v1.0.0\nv1.1.0\n" {
+		t.Errorf("dev list %q", body)
+	}
+	if _, body, _ := h.get(t, "/prod/example.com/a/@v/list"); body != "v1.0.0\n" {
+		t.Errorf("prod list %q (each namespace keeps its own list)", body)
+	}
+	if status, _, _ := h.get(t, "/dev/example.com/leaky/@v/v1.3.0.mod"); status != 200 {
+		t.Errorf("dev leaky: %d", status)
+	}
+	if status, body, _ := h.get(t, "/prod/example.com/leaky/@v/v1.3.0.mod"); status != 403 || !strings.Contains(body, "not approved") {
+		t.Errorf("prod leaky: %d %q", status, body)
+	}
+	// Immutable content is shared: fetched once through dev, then a hit in prod and at the root.
+	for _, p := range []string{"/dev/example.com/a/@v/v1.0.0.zip", "/prod/example.com/a/@v/v1.0.0.zip", "/example.com/a/@v/v1.0.0.zip"} {
+		if status, _, _ := h.get(t, p); status != 200 {
+			t.Fatalf("GET %s: %d", p, status)
+		}
+	}
+	if n := devUp.Requests("example.com/a/@v/v1.0.0.zip") + prodUp.Requests("example.com/a/@v/v1.0.0.zip"); n != 1 {
+		t.Errorf("shared zip fetched %d times", n)
+	}
+	if status, _, _ := h.get(t, "/dev/sumdb/x.example/supported"); status != 404 {
+		t.Errorf("namespaced sumdb endpoint: %d", status)
+	}
+}

@@ -64,6 +64,20 @@ type Config struct {
 	Deny []DenyRule `toml:"deny"`
 	// Allow, when not empty, serves only modules matching these patterns.
 	Allow []string `toml:"allow"`
+	// Namespaces are served under /NAME/, each with its own upstreams,
+	// routes, deny rules and list/latest freshness, sharing the store's
+	// immutable content. File only.
+	Namespaces []Namespace `toml:"namespace"`
+}
+
+// Namespace is a named view of the proxy under /NAME/.
+type Namespace struct {
+	Name     string     `toml:"name"`     // lower-case letters, digits and dashes
+	Upstream string     `toml:"upstream"` // default: the top-level upstream
+	TTL      Duration   `toml:"ttl"`      // list/latest/query freshness; default cache.ttl
+	Routes   []Route    `toml:"route"`
+	Deny     []DenyRule `toml:"deny"`
+	Allow    []string   `toml:"allow"`
 }
 
 // Route sends modules matching Match (GOPRIVATE-style patterns,
@@ -572,6 +586,35 @@ func (c *Config) Validate() error {
 			return &Error{Key: key + ".versions", Err: err}
 		}
 	}
+	seen := map[string]bool{}
+	for i, ns := range c.Namespaces {
+		key := fmt.Sprintf("namespace[%d]", i)
+		if !validNamespace(ns.Name) {
+			return &Error{Key: key + ".name", Err: fmt.Errorf("%q: want lower-case letters, digits and dashes (no dots, so it can't be a module host), not a reserved name", ns.Name)}
+		}
+		if seen[ns.Name] {
+			return &Error{Key: key + ".name", Err: fmt.Errorf("%q used twice", ns.Name)}
+		}
+		seen[ns.Name] = true
+		if ns.Upstream != "" {
+			if _, err := upstream.ParseList(ns.Upstream); err != nil {
+				return &Error{Key: key + ".upstream", Err: err}
+			}
+		}
+		if ns.TTL < 0 {
+			return &Error{Key: key + ".ttl", Err: errors.New("must not be negative")}
+		}
+		for j, rt := range ns.Routes {
+			if _, err := upstream.ParseList(rt.Upstream); err != nil || rt.Match == "" {
+				return &Error{Key: fmt.Sprintf("%s.route[%d]", key, j), Err: errors.New("match and a valid upstream list are required")}
+			}
+		}
+		for j, d := range ns.Deny {
+			if _, err := routing.ParseRange(d.Versions); err != nil || d.Match == "" || d.Reason == "" {
+				return &Error{Key: fmt.Sprintf("%s.deny[%d]", key, j), Err: errors.New("match, reason and a valid version range are required")}
+			}
+		}
+	}
 	if c.GC.Interval < 0 || c.GC.MaxIdle < 0 || c.GC.TrashRetention < 0 {
 		return &Error{Key: "gc", Err: errors.New("durations must not be negative")}
 	}
@@ -613,6 +656,19 @@ func (c *Config) Validate() error {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
 	}
 	return nil
+}
+
+func validNamespace(n string) bool {
+	switch n {
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics":
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(host string) bool {

@@ -27,6 +27,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,12 @@ type Options struct {
 	// Coordinator, when set, makes replicas sharing a store fill each
 	// artifact once across the cluster (see fillShared).
 	Coordinator coord.Coordinator
+	// Gate is shared by services on one store; nil: a gate of its own.
+	Gate *VersionGate
+	// MutablePrefix is prepended to the store keys of mutable answers
+	// (lists, latest, queries), so that namespaces with their own upstreams
+	// keep their own; immutable content is shared.
+	MutablePrefix string
 	// Presign, when set, answers zips with a redirect to a short-lived URL
 	// of the object in the store (clients download from the bucket).
 	Presign func(ctx context.Context, key string) (string, error)
@@ -161,7 +168,7 @@ type Service struct {
 	mem      memCache
 	rules    atomic.Pointer[routing.Rules]
 	offline  atomic.Bool
-	gate     versionGate
+	gate     *VersionGate
 	hashes   hashCache
 	log      *slog.Logger
 	fills    singleflight.Group
@@ -185,7 +192,10 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: versionGate{m: map[string]*gateEntry{}}}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate}
+	if s.gate == nil {
+		s.gate = NewVersionGate()
+	}
 	s.offline.Store(opts.Offline)
 	s.rules.Store(opts.Rules)
 	return s
@@ -232,6 +242,9 @@ func (s *Service) SumDBSupported(name string) bool {
 
 // Get answers req from the cache, filling it from upstream as needed.
 func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error) {
+	if s.opts.MutablePrefix != "" && (req.Kind == artifact.List || req.Kind == artifact.Latest || req.Kind == artifact.Query) {
+		req.Key = s.opts.MutablePrefix + req.Key
+	}
 	if err := s.checkRules(req); err != nil {
 		return nil, err
 	}
@@ -563,7 +576,7 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 	start := s.opts.Now()
 	s.opts.Metrics.FillStarted()
 	defer s.opts.Metrics.FillDone()
-	resp, err := up.Fetch(ctx, req.Key)
+	resp, err := up.Fetch(ctx, strings.TrimPrefix(req.Key, s.opts.MutablePrefix))
 	if err != nil {
 		var ue *upstream.Error
 		switch {
@@ -809,10 +822,11 @@ func (c *negCache) del(key string) {
 	c.mu.Unlock()
 }
 
-// versionGate keeps eviction and serving of a module version apart: every
+// VersionGate keeps eviction and serving of a module version apart: every
 // Get of a version's file holds it shared until its Result is closed; GC
 // takes it exclusively with TryLockVersion and skips a version in use.
-type versionGate struct {
+// Services sharing a store (namespaces) share one gate.
+type VersionGate struct {
 	mu sync.Mutex
 	m  map[string]*gateEntry
 }
@@ -823,7 +837,10 @@ type gateEntry struct {
 }
 
 // enter waits while the version is being evicted, then holds it shared.
-func (g *versionGate) enter(ctx context.Context, id string) (func(), error) {
+// NewVersionGate returns an empty gate.
+func NewVersionGate() *VersionGate { return &VersionGate{m: map[string]*gateEntry{}} }
+
+func (g *VersionGate) enter(ctx context.Context, id string) (func(), error) {
 	for {
 		g.mu.Lock()
 		e := g.m[id]
@@ -845,7 +862,7 @@ func (g *versionGate) enter(ctx context.Context, id string) (func(), error) {
 	}
 }
 
-func (g *versionGate) leave(id string) {
+func (g *VersionGate) leave(id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e := g.m[id]; e != nil {
@@ -859,7 +876,7 @@ func (g *versionGate) leave(id string) {
 // TryLockVersion locks module@version for eviction, or reports false when
 // it is being served or filled.
 func (s *Service) TryLockVersion(mod, version string) (func(), bool) {
-	g := &s.gate
+	g := s.gate
 	id := mod + "@" + version
 	g.mu.Lock()
 	defer g.mu.Unlock()
