@@ -3,21 +3,20 @@
 package admin_test
 
 import (
+	"github.com/modproxy/modproxy/internal/browsertest"
+
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,78 +31,12 @@ import (
 
 // chromium returns the browser to use: $MODPROXY_CHROMIUM, or chromium on
 // PATH. Without one the test is skipped, except in CI, where it fails.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("MODPROXY_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "headless Chromium not found: install Debian's chromium package " +
-		"(apt-get install -y chromium) or set MODPROXY_CHROMIUM to a Chromium binary"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "; skipping the browser test")
-	return ""
-}
+func chromium(t *testing.T) string { return browsertest.Find(t) }
 
-// runChromium runs headless Chromium with a fresh profile and returns its
-// standard output. Virtual time lets the page's fetches and rendering
-// finish before the DOM is dumped or the screenshot taken.
 func runChromium(t *testing.T, bin string, args ...string) []byte {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "modproxy-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not t.TempDir: Chromium's helpers may still be writing into the
-	// profile as it exits, and a failed cleanup must not fail the test.
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	base := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--disable-dev-shm-usage",
-		"--no-default-browser-check", "--mute-audio", "--hide-scrollbars",
-		"--user-data-dir=" + filepath.Join(dir, "profile"),
-		"--virtual-time-budget=5000",
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"HOME="+dir,
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-		"XDG_CACHE_HOME="+filepath.Join(dir, "cache"),
-	)
-	// Chromium starts helper processes: put them in their own process
-	// group and end that group (ours, by its id) on timeout.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\nstderr (tail):\n%s", bin, err, tail(stderr.String(), 3000))
-	}
-	// The helpers normally exit with the browser; make sure of it.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	return stdout.Bytes()
+	return browsertest.Run(t, bin, args...)
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// artifactDir is $MODPROXY_ARTIFACTS, created if needed, or a temporary
-// directory.
 func artifactDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("MODPROXY_ARTIFACTS")
@@ -220,7 +153,7 @@ func TestBrowserDashboard(t *testing.T) {
 
 	body := d.where("data-ready", "true")
 	if len(body) != 1 || body[0].tag != "body" {
-		t.Fatalf("the page's script did not finish a refresh (body data-ready not \"true\"); DOM:\n%s", tail(string(d), 4000))
+		t.Fatalf("the page's script did not finish a refresh (body data-ready not \"true\"); DOM:\n%s", browsertest.Tail(string(d), 4000))
 	}
 	if e := d.byID(t, "global-error"); e.attrs["hidden"] != "" || e.text != "" {
 		if _, hidden := e.attrs["hidden"]; !hidden {
@@ -379,7 +312,7 @@ func TestBrowserTokenPrompt(t *testing.T) {
 	defer srv.Close()
 	d := dom(runChromium(t, bin, "--dump-dom", srv.URL+"/"))
 	if len(d.where("data-ready", "login")) != 1 {
-		t.Fatalf("the page did not ask for the token; DOM:\n%s", tail(string(d), 4000))
+		t.Fatalf("the page did not ask for the token; DOM:\n%s", browsertest.Tail(string(d), 4000))
 	}
 	if _, hidden := d.byID(t, "login").attrs["hidden"]; hidden {
 		t.Error("the token form is hidden")

@@ -3,6 +3,8 @@
 package admin_test
 
 import (
+	"github.com/modproxy/modproxy/internal/browsertest"
+
 	"bufio"
 	"context"
 	"crypto/rand"
@@ -198,7 +200,7 @@ func startBrowser(t *testing.T, bin, pageURL string) *browser {
 	fail := func(format string, args ...any) {
 		t.Helper()
 		out, _ := os.ReadFile(filepath.Join(dir, "stderr"))
-		t.Fatalf(format+"\nchromium stderr (tail):\n%s", append(args, tail(string(out), 3000))...)
+		t.Fatalf(format+"\nchromium stderr (tail):\n%s", append(args, browsertest.Tail(string(out), 3000))...)
 	}
 
 	// Chromium writes its port to DevToolsActivePort in the profile.
