@@ -23,6 +23,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/coord/rediscoord"
 	"github.com/modproxy/modproxy/internal/goenv"
 	"github.com/modproxy/modproxy/internal/goproxy"
@@ -199,6 +200,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if cfg.Cluster.Redis != "" {
 		srv.coord = rediscoord.New(rediscoord.Options{Addr: cfg.Cluster.Redis, Password: cfg.Cluster.RedisPassword, DB: cfg.Cluster.RedisDB, Logger: log})
 		popts.Coordinator = srv.coord
+		life.access = &touched{m: map[string]coord.Access{}}
+		popts.Index = clusterIndex{Index: idx, access: life.access}
 		if err := srv.coord.Ping(context.Background()); err != nil {
 			log.Warn("cluster coordination unavailable at start-up; serving without it until Redis answers", "redis", cfg.Cluster.Redis, "err", err)
 		} else {
@@ -419,6 +422,7 @@ func (s *Server) RunBackground(ctx context.Context) {
 			case <-t.C:
 				b, n := s.life.idx.Totals()
 				s.metrics.Store(b, n, int64(s.cfg.GC.MaxSize))
+				s.life.pushAccess(ctx)
 			}
 		}
 	}()

@@ -252,3 +252,57 @@ func TestS3RedirectMode(t *testing.T) {
 		t.Errorf("mod: %d %q", status, body)
 	}
 }
+
+// TestClusterGCLeader: scheduled GC runs on one replica only, and its plan
+// sees versions that another replica filled into the shared bucket.
+func TestClusterGCLeader(t *testing.T) {
+	redis := coordtest.Start(t)
+	up := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
+	s3srv := s3test.Start(t)
+	bucket := s3srv.NewBucket(t)
+	var hs []*harness
+	for range 2 {
+		hs = append(hs, start(t, func(c *config.Config) {
+			c.Upstream = up.URL()
+			c.Storage.Type = "s3"
+			c.Storage.S3 = config.S3{Endpoint: s3srv.Endpoint, Region: "us-east-1", Bucket: bucket, AccessKey: s3test.AccessKey,
+				SecretKey: s3test.SecretKey, PathStyle: true}
+			c.Cluster.Redis = redis.Addr
+			c.GC.KeepNewest = 1
+			c.GC.Interval = config.Duration(100 * time.Millisecond)
+		}))
+	}
+	// Replica 1 fills both versions of example.com/a; replica 0 never sees them.
+	for _, p := range []string{"/example.com/a/@v/v1.0.0.zip", "/example.com/a/@v/v1.1.0.zip"} {
+		if status, _, _ := hs[1].get(t, p); status != 200 {
+			t.Fatalf("GET %s: %d", p, status)
+		}
+	}
+	plan, err := hs[0].srv.Admin().GCPlan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Items) != 1 || plan.Items[0].Version != "v1.0.0" {
+		t.Fatalf("replica 0's plan %+v, want v1.0.0 (filled by replica 1) evicted", plan.Items)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, h := range hs {
+		h.srv.RunBackground(ctx)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	var runners int
+	for i, h := range hs {
+		_, m, _ := h.get(t, "/metrics")
+		if strings.Contains(m, `modproxy_gc_runs_total{mode="run",result="ok"}`) {
+			runners++
+			t.Logf("replica %d ran GC", i)
+		}
+	}
+	if runners != 1 {
+		t.Errorf("%d replicas ran scheduled GC, want exactly one leader", runners)
+	}
+	if status, _, _ := hs[0].get(t, "/cached-only/example.com/a/@v/v1.0.0.zip"); status != 404 {
+		t.Errorf("evicted version still in the bucket: %d", status)
+	}
+}

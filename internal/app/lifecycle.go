@@ -21,6 +21,7 @@ import (
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/routing"
@@ -37,6 +38,7 @@ type lifecycle struct {
 	traffic *stats.Traffic
 	started time.Time
 
+	access  *touched   // accesses not yet shared with the cluster; nil alone
 	mu      sync.Mutex // guards pins, blocked, lastGC; serializes GC runs and purges
 	pins    admin.Pins
 	blocked []config.DenyRule
@@ -212,19 +214,118 @@ func (l *lifecycle) runner() *gc.Runner {
 
 // plan makes a GC plan from the current index.
 func (l *lifecycle) plan() (gc.Plan, error) {
-	l.idx.Flush()
 	l.mu.Lock()
 	pol := l.policy()
 	l.mu.Unlock()
-	return gc.MakePlan(l.idx, pol, time.Now())
+	view, err := l.planIndex(context.Background())
+	if err != nil {
+		return gc.Plan{}, err
+	}
+	return gc.MakePlan(view, pol, time.Now())
+}
+
+// planIndex is the index GC plans from. Alone, it is the local index. On
+// a shared store with a coordinator, the local index is first rebuilt from
+// the store (other replicas fill it too) and the access statistics of
+// every replica are merged in, so that eviction sees the cluster's use.
+func (l *lifecycle) planIndex(ctx context.Context) (gc.Index, error) {
+	l.pushAccess(ctx)
+	l.idx.Flush()
+	c := l.s.coord
+	if c == nil || !l.shared() {
+		return l.idx, nil
+	}
+	if err := l.idx.Rebuild(ctx, l.s.store); err != nil {
+		return nil, err
+	}
+	remote, err := c.PullAccess(ctx)
+	if err != nil {
+		l.s.log.Warn("cluster access statistics unavailable: planning GC from this replica's alone", "err", err)
+		return l.idx, nil
+	}
+	return mergedIndex{Index: l.idx, remote: remote}, nil
+}
+
+// mergedIndex overlays the cluster's access statistics on the local index.
+type mergedIndex struct {
+	*index.Index
+	remote map[string]coord.Access
+}
+
+func (m mergedIndex) All(fn func(key string, r index.Record) error) error {
+	return m.Index.All(func(key string, r index.Record) error {
+		if a, ok := m.remote[key]; ok {
+			if a.Last.After(r.LastAccess) {
+				r.LastAccess = a.Last
+			}
+			if a.Hits > r.Hits {
+				r.Hits = a.Hits
+			}
+		}
+		return fn(key, r)
+	})
+}
+
+// touched collects this replica's accesses for the cluster.
+type touched struct {
+	mu sync.Mutex
+	m  map[string]coord.Access
+}
+
+func (t *touched) add(key string, at time.Time) {
+	t.mu.Lock()
+	a := t.m[key]
+	a.Hits++
+	if at.After(a.Last) {
+		a.Last = at
+	}
+	t.m[key] = a
+	t.mu.Unlock()
+}
+
+func (t *touched) take() map[string]coord.Access {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.m
+	t.m = map[string]coord.Access{}
+	return m
+}
+
+// pushAccess sends what this replica served since the last push.
+func (l *lifecycle) pushAccess(ctx context.Context) {
+	if l.s.coord == nil || l.access == nil {
+		return
+	}
+	m := l.access.take()
+	if len(m) == 0 {
+		return
+	}
+	if err := l.s.coord.PushAccess(ctx, m); err != nil {
+		l.s.log.Warn("could not share access statistics with the cluster", "err", err)
+	}
+}
+
+// clusterIndex passes index events on and records accesses for the cluster.
+type clusterIndex struct {
+	*index.Index
+	access *touched
+}
+
+func (c clusterIndex) Touch(key string, t time.Time) {
+	c.Index.Touch(key, t)
+	c.access.add(key, t)
 }
 
 // gcOnce plans and runs GC, then purges the trash by age and size.
 func (l *lifecycle) gcOnce(ctx context.Context, actor string) (gc.Result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.idx.Flush()
-	plan, err := gc.MakePlan(l.idx, l.policy(), time.Now())
+	view, err := l.planIndex(ctx)
+	if err != nil {
+		l.s.metrics.GCRun(false, false)
+		return gc.Result{}, err
+	}
+	plan, err := gc.MakePlan(view, l.policy(), time.Now())
 	if err != nil {
 		l.s.metrics.GCRun(false, false)
 		return gc.Result{}, err
@@ -251,10 +352,20 @@ func toGCResult(r gc.Result) admin.GCResult {
 	return admin.GCResult{Started: r.Started, Finished: r.Finished, Evicted: len(r.Evicted), Bytes: r.Bytes, Skipped: len(r.Skipped), TrashID: r.TrashID}
 }
 
-// gcLoop runs GC every interval until ctx is done.
+// gcLoop runs GC every interval until ctx is done. With a coordinator,
+// only the GC leader runs it: the replica holding the "gc-leader" lock,
+// which keeps it (renewed) while it lives; the others try to take over at
+// every tick. If the coordinator is unreachable, every replica runs GC on
+// its own (safe: evicting what is gone is a no-op).
 func (l *lifecycle) gcLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var leader coord.Lock
+	defer func() {
+		if leader != nil {
+			_ = leader.Release(context.WithoutCancel(ctx))
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -262,18 +373,26 @@ func (l *lifecycle) gcLoop(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		if c := l.s.coord; c != nil {
-			// One GC leader at a time across the cluster.
-			lock, ok, err := c.TryLock(ctx, "gc-leader", 10*time.Minute)
-			if err == nil && !ok {
-				l.s.log.Debug("scheduled gc skipped: another replica is the leader")
-				continue
+			if leader != nil {
+				select {
+				case <-leader.Lost():
+					l.s.log.Warn("lost GC leadership")
+					leader = nil
+				default:
+				}
 			}
-			if err == nil {
-				l.runScheduledGC(ctx)
-				_ = lock.Release(context.WithoutCancel(ctx))
-				continue
+			if leader == nil {
+				lock, ok, err := c.TryLock(ctx, "gc-leader", max(3*every, 30*time.Second))
+				switch {
+				case err != nil:
+					l.s.log.Warn("cluster coordination unavailable: running gc without leader election", "err", err)
+				case !ok:
+					continue // another replica leads
+				default:
+					leader = lock
+					l.s.log.Info("this replica is the GC leader")
+				}
 			}
-			l.s.log.Warn("cluster coordination unavailable: running gc without leader election", "err", err)
 		}
 		l.runScheduledGC(ctx)
 	}

@@ -42,4 +42,15 @@ type Coordinator interface {
 	Subscribe(ctx context.Context, fn func(msg string))
 	// Ping reports whether the coordinator is reachable.
 	Ping(ctx context.Context) error
+	// PushAccess merges this replica's access statistics (latest access
+	// wins, hits add up) into the cluster's.
+	PushAccess(ctx context.Context, stats map[string]Access) error
+	// PullAccess returns the cluster's access statistics.
+	PullAccess(ctx context.Context) (map[string]Access, error)
+}
+
+// Access is an object's access statistics.
+type Access struct {
+	Last time.Time
+	Hits int64
 }

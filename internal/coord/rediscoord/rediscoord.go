@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -156,4 +157,61 @@ func (c *Coordinator) Subscribe(ctx context.Context, fn func(msg string)) {
 			}
 		}
 	}()
+}
+
+var maxScript = redis.NewScript(`
+for i = 1, #ARGV, 3 do
+  local cur = redis.call("hget", KEYS[1], ARGV[i])
+  if (not cur) or tonumber(cur) < tonumber(ARGV[i+1]) then redis.call("hset", KEYS[1], ARGV[i], ARGV[i+1]) end
+  redis.call("hincrby", KEYS[2], ARGV[i], ARGV[i+2])
+end
+return 0`)
+
+// PushAccess implements coord.Coordinator.
+func (c *Coordinator) PushAccess(ctx context.Context, stats map[string]coord.Access) error {
+	args := make([]any, 0, 3*min(len(stats), 1000))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		err := maxScript.Run(ctx, c.rdb, []string{c.prefix + "access:last", c.prefix + "access:hits"}, args...).Err()
+		args = args[:0]
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return unavailable(err)
+		}
+		return nil
+	}
+	for k, a := range stats {
+		args = append(args, k, a.Last.UnixNano(), a.Hits)
+		if len(args) >= 3000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// PullAccess implements coord.Coordinator.
+func (c *Coordinator) PullAccess(ctx context.Context) (map[string]coord.Access, error) {
+	last, err := c.rdb.HGetAll(ctx, c.prefix+"access:last").Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	hits, err := c.rdb.HGetAll(ctx, c.prefix+"access:hits").Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make(map[string]coord.Access, len(last))
+	for k, v := range last {
+		var a coord.Access
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			a.Last = time.Unix(0, n)
+		}
+		if h, err := strconv.ParseInt(hits[k], 10, 64); err == nil {
+			a.Hits = h
+		}
+		out[k] = a
+	}
+	return out, nil
 }

@@ -105,3 +105,26 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatalf("after restart: %v %v", ok, err)
 	}
 }
+
+func TestAccessStatsMerge(t *testing.T) {
+	r := coordtest.Start(t)
+	a := rediscoord.New(rediscoord.Options{Addr: r.Addr})
+	b := rediscoord.New(rediscoord.Options{Addr: r.Addr})
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	t1, t2 := time.Unix(1000, 0), time.Unix(2000, 0)
+	if err := a.PushAccess(ctx, map[string]coord.Access{"k1": {Last: t2, Hits: 3}, "k2": {Last: t1, Hits: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PushAccess(ctx, map[string]coord.Access{"k1": {Last: t1, Hits: 2}, "k2": {Last: t2, Hits: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.PullAccess(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["k1"].Hits != 5 || !got["k1"].Last.Equal(t2) || got["k2"].Hits != 6 || !got["k2"].Last.Equal(t2) {
+		t.Fatalf("merged %+v", got)
+	}
+}
