@@ -384,6 +384,8 @@ func (l *lifecycle) gcLoop(ctx context.Context, every time.Duration) {
 			if leader == nil {
 				lock, ok, err := c.TryLock(ctx, "gc-leader", max(3*every, 30*time.Second))
 				switch {
+				case ctx.Err() != nil:
+					return
 				case err != nil:
 					l.s.log.Warn("cluster coordination unavailable: running gc without leader election", "err", err)
 				case !ok:
