@@ -215,10 +215,11 @@ func BenchmarkFailover(b *testing.B) {
 		name    string
 		primary string // healthy, dead, hang
 		breaker bool
+		warm    bool // open the breaker before timing (steady state of an outage)
 	}{
-		{"healthy", "healthy", true},
-		{"dead/breaker", "dead", true}, {"dead/no-breaker", "dead", false},
-		{"hang/breaker", "hang", true}, {"hang/no-breaker", "hang", false},
+		{"healthy", "healthy", true, false},
+		{"dead/breaker", "dead", true, false}, {"dead/breaker-open", "dead", true, true}, {"dead/no-breaker", "dead", false, false},
+		{"hang/breaker", "hang", true, false}, {"hang/breaker-open", "hang", true, true}, {"hang/no-breaker", "hang", false, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
@@ -240,6 +241,13 @@ func BenchmarkFailover(b *testing.B) {
 						c.Resilience.BreakerFailures = 1 << 30
 					}
 				})
+				if tc.warm {
+					for i := range 3 {
+						if resp, err := http.Get(fmt.Sprintf("%s/example.com/warmup%d/@v/list", url, i)); err == nil {
+							resp.Body.Close()
+						}
+					}
+				}
 				b.StartTimer()
 				fetchAll(b, url, mods)
 			}
