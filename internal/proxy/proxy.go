@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/modproxy/modproxy/internal/artifact"
@@ -885,6 +886,13 @@ func (s *Service) TryLockVersion(mod, version string) (func(), bool) {
 		return nil, false
 	}
 	g.m[id] = &gateEntry{evicting: true}
+	if esc, err := module.EscapePath(mod); err == nil {
+		if ev, err := module.EscapeVersion(version); err == nil {
+			for _, ext := range []string{".info", ".mod"} {
+				s.mem.del(esc + "/@v/" + ev + ext)
+			}
+		}
+	}
 	return func() {
 		g.mu.Lock()
 		delete(g.m, id)
@@ -905,9 +913,16 @@ type memCache struct {
 }
 
 type memEntry struct {
-	data []byte
-	info storage.Info
+	data    []byte
+	info    storage.Info
+	checked atomic.Int64 // unix nanoseconds of the last check against the store
 }
+
+// memRecheck is how long a memory entry is trusted before the store is
+// asked again whether it still holds the object. Content is immutable and
+// verified; the check only catches deletion (eviction, purge, repair), so
+// a deleted object may be served from memory this long.
+const memRecheck = 2 * time.Second
 
 const (
 	memMaxObject = 64 << 10
@@ -957,10 +972,14 @@ func (s *Service) memHit(ctx context.Context, req artifact.Request) *Result {
 	if e == nil {
 		return nil
 	}
-	info, err := s.opts.Store.Stat(ctx, req.Key)
-	if err != nil || info.Size != e.info.Size || !info.ModTime.Equal(e.info.ModTime) {
-		s.mem.del(req.Key)
-		return nil
+	now := time.Now()
+	if now.UnixNano()-e.checked.Load() > int64(memRecheck) {
+		info, err := s.opts.Store.Stat(ctx, req.Key)
+		if err != nil || info.Size != e.info.Size || !info.ModTime.Equal(e.info.ModTime) {
+			s.mem.del(req.Key)
+			return nil
+		}
+		e.checked.Store(now.UnixNano())
 	}
 	obj := &memObject{Reader: bytes.NewReader(e.data), info: e.info}
 	return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}
@@ -983,6 +1002,8 @@ func (s *Service) memKeep(req artifact.Request, obj storage.Object) storage.Obje
 		}
 		return &memObject{Reader: bytes.NewReader(nil), info: storage.Info{Key: info.Key, ModTime: info.ModTime}}
 	}
-	s.mem.put(req.Key, &memEntry{data: data, info: info})
+	e := &memEntry{data: data, info: info}
+	e.checked.Store(time.Now().UnixNano())
+	s.mem.put(req.Key, e)
 	return &memObject{Reader: bytes.NewReader(data), info: info}
 }
