@@ -158,7 +158,14 @@ Runs the caching GOPROXY server. Point the go command at it with
 Every canonical .mod and .zip is verified against the checksum database
 (sumdb) before it is stored or served, except modules matching
 verify.private (default: go env GONOSUMDB / GOPRIVATE). Metrics are served
-at /metrics, health at /healthz and /readyz.
+at /metrics, health at /healthz and /readyz (with every upstream's circuit
+breaker). The /cached-only/ prefix (or Cache-Control: only-if-cached) answers
+from the cache alone; [[namespace]] tables add proxies under /NAME/.
+
+The admin API and web dashboard listen on admin.listen (default
+127.0.0.1:3001; a bearer token, admin.token, is required beyond loopback).
+GC runs every gc.interval by the [gc] policies. SIGINT or SIGTERM shuts
+down gracefully, letting in-flight downloads finish.
 
 Configuration, lowest precedence first: built-in defaults, the --config
 file (TOML), MODPROXY_* environment variables, then these flags. When no
