@@ -88,6 +88,17 @@ func New(opts Options) *Handler {
 
 const immutableCC = "public, max-age=31536000, immutable"
 
+var (
+	immutableCCValue = []string{immutableCC}
+	contentTypes     = func() map[artifact.Kind][]string {
+		m := map[artifact.Kind][]string{}
+		for k := artifact.List; k <= artifact.SumDB; k++ {
+			m[k] = []string{k.ContentType()}
+		}
+		return m
+	}()
+)
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -204,7 +215,8 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 		return
 	}
 	hd := w.Header()
-	hd.Set("Content-Type", req.Kind.ContentType())
+	// Shared, never-modified value slices: no allocation per request.
+	hd["Content-Type"] = contentTypes[req.Kind]
 	info := res.Object.Info()
 	if res.H1 != "" {
 		hd.Set("ETag", `"`+res.H1+`"`)
@@ -213,7 +225,7 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 		hd.Set("ETag", etag(info.Size, info.ModTime))
 	}
 	if req.Immutable() {
-		hd.Set("Cache-Control", immutableCC)
+		hd["Cache-Control"] = immutableCCValue
 	} else {
 		hd.Set("Cache-Control", h.mutableCC)
 		hd.Set("Age", strconv.Itoa(int(res.Age.Seconds())))
