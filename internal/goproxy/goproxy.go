@@ -17,9 +17,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -233,7 +235,11 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	if res.Warning != "" {
 		hd.Set("Warning", res.Warning)
 	}
-	http.ServeContent(w, r, "", info.ModTime, res.Object)
+	var content io.ReadSeeker = res.Object
+	if f, ok := res.Object.(interface{ OSFile() *os.File }); ok {
+		content = f.OSFile() // lets net/http use sendfile for the body
+	}
+	http.ServeContent(w, r, "", info.ModTime, content)
 }
 
 func onlyIfCached(h http.Header) bool {
@@ -334,6 +340,21 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.wrote = true
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom passes bodies on to the underlying writer's ReadFrom (sendfile
+// for files on a TCP connection), counting the bytes.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wrote = true
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(r.ResponseWriter, src)
+	}
+	r.bytes += n
 	return n, err
 }
 

@@ -27,6 +27,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -727,6 +728,22 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {
 		return storage.Info{}, err
 	}
+	// On a local store the verified spool file is renamed into place
+	// instead of being copied (after an fsync: the rename must not expose
+	// unwritten data after a crash).
+	if mv, ok := s.opts.Store.(interface {
+		MoveIn(ctx context.Context, src, key string) (storage.Info, error)
+	}); ok && filepath.Dir(f.Name()) == s.opts.TempDir {
+		if err := f.Sync(); err == nil && os.Chmod(f.Name(), 0o644) == nil {
+			info, err := mv.MoveIn(ctx, f.Name(), req.Key)
+			if err == nil {
+				if s.opts.Index != nil {
+					s.opts.Index.Stored(req.Key, info.Size, s.opts.Now())
+				}
+				return info, nil
+			}
+		}
+	}
 	return s.put(ctx, req.Key, content())
 }
 
@@ -736,6 +753,10 @@ func (s *Service) hash(ctx context.Context, key string) string {
 		return h
 	}
 	obj, err := s.opts.Store.Open(ctx, key+".h1")
+	if errors.Is(err, iofs.ErrNotExist) {
+		s.hashes.put(key, "") // remembered: no sidecar (content cached before hashes were recorded)
+		return ""
+	}
 	if err != nil {
 		return ""
 	}

@@ -73,6 +73,10 @@ type object struct {
 
 func (o *object) Info() storage.Info { return o.info }
 
+// OSFile returns the open file, so that servers can hand it to the
+// kernel (sendfile) instead of copying it through user space.
+func (o *object) OSFile() *os.File { return o.File }
+
 // Open implements storage.Store.
 func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
 	p, err := s.path(key)
