@@ -34,18 +34,22 @@ type Event struct {
 // Log appends events to a file, rotating it by size: PATH.1 is the
 // previous file, PATH.2 the one before, up to MaxFiles old files.
 type Log struct {
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-	now  func() time.Time
-	path string
-	opts Options
+	mu    sync.Mutex
+	f     *os.File
+	size  int64
+	since time.Time // time of the current file's first record (approximated by its mtime on open)
+	now   func() time.Time
+	path  string
+	opts  Options
 }
 
-// Options bounds the log. Zero values: 100 MiB per file, 10 old files.
+// Options bounds the log. Zero values: 100 MiB per file, 10 old files,
+// no age limit.
 type Options struct {
 	MaxBytes int64
 	MaxFiles int
+	// MaxAge rotates the current file once its first record is older.
+	MaxAge time.Duration
 }
 
 // Open opens (creating if needed) the audit log at path.
@@ -72,7 +76,11 @@ func Open(path string, opts ...Options) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return &Log{f: f, size: st.Size(), now: time.Now, path: path, opts: o}, nil
+	l := &Log{f: f, size: st.Size(), now: time.Now, path: path, opts: o}
+	if st.Size() > 0 {
+		l.since = st.ModTime()
+	}
+	return l, nil
 }
 
 // rotate shifts PATH -> PATH.1 -> ... and opens a new PATH. Called with mu held.
@@ -91,7 +99,7 @@ func (l *Log) rotate() error {
 	if err != nil {
 		return err
 	}
-	l.f, l.size = f, 0
+	l.f, l.size, l.since = f, 0, time.Time{}
 	return nil
 }
 
@@ -113,12 +121,16 @@ func (l *Log) Record(e Event) error {
 	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.size > 0 && l.size+int64(len(b)) > l.opts.MaxBytes {
+	tooOld := l.opts.MaxAge > 0 && !l.since.IsZero() && e.Time.Sub(l.since) > l.opts.MaxAge
+	if l.size > 0 && (l.size+int64(len(b)) > l.opts.MaxBytes || tooOld) {
 		if err := l.rotate(); err != nil {
 			return fmt.Errorf("audit: rotating: %w", err)
 		}
 	}
 	n, err := l.f.Write(b)
+	if l.size == 0 {
+		l.since = e.Time
+	}
 	l.size += int64(n)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)

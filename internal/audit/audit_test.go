@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestConcurrentRecords(t *testing.T) {
@@ -75,5 +76,25 @@ func TestRotationAndQuery(t *testing.T) {
 	}
 	if len(got) != 3 || got[0].Bytes != 36 || got[1].Bytes != 32 || got[2].Bytes != 28 {
 		t.Fatalf("Query = %+v, want the three newest purges", got)
+	}
+}
+
+func TestRotationByAge(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(p, Options{MaxAge: time.Hour, MaxFiles: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, d := range []time.Duration{0, 30 * time.Minute, 61 * time.Minute, 62 * time.Minute} {
+		if err := l.Record(Event{Time: t0.Add(d), Actor: "t", Action: "a", Target: string(rune('a' + i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _ := Read(p + ".1")
+	cur, _ := Read(p)
+	if len(old) != 2 || len(cur) != 2 {
+		t.Fatalf("rotated file has %d events, current %d; want 2 and 2", len(old), len(cur))
 	}
 }

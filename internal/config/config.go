@@ -162,6 +162,7 @@ type Admin struct {
 type Audit struct {
 	MaxSize  ByteSize `toml:"max_size"`  // rotate beyond this
 	MaxFiles int      `toml:"max_files"` // rotated files kept
+	MaxAge   Duration `toml:"max_age"`   // rotate a file once its first record is older; 0: size only
 }
 
 // Direct configures fetching from version control ("direct" upstreams).
@@ -649,7 +650,7 @@ func (c *Config) Validate() error {
 			return &Error{Key: "cluster.redis", Err: fmt.Errorf("%q is not HOST:PORT", c.Cluster.Redis)}
 		}
 	}
-	if c.Audit.MaxSize <= 0 || c.Audit.MaxFiles <= 0 {
+	if c.Audit.MaxSize <= 0 || c.Audit.MaxFiles <= 0 || c.Audit.MaxAge < 0 {
 		return &Error{Key: "audit", Err: errors.New("max_size and max_files must be positive")}
 	}
 	if c.Fetch.MaxZipSize <= 0 {
