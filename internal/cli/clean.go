@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/modproxy/modproxy/internal/units"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -312,7 +314,7 @@ func runClean(ctx context.Context, env Env, args []string) int {
 	}
 	if prompt {
 		cleanWritePlan(env.Stdout, plan, false)
-		apply = cleanConfirm(env.Stdin, env.Stderr, fmt.Sprintf("Remove %d entries (%s)%s? [y/N] ", len(plan.Items), cleanBytes(plan.Bytes()), cleanTrashNote(trashDir)))
+		apply = cleanConfirm(env.Stdin, env.Stderr, fmt.Sprintf("Remove %d entries (%s)%s? [y/N] ", len(plan.Items), units.Bytes(plan.Bytes()), cleanTrashNote(trashDir)))
 		if !apply {
 			fmt.Fprintln(env.Stdout, "nothing removed")
 			return ExitOK
@@ -354,7 +356,7 @@ func runClean(ctx context.Context, env Env, args []string) int {
 		if res.Trash != "" {
 			verb = "moved to the trash"
 		}
-		fmt.Fprintf(env.Stdout, "%s %d entries (%s) in run %s; %d skipped, %d failed\n", verb, res.Done, cleanBytes(res.Bytes), res.RunID, res.Skipped, res.Failed)
+		fmt.Fprintf(env.Stdout, "%s %d entries (%s) in run %s; %d skipped, %d failed\n", verb, res.Done, units.Bytes(res.Bytes), res.RunID, res.Skipped, res.Failed)
 		if res.Trash != "" {
 			fmt.Fprintf(env.Stdout, "restore with: modproxy clean restore --trash %s %s\n", filepath.Dir(res.Trash), res.RunID)
 		}
@@ -462,7 +464,7 @@ func cleanWritePlan(w io.Writer, plan *clean.Plan, applied bool) {
 			if it.Error != "" {
 				reason += " (" + it.Error + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Category, it.Action, cleanBytes(it.Bytes), age, it.Target, reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Category, it.Action, units.Bytes(it.Bytes), age, it.Target, reason)
 		}
 		fmt.Fprintln(tw)
 	}
@@ -473,31 +475,17 @@ func cleanWritePlan(w io.Writer, plan *clean.Plan, applied bool) {
 		if t.Category == clean.CategoryOther && t.Items == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", t.Category, t.Items, cleanBytes(t.Bytes))
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", t.Category, t.Items, units.Bytes(t.Bytes))
 		n += t.Items
 		total += t.Bytes
 	}
-	fmt.Fprintf(tw, "total\t%d\t%s\n", n, cleanBytes(total))
+	fmt.Fprintf(tw, "total\t%d\t%s\n", n, units.Bytes(total))
 	_ = tw.Flush()
 	if plan.ReferenceFiles > 0 {
 		fmt.Fprintf(w, "kept %d module versions (%d reference files read)\n", plan.Kept, plan.ReferenceFiles)
 	} else {
 		fmt.Fprintf(w, "kept %d module versions\n", plan.Kept)
 	}
-}
-
-// cleanBytes formats n in binary units.
-func cleanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 const cleanRestoreHelp = `Usage: modproxy clean restore [--trash DIR] [--list] [--json] [ID]
@@ -628,7 +616,7 @@ func cleanListTrash(env Env, trash string, jsonOut bool) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tENTRIES\tSIZE\tMODULE CACHE")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.ID, r.Time.Local().Format(time.DateTime), r.Items, cleanBytes(r.Bytes), r.ModCache)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.ID, r.Time.Local().Format(time.DateTime), r.Items, units.Bytes(r.Bytes), r.ModCache)
 	}
 	_ = tw.Flush()
 	return ExitOK
@@ -678,7 +666,7 @@ func runCleanEmptyTrash(_ context.Context, env Env, args []string) int {
 	if *jsonOut {
 		cleanWriteJSON(env.Stdout, map[string]any{"trash": trashDir, "freed": freed, "error": cleanErrString(err)})
 	} else {
-		fmt.Fprintf(env.Stdout, "deleted %s from the trash %s\n", cleanBytes(freed), trashDir)
+		fmt.Fprintf(env.Stdout, "deleted %s from the trash %s\n", units.Bytes(freed), trashDir)
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy clean empty-trash: %v\n", err)

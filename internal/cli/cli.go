@@ -199,6 +199,19 @@ func addConfigFlags(fs *flag.FlagSet, serve bool) *configFlags {
 	return cf
 }
 
+// noUpstream is for commands that work on a cache directory without
+// fetching: unless a config file or MODPROXY_UPSTREAM names one, the
+// upstream is "off", so that no default is asked of the go command.
+func (cf *configFlags) noUpstream(env Env) {
+	if *cf.file != "" {
+		return
+	}
+	if _, ok := env.LookupEnv("MODPROXY_UPSTREAM"); !ok {
+		off := "off"
+		cf.set["upstream"] = &off
+	}
+}
+
 // load builds the configuration: defaults, file, environment, flags, go env.
 func (cf *configFlags) load(ctx context.Context, env Env) (config.Config, error) {
 	cfg := config.Default()

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/modproxy/modproxy/internal/units"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,12 +99,7 @@ func runGC(ctx context.Context, env Env, args []string) int {
 // offlineServer wires a server on the configured cache directory without
 // listening (for commands that work on the cache while no server runs).
 func offlineServer(ctx context.Context, env Env, cf *configFlags, cmd string) (*app.Server, int) {
-	if *cf.file == "" {
-		if _, ok := env.LookupEnv("MODPROXY_UPSTREAM"); !ok {
-			off := "off"
-			cf.set["upstream"] = &off
-		}
-	}
+	cf.noUpstream(env)
 	cfg, err := cf.load(ctx, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy %s: %v\n", cmd, err)
@@ -132,16 +129,16 @@ func writeGC(w io.Writer, out any) {
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "plan: evict %d versions, %s of %s (leaves %s); %d pinned versions kept\n",
-			len(v.Items), human(v.Bytes), human(v.StoreBytes), human(v.AfterBytes), v.PinnedKept)
+			len(v.Items), units.Bytes(v.Bytes), units.Bytes(v.StoreBytes), units.Bytes(v.AfterBytes), v.PinnedKept)
 	case admin.GCResult:
-		fmt.Fprintf(w, "evicted %d versions (%s) to trash %s; %d skipped because in use\n", v.Evicted, human(v.Bytes), orNone(v.TrashID), v.Skipped)
+		fmt.Fprintf(w, "evicted %d versions (%s) to trash %s; %d skipped because in use\n", v.Evicted, units.Bytes(v.Bytes), orNone(v.TrashID), v.Skipped)
 	case []admin.TrashEntry:
 		fmt.Fprintln(tw, "ID\tCREATED\tEXPIRES\tBYTES\tREASON\tVERSIONS")
 		for _, e := range v {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, e.Created.Format("2006-01-02 15:04"), e.Expires.Format("2006-01-02 15:04"), e.Bytes, e.Reason, strings.Join(e.Versions, " "))
 		}
 	case admin.RestoreResult:
-		fmt.Fprintf(w, "restored %d versions (%s): %s\n", len(v.Restored), human(v.Bytes), strings.Join(v.Restored, " "))
+		fmt.Fprintf(w, "restored %d versions (%s): %s\n", len(v.Restored), units.Bytes(v.Bytes), strings.Join(v.Restored, " "))
 	}
 }
 
@@ -150,18 +147,6 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 const indexHelp = `Usage: modproxy index rebuild [flags]
@@ -194,12 +179,7 @@ func runIndex(ctx context.Context, env Env, args []string) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagExit(err)
 	}
-	if *cf.file == "" {
-		if _, ok := env.LookupEnv("MODPROXY_UPSTREAM"); !ok {
-			off := "off"
-			cf.set["upstream"] = &off
-		}
-	}
+	cf.noUpstream(env)
 	cfg, err := cf.load(ctx, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy index: %v\n", err)
@@ -210,6 +190,6 @@ func runIndex(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy index rebuild: %v\n", err)
 		return ExitFailure
 	}
-	fmt.Fprintf(env.Stdout, "index rebuilt: %d objects, %s\n", objects, human(bytes))
+	fmt.Fprintf(env.Stdout, "index rebuilt: %d objects, %s\n", objects, units.Bytes(bytes))
 	return ExitOK
 }

@@ -49,13 +49,7 @@ func runVerify(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy verify: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return ExitUsage
 	}
-	// verify needs no upstream; keep go env from failing on it.
-	if *cf.file == "" {
-		if _, ok := env.LookupEnv("MODPROXY_UPSTREAM"); !ok {
-			cf.set["upstream"] = new(string)
-			*cf.set["upstream"] = "off"
-		}
-	}
+	cf.noUpstream(env)
 	cfg, err := cf.load(ctx, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy verify: %v\n", err)

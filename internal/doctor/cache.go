@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"github.com/modproxy/modproxy/internal/units"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -239,7 +241,7 @@ func (c *checker) checkCache(ctx context.Context) {
 	}
 
 	s := scanCache(ctx, dir)
-	seen := fmt.Sprintf("%s in %d files: %d module zips, %d extracted trees", humanBytes(s.Bytes), s.Files, s.Zips, s.Trees)
+	seen := fmt.Sprintf("%s in %d files: %d module zips, %d extracted trees", units.Bytes(s.Bytes), s.Files, s.Zips, s.Trees)
 	if s.WalkErrors > 0 {
 		c.add(IDCache, Warning, title, seen+fmt.Sprintf("; %d paths could not be read (first: %s)", s.WalkErrors, errText(s.FirstErr)),
 			"the go command may fail on them with \"permission denied\": fix ownership (chown -R $USER "+dir+")")
@@ -265,7 +267,7 @@ func (c *checker) checkCache(ctx context.Context) {
 	}
 	if len(s.Tmp) > 0 {
 		c.add(IDCacheTmp, Warning, title,
-			fmt.Sprintf("%d leftover temporary file%s or director%s (%s) from interrupted downloads:\n%s", len(s.Tmp), plural(len(s.Tmp), "", "s"), plural(len(s.Tmp), "y", "ies"), humanBytes(s.TmpBytes), examples(s.Tmp)),
+			fmt.Sprintf("%d leftover temporary file%s or director%s (%s) from interrupted downloads:\n%s", len(s.Tmp), plural(len(s.Tmp), "", "s"), plural(len(s.Tmp), "y", "ies"), units.Bytes(s.TmpBytes), examples(s.Tmp)),
 			"safe to delete when no go command is running; the go command removes them the next time it downloads the same version")
 	}
 	if len(s.Partial) == 0 && len(s.Tmp) == 0 {
@@ -303,17 +305,4 @@ func errText(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,6 +1,8 @@
 package prefetch
 
 import (
+	"github.com/modproxy/modproxy/internal/units"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -167,7 +169,7 @@ func (r *Report) WriteText(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "prefetch from %s: %s, %s in %s\n", r.Target, plural(r.Modules, "module version"), plural(r.Requests, "file"), took)
 	}
-	fmt.Fprintf(w, "  fetched    %6d  (%s)\n", r.Fetched, formatBytes(r.Bytes))
+	fmt.Fprintf(w, "  fetched    %6d  (%s)\n", r.Fetched, units.Bytes(r.Bytes))
 	if r.Mode == "modcache" {
 		fmt.Fprintf(w, "  cached     %6d  (already in the module cache)\n", r.Cached)
 	}
@@ -186,16 +188,4 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
