@@ -220,11 +220,15 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	// Shared, never-modified value slices: no allocation per request.
 	hd["Content-Type"] = contentTypes[req.Kind]
 	info := res.Object.Info()
-	if res.H1 != "" {
+	if res.HashHeaders != nil {
+		hd["Etag"], hd["X-Go-Checksum"] = res.HashHeaders.ETag, res.HashHeaders.Checksum
+	} else if res.H1 != "" {
 		hd.Set("ETag", `"`+res.H1+`"`)
 		hd.Set("X-Go-Checksum", res.H1)
+	} else if res.Mem != nil {
+		hd["Etag"] = []string{res.Mem.ETag}
 	} else {
-		hd.Set("ETag", etag(info.Size, info.ModTime))
+		hd.Set("ETag", proxy.ETag(info.Size, info.ModTime))
 	}
 	if req.Immutable() {
 		hd["Cache-Control"] = immutableCCValue
@@ -235,11 +239,30 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	if res.Warning != "" {
 		hd.Set("Warning", res.Warning)
 	}
+	if res.Mem != nil && plainRequest(r) {
+		// Fast path for small cached files: every header is known and no
+		// precondition or range needs evaluating.
+		hd["Last-Modified"] = []string{res.Mem.LastModified}
+		hd["Content-Length"] = []string{strconv.Itoa(len(res.Mem.Data))}
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(res.Mem.Data)
+		}
+		return
+	}
 	var content io.ReadSeeker = res.Object
 	if f, ok := res.Object.(interface{ OSFile() *os.File }); ok {
 		content = f.OSFile() // lets net/http use sendfile for the body
 	}
 	http.ServeContent(w, r, "", info.ModTime, content)
+}
+
+// plainRequest reports a request without preconditions or ranges, which
+// can be answered without http.ServeContent.
+func plainRequest(r *http.Request) bool {
+	h := r.Header
+	return h.Get("Range") == "" && h.Get("If-None-Match") == "" && h.Get("If-Modified-Since") == "" &&
+		h.Get("If-Match") == "" && h.Get("If-Unmodified-Since") == "" && h.Get("If-Range") == ""
 }
 
 func onlyIfCached(h http.Header) bool {
@@ -251,10 +274,6 @@ func onlyIfCached(h http.Header) bool {
 		}
 	}
 	return false
-}
-
-func etag(size int64, mod time.Time) string {
-	return `"` + strconv.FormatInt(size, 36) + "-" + strconv.FormatInt(mod.UnixNano(), 36) + `"`
 }
 
 func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request, err error) {

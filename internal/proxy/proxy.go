@@ -26,8 +26,10 @@ import (
 	"io"
 	iofs "io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,11 +147,16 @@ type Result struct {
 	// ("110 - \"Response is Stale\"" or with revalidation failure detail).
 	Stale   bool
 	Warning string
-	// H1 is the h1: hash of a .zip or .mod, when recorded.
-	H1 string
+	// H1 is the h1: hash of a .zip or .mod, when recorded, and HashHeaders
+	// its preformatted header values.
+	H1          string
+	HashHeaders *HashHeaders
 	// Redirect, when set, is where the client should download the content
 	// (a pre-signed store URL); Object is then empty.
 	Redirect string
+	// Mem, when set, is the whole content in memory with its preformatted
+	// Last-Modified value (small immutable hits); Object reads the same bytes.
+	Mem *MemBody
 
 	release func() // releases the version gate
 }
@@ -194,7 +201,7 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]string{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate}
 	if s.gate == nil {
 		s.gate = NewVersionGate()
 	}
@@ -249,6 +256,23 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 	}
 	if err := s.checkRules(req); err != nil {
 		return nil, err
+	}
+	// A small immutable hit from memory needs neither the version gate nor
+	// the store.
+	if req.Immutable() {
+		if res := s.memHit(ctx, req); res != nil {
+			if s.opts.Index != nil {
+				s.opts.Index.Touch(req.Key, s.opts.Now())
+			}
+			s.opts.Metrics.Outcome(req.Kind.String(), string(Hit))
+			if req.Kind == artifact.Mod {
+				res.H1 = s.hash(ctx, req.Key)
+				if e, ok := s.hashes.get(req.Key); ok {
+					res.HashHeaders = e.hdr
+				}
+			}
+			return res, nil
+		}
 	}
 	var release func()
 	if req.Kind == artifact.Info || req.Kind == artifact.Mod || req.Kind == artifact.Zip {
@@ -749,8 +773,8 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 
 // hash returns the recorded h1: of a stored .zip or .mod, or "".
 func (s *Service) hash(ctx context.Context, key string) string {
-	if h, ok := s.hashes.get(key); ok {
-		return h
+	if e, ok := s.hashes.get(key); ok {
+		return e.h1
 	}
 	obj, err := s.opts.Store.Open(ctx, key+".h1")
 	if errors.Is(err, iofs.ErrNotExist) {
@@ -773,25 +797,40 @@ func (s *Service) hash(ctx context.Context, key string) string {
 // hashCache keeps recorded hashes in memory, bounded.
 type hashCache struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]*hashEntry
+}
+
+type hashEntry struct {
+	h1  string
+	hdr *HashHeaders
+}
+
+// HashHeaders are the response header values of a recorded hash,
+// preformatted once: ETag "h1:..." and X-Go-Checksum h1:... .
+type HashHeaders struct {
+	ETag, Checksum []string
 }
 
 const hashCacheMax = 200_000
 
-func (c *hashCache) get(key string) (string, bool) {
+func (c *hashCache) get(key string) (*hashEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h, ok := c.m[key]
-	return h, ok
+	e, ok := c.m[key]
+	return e, ok
 }
 
 func (c *hashCache) put(key, h string) {
+	e := &hashEntry{h1: h}
+	if h != "" {
+		e.hdr = &HashHeaders{ETag: []string{`"` + h + `"`}, Checksum: []string{h}}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= hashCacheMax {
 		clear(c.m)
 	}
-	c.m[key] = h
+	c.m[key] = e
 }
 
 // negCache remembers not-found answers for a short time.
@@ -933,8 +972,21 @@ type memCache struct {
 	bytes int64
 }
 
+// ETag is the entity tag of an object without a recorded hash.
+func ETag(size int64, mod time.Time) string {
+	return `"` + strconv.FormatInt(size, 36) + "-" + strconv.FormatInt(mod.UnixNano(), 36) + `"`
+}
+
+// MemBody is content served from memory.
+type MemBody struct {
+	Data         []byte
+	LastModified string // http.TimeFormat
+	ETag         string // quoted; from size and modification time
+}
+
 type memEntry struct {
 	data    []byte
+	body    *MemBody
 	info    storage.Info
 	checked atomic.Int64 // unix nanoseconds of the last check against the store
 }
@@ -1003,7 +1055,7 @@ func (s *Service) memHit(ctx context.Context, req artifact.Request) *Result {
 		e.checked.Store(now.UnixNano())
 	}
 	obj := &memObject{Reader: bytes.NewReader(e.data), info: e.info}
-	return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}
+	return &Result{Object: obj, Outcome: Hit, Age: s.age(obj), Mem: e.body}
 }
 
 // memKeep reads a small immutable object into memory and returns an object
@@ -1023,7 +1075,7 @@ func (s *Service) memKeep(req artifact.Request, obj storage.Object) storage.Obje
 		}
 		return &memObject{Reader: bytes.NewReader(nil), info: storage.Info{Key: info.Key, ModTime: info.ModTime}}
 	}
-	e := &memEntry{data: data, info: info}
+	e := &memEntry{data: data, info: info, body: &MemBody{Data: data, LastModified: info.ModTime.UTC().Format(http.TimeFormat), ETag: ETag(info.Size, info.ModTime)}}
 	e.checked.Store(time.Now().UnixNano())
 	s.mem.put(req.Key, e)
 	return &memObject{Reader: bytes.NewReader(data), info: info}
