@@ -307,6 +307,9 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 		textError(w, http.StatusBadGateway, err.Error())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		w.status = 499 // client went away; nothing to write
+	case errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set("Retry-After", "30")
+		textError(w, http.StatusGatewayTimeout, "timed out: "+err.Error())
 	case errors.As(err, &ue):
 		switch {
 		case ue.Status == http.StatusForbidden:

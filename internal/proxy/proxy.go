@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/modproxy/modproxy/internal/artifact"
@@ -183,6 +184,7 @@ type Service struct {
 	fills    singleflight.Group
 	neg      negCache
 	bg       sync.WaitGroup
+	bgMu     sync.Mutex // orders goBackground against Close
 	closing  chan struct{}
 	closeOne sync.Once
 }
@@ -237,10 +239,27 @@ func (s *Service) cacheOnly(ctx context.Context) bool {
 	return s.offline.Load() || ctx.Value(cacheOnlyKey{}) != nil
 }
 
-// Close waits for background revalidations and detached fills to finish.
+// Close waits for background revalidations and detached fills to finish;
+// fills asked for afterwards fail.
 func (s *Service) Close() {
+	s.bgMu.Lock()
 	s.closeOne.Do(func() { close(s.closing) })
+	s.bgMu.Unlock()
 	s.bg.Wait()
+}
+
+// goBackground runs fn tracked for Close, or reports false once Close
+// has begun.
+func (s *Service) goBackground(fn func()) bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	select {
+	case <-s.closing:
+		return false
+	default:
+	}
+	s.bg.Go(fn)
+	return true
 }
 
 // SumDBSupported reports whether the checksum database name is proxied.
@@ -291,8 +310,8 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 			s.opts.Index.Touch(req.Key, s.opts.Now())
 		}
 	}
-	if err == nil && s.rules.Load() != nil {
-		res, err = s.applyRules(req, res)
+	if rules := s.rules.Load(); err == nil && rules != nil {
+		res, err = s.applyRules(rules, req, res)
 	}
 	if err != nil {
 		var nfe *NotFoundError
@@ -323,7 +342,7 @@ func (s *Service) checkRules(req artifact.Request) error {
 
 // applyRules filters denied versions out of lists and refuses a latest or
 // query answer that resolves to a denied version.
-func (s *Service) applyRules(req artifact.Request, res *Result) (*Result, error) {
+func (s *Service) applyRules(rules *routing.Rules, req artifact.Request, res *Result) (*Result, error) {
 	if req.Kind != artifact.List && req.Kind != artifact.Latest && req.Kind != artifact.Query {
 		return res, nil
 	}
@@ -333,7 +352,6 @@ func (s *Service) applyRules(req artifact.Request, res *Result) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	rules := s.rules.Load()
 	if req.Kind == artifact.List {
 		data = rules.FilterList(req.Module, data)
 	} else {
@@ -391,7 +409,9 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	}
 	if err == nil {
 		if req.Immutable() {
-			obj = s.memKeep(req, obj)
+			if obj, err = s.memKeep(req, obj); err != nil {
+				return nil, err
+			}
 			return &Result{Object: obj, Outcome: Hit, Age: s.age(obj)}, nil
 		}
 		age := s.age(obj)
@@ -451,12 +471,7 @@ func (s *Service) age(obj storage.Object) time.Duration {
 
 // revalidate refreshes req in the background, once at a time per key.
 func (s *Service) revalidate(req artifact.Request) {
-	select {
-	case <-s.closing:
-		return
-	default:
-	}
-	s.bg.Go(func() {
+	s.goBackground(func() {
 		_, err, _ := s.fills.Do(req.Key, func() (any, error) {
 			return nil, s.fill(context.Background(), req)
 		})
@@ -474,7 +489,9 @@ func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Resul
 		leader = true
 		done := make(chan error, 1)
 		// The fill is detached from the caller; it is tracked for Close.
-		s.bg.Go(func() { done <- s.fillShared(ctx, req) })
+		if !s.goBackground(func() { done <- s.fillShared(ctx, req) }) {
+			return nil, errors.New("shutting down: no new fills")
+		}
 		return nil, <-done
 	})
 	var r singleflight.Result
@@ -505,6 +522,9 @@ func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, 
 	if errors.Is(err, iofs.ErrNotExist) {
 		if s.cacheOnly(ctx) {
 			return nil, &NotFoundError{Key: req.Key, Msg: req.Key + " is not in the cache (cache-only mode: nothing is fetched upstream)"}
+		}
+		if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
+			return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
 		}
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr != nil {
@@ -681,7 +701,7 @@ func (s *Service) admit(ctx context.Context, req artifact.Request, source string
 		)
 		switch {
 		case err == nil, errors.Is(err, checksum.ErrPrivate):
-		case errors.As(err, &me), errors.As(err, &le) && le.NotFound:
+		case errors.As(err, &me), errors.As(err, &le) && (le.NotFound || errors.Is(err, sumdb.ErrSecurity)):
 			s.reject(req, source, size, h1, err, content)
 			return err
 		default:
@@ -699,9 +719,9 @@ func (s *Service) admit(ctx context.Context, req artifact.Request, source string
 // validation or verification.
 func (s *Service) reject(req artifact.Request, source string, size int64, h1 string, verr error, content func() io.Reader) {
 	s.log.Error("rejected module content that failed checksum verification", "key", req.Key, "upstream", source, "err", verr)
-	var hashes map[string]string
+	hashes := map[string]string{}
 	if h1 != "" {
-		hashes = map[string]string{"got": h1}
+		hashes["got"] = h1
 	}
 	var me *checksum.MismatchError
 	if errors.As(verr, &me) {
@@ -1059,24 +1079,23 @@ func (s *Service) memHit(ctx context.Context, req artifact.Request) *Result {
 }
 
 // memKeep reads a small immutable object into memory and returns an object
-// serving those bytes; others are returned as they are.
-func (s *Service) memKeep(req artifact.Request, obj storage.Object) storage.Object {
+// serving those bytes; others are returned as they are. An object that
+// cannot be read whole is an error, never a short answer.
+func (s *Service) memKeep(req artifact.Request, obj storage.Object) (storage.Object, error) {
 	info := obj.Info()
 	if !memCacheable(req) || info.Size > memMaxObject {
-		return obj
+		return obj, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(obj, memMaxObject+1))
 	obj.Close()
-	if err != nil || int64(len(data)) != info.Size {
-		// Changed under us: serve what we read only if it is whole.
-		if err == nil && int64(len(data)) <= memMaxObject {
-			info.Size = int64(len(data))
-			return &memObject{Reader: bytes.NewReader(data), info: info}
-		}
-		return &memObject{Reader: bytes.NewReader(nil), info: storage.Info{Key: info.Key, ModTime: info.ModTime}}
+	if err != nil {
+		return nil, fmt.Errorf("cache read %s: %w", req.Key, err)
+	}
+	if int64(len(data)) != info.Size {
+		return nil, fmt.Errorf("cache read %s: %d bytes, want %d (changed while read)", req.Key, len(data), info.Size)
 	}
 	e := &memEntry{data: data, info: info, body: &MemBody{Data: data, LastModified: info.ModTime.UTC().Format(http.TimeFormat), ETag: ETag(info.Size, info.ModTime)}}
 	e.checked.Store(time.Now().UnixNano())
 	s.mem.put(req.Key, e)
-	return &memObject{Reader: bytes.NewReader(data), info: info}
+	return &memObject{Reader: bytes.NewReader(data), info: info}, nil
 }
