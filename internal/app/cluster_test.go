@@ -247,6 +247,15 @@ func TestS3RedirectMode(t *testing.T) {
 	if n := up.Requests("example.com/a/@v/v1.0.0.zip"); n != 1 {
 		t.Errorf("upstream zip fetches = %d, want 1", n)
 	}
+	// A zip the upstream does not have is remembered as such (one fetch).
+	for range 2 {
+		if status, _, _ := h.get(t, "/example.com/a/@v/v1.9.0.zip"); status != 404 {
+			t.Errorf("missing zip: %d", status)
+		}
+	}
+	if n := up.Requests("example.com/a/@v/v1.9.0.zip"); n != 1 {
+		t.Errorf("missing zip fetched %d times, want 1 (negative cache)", n)
+	}
 	// .mod and .info are still served directly.
 	if status, body, _ := h.get(t, "/example.com/a/@v/v1.0.0.mod"); status != 200 || body != "module example.com/a\n" {
 		t.Errorf("mod: %d %q", status, body)

@@ -321,3 +321,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestNoFillAfterClose: once Close has begun, a miss fails cleanly
+// instead of starting a fill that Close would not wait for.
+func TestNoFillAfterClose(t *testing.T) {
+	f := newFixture(t, cachepolicy.Default())
+	if res, err := f.svc.Get(context.Background(), mustParse(t, "example.com/a/@v/v1.0.0.mod")); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Close()
+	}
+	f.svc.Close()
+	if _, err := f.svc.Get(context.Background(), mustParse(t, "example.com/a/@v/v1.1.0.mod")); err == nil {
+		t.Fatal("a fill started after Close")
+	}
+	if n := f.up.Requests("example.com/a/@v/v1.1.0.mod"); n != 0 {
+		t.Errorf("upstream saw %d requests after Close", n)
+	}
+	// Hits still work.
+	res, err := f.svc.Get(context.Background(), mustParse(t, "example.com/a/@v/v1.0.0.mod"))
+	if err != nil {
+		t.Fatalf("hit after Close: %v", err)
+	}
+	res.Close()
+}
