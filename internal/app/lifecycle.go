@@ -26,6 +26,7 @@ import (
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/stats"
+	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/trash"
 )
 
@@ -547,9 +548,9 @@ func (l *lifecycle) Modules(ctx context.Context, query string, limit int) ([]adm
 		for _, k := range v.Keys {
 			switch {
 			case strings.HasSuffix(k, ".zip.h1"):
-				av.ZipHash = readString(ctx, l.s.store, k)
+				av.ZipHash = smallString(ctx, l.s.store, k)
 			case strings.HasSuffix(k, ".mod.h1"):
-				av.ModHash = readString(ctx, l.s.store, k)
+				av.ModHash = smallString(ctx, l.s.store, k)
 			case strings.HasSuffix(k, ".h1"):
 			default:
 				av.Files = append(av.Files, k[strings.LastIndex(k, ".")+1:])
@@ -737,4 +738,10 @@ func (l *lifecycle) Audit(ctx context.Context, q admin.AuditQuery) ([]audit.Even
 func (l *lifecycle) SetOffline(ctx context.Context, actor string, on bool) error {
 	l.s.svc.SetOffline(on)
 	return l.s.audit.Record(audit.Event{Actor: actor, Action: "offline", Target: fmt.Sprint(on)})
+}
+
+// smallString is a recorded hash or "" when there is none.
+func smallString(ctx context.Context, s storage.Opener, key string) string {
+	b, _ := storage.ReadSmall(ctx, s, key, 4096)
+	return strings.TrimSpace(string(b))
 }

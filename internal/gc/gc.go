@@ -20,8 +20,8 @@ package gc
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +35,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/metrics"
+	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/trash"
 )
 
@@ -333,8 +334,9 @@ func (r *Runner) Run(ctx context.Context, plan Plan, actor, reason string) (Resu
 		})
 		for _, k := range keys {
 			if strings.HasSuffix(k, ".h1") {
-				if h := readSmall(ctx, r.Store, k); h != "" {
-					hashes[strings.TrimSuffix(k, ".h1")[strings.LastIndex(strings.TrimSuffix(k, ".h1"), ".")+1:]] = h
+				if b, _ := storage.ReadSmall(ctx, r.Store, k, 256); len(b) > 0 {
+					file := strings.TrimPrefix(path.Ext(strings.TrimSuffix(k, ".h1")), ".") // "zip" or "mod"
+					hashes[file] = strings.TrimSpace(string(b))
 				}
 			}
 			n, err := batch.Move(ctx, r.Store, k)
@@ -387,14 +389,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func readSmall(ctx context.Context, s Store, key string) string {
-	o, err := s.Open(ctx, key)
-	if err != nil {
-		return ""
-	}
-	defer o.Close()
-	b, _ := io.ReadAll(io.LimitReader(o, 256))
-	return strings.TrimSpace(string(b))
 }

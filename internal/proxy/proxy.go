@@ -285,10 +285,7 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 			}
 			s.opts.Metrics.Outcome(req.Kind.String(), string(Hit))
 			if req.Kind == artifact.Mod {
-				res.H1 = s.hash(ctx, req.Key)
-				if e, ok := s.hashes.get(req.Key); ok {
-					res.HashHeaders = e.hdr
-				}
+				s.withHash(ctx, req, res)
 			}
 			return res, nil
 		}
@@ -322,7 +319,7 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 	}
 	s.opts.Metrics.Outcome(req.Kind.String(), string(res.Outcome))
 	if req.Kind == artifact.Zip || req.Kind == artifact.Mod {
-		res.H1 = s.hash(ctx, req.Key)
+		s.withHash(ctx, req, res)
 	}
 	return res, nil
 }
@@ -394,11 +391,6 @@ func (s *Service) ReadSumDB(ctx context.Context, name, path string) ([]byte, err
 func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error) {
 	if req.Kind == artifact.SumDB && req.Module != "" && s.opts.Private != nil && s.opts.Private(req.Module) {
 		return nil, &NotFoundError{Key: req.Key, Msg: fmt.Sprintf("%s is private: it is not looked up in a public checksum database", req.Module)}
-	}
-	if req.Immutable() {
-		if res := s.memHit(ctx, req); res != nil {
-			return res, nil
-		}
 	}
 	if req.Kind == artifact.Zip && s.opts.Presign != nil {
 		return s.redirect(ctx, req)
@@ -791,27 +783,29 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	return s.put(ctx, req.Key, content())
 }
 
-// hash returns the recorded h1: of a stored .zip or .mod, or "".
-func (s *Service) hash(ctx context.Context, key string) string {
+// hash returns the recorded h1: of a stored .zip or .mod with its
+// preformatted headers, or nil when none is recorded (remembered too).
+func (s *Service) hash(ctx context.Context, key string) *hashEntry {
 	if e, ok := s.hashes.get(key); ok {
-		return e.h1
+		return e
 	}
-	obj, err := s.opts.Store.Open(ctx, key+".h1")
-	if errors.Is(err, iofs.ErrNotExist) {
-		s.hashes.put(key, "") // remembered: no sidecar (content cached before hashes were recorded)
-		return ""
+	b, err := storage.ReadSmall(ctx, s.opts.Store, key+".h1", 256)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist):
+		// content cached before hashes were recorded: remember there is none
+	case err != nil:
+		return nil
 	}
-	if err != nil {
-		return ""
+	s.hashes.put(key, string(b))
+	e, _ := s.hashes.get(key)
+	return e
+}
+
+// withHash sets the recorded hash of a .zip or .mod result.
+func (s *Service) withHash(ctx context.Context, req artifact.Request, res *Result) {
+	if e := s.hash(ctx, req.Key); e != nil {
+		res.H1, res.HashHeaders = e.h1, e.hdr
 	}
-	defer obj.Close()
-	b, err := io.ReadAll(io.LimitReader(obj, 256))
-	if err != nil {
-		return ""
-	}
-	h := string(b)
-	s.hashes.put(key, h)
-	return h
 }
 
 // hashCache keeps recorded hashes in memory, bounded.

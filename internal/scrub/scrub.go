@@ -120,7 +120,8 @@ func check(ctx context.Context, opts Options, req artifact.Request) (Problem, bo
 		return p, true
 	}
 	p.Got = got
-	p.Recorded = readSmall(ctx, opts.Store, req.Key+".h1")
+	recorded, _ := storage.ReadSmall(ctx, opts.Store, req.Key+".h1", 4096)
+	p.Recorded = strings.TrimSpace(string(recorded))
 	p.Database = dbHash(ctx, opts, req)
 	switch {
 	case p.Recorded != "" && p.Recorded != got:
@@ -190,16 +191,6 @@ func hashZip(ra io.ReaderAt, size int64) (string, error) {
 	})
 }
 
-func readSmall(ctx context.Context, s Store, key string) string {
-	obj, err := s.Open(ctx, key)
-	if err != nil {
-		return ""
-	}
-	defer obj.Close()
-	b, _ := io.ReadAll(io.LimitReader(obj, 4096))
-	return strings.TrimSpace(string(b))
-}
-
 // dbHash returns the hash a cached checksum database record gives, or "".
 func dbHash(ctx context.Context, opts Options, req artifact.Request) string {
 	epath, err1 := module.EscapePath(req.Module)
@@ -213,8 +204,8 @@ func dbHash(ctx context.Context, opts Options, req artifact.Request) string {
 	}
 	prefix := req.Module + " " + vers + " "
 	for _, name := range opts.SumDBNames {
-		rec := readRecord(ctx, opts.Store, "sumdb/"+name+"/lookup/"+epath+"@"+evers)
-		if rec == nil {
+		rec, err := storage.ReadSmall(ctx, opts.Store, "sumdb/"+name+"/lookup/"+epath+"@"+evers, 1<<20)
+		if err != nil {
 			continue
 		}
 		_, text, _, err := tlog.ParseRecord(rec)
@@ -228,19 +219,6 @@ func dbHash(ctx context.Context, opts Options, req artifact.Request) string {
 		}
 	}
 	return ""
-}
-
-func readRecord(ctx context.Context, s Store, key string) []byte {
-	obj, err := s.Open(ctx, key)
-	if err != nil {
-		return nil
-	}
-	defer obj.Close()
-	b, err := io.ReadAll(io.LimitReader(obj, 1<<20))
-	if err != nil {
-		return nil
-	}
-	return b
 }
 
 // repair moves a bad object to quarantine and deletes it (and its recorded

@@ -78,3 +78,20 @@ func CheckKey(key string) error {
 	}
 	return nil
 }
+
+// Opener opens stored objects.
+type Opener interface {
+	Open(ctx context.Context, key string) (Object, error)
+}
+
+// ReadSmall returns the content of a small object (recorded hashes,
+// checksum database records), at most max bytes. Errors are those of Open
+// (fs.ErrNotExist for a missing key) or of the read.
+func ReadSmall(ctx context.Context, s Opener, key string, max int64) ([]byte, error) {
+	o, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return io.ReadAll(io.LimitReader(o, max))
+}
