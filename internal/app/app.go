@@ -281,7 +281,7 @@ func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, re
 	}
 	key := spec.Key
 	if key == "" {
-		k, err := goenv.SumDBKey(spec.Name)
+		k, err := goenv.SumDBKeyCached(spec.Name, filepath.Join(cfg.CacheDir, "state", "gosumdbkey.json"))
 		if err != nil {
 			return nil, &config.Error{Key: "sumdb", Err: err}
 		}
