@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -11,11 +14,14 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
+	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/tlog"
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/checksum"
 )
 
 // InvalidResponseError is an upstream answer that failed validation. It is
@@ -100,4 +106,58 @@ func upstreamSanitize(s string) string {
 		s = s[:80] + "..."
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// admit verifies the hash of a canonical .mod or .zip and records it in a
+// sidecar object (KEY.h1) before the object itself is stored, so that an
+// object in the store always has its hash. Content that fails
+// verification is quarantined and audited, never stored.
+func (s *Service) admit(ctx context.Context, req artifact.Request, source string, goMod bool, h1 string, size int64, content func() io.Reader) error {
+	if s.opts.Verifier != nil {
+		err := s.opts.Verifier.Verify(ctx, req.Module, req.Version, goMod, h1)
+		var (
+			me *checksum.MismatchError
+			le *checksum.LookupError
+		)
+		switch {
+		case err == nil, errors.Is(err, checksum.ErrPrivate):
+		case errors.As(err, &me), errors.As(err, &le) && (le.NotFound || errors.Is(err, sumdb.ErrSecurity)):
+			s.reject(req, source, size, h1, err, content)
+			return err
+		default:
+			return err
+		}
+	}
+	if _, err := s.put(ctx, req.Key+".h1", bytes.NewReader([]byte(h1))); err != nil {
+		return err
+	}
+	s.hashes.put(req.Key, h1)
+	return nil
+}
+
+// reject quarantines and audits canonical module content that failed
+// validation or verification.
+func (s *Service) reject(req artifact.Request, source string, size int64, h1 string, verr error, content func() io.Reader) {
+	s.log.Error("rejected module content that failed checksum verification", "key", req.Key, "upstream", source, "err", verr)
+	hashes := map[string]string{}
+	if h1 != "" {
+		hashes["got"] = h1
+	}
+	var me *checksum.MismatchError
+	if errors.As(verr, &me) {
+		hashes["want"] = me.Want
+	}
+	ev := audit.Event{Actor: "verifier", Action: "reject", Target: req.Module + "@" + req.Version, Reason: verr.Error() + " (from " + source + ")", Bytes: size, Hashes: hashes}
+	if s.opts.Quarantine != nil {
+		if p, err := s.opts.Quarantine.Keep(req.Key, content()); err != nil {
+			s.log.Error("quarantine failed", "key", req.Key, "err", err)
+		} else {
+			s.opts.Metrics.Quarantined()
+			ev.Action = "quarantine"
+			ev.Reason += "; kept in " + p
+		}
+	}
+	if err := s.opts.Audit.Record(ev); err != nil {
+		s.log.Error("audit failed", "err", err)
+	}
 }
