@@ -88,7 +88,9 @@ type Route struct {
 	Upstream string `toml:"upstream"`
 }
 
-// DenyRule blocks versions of matching modules.
+// DenyRule blocks versions of matching modules. Status is the operator's
+// syntax for how the refusal looks to clients; app translates it into
+// routing's domain notion (refused, or gone).
 type DenyRule struct {
 	Match    string `toml:"match"`    // module path patterns
 	Versions string `toml:"versions"` // e.g. ">=v1.2.0 <v1.2.5"; empty: all versions

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
-	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/tlog"
 	modzip "golang.org/x/mod/zip"
@@ -22,19 +21,25 @@ import (
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/errclass"
 )
 
 // InvalidResponseError is an upstream answer that failed validation. It is
-// never stored; the client gets a 502.
+// never stored; its class is errclass.Integrity.
 type InvalidResponseError struct {
 	Key    string
 	Source string
-	Reason string
+	Err    error // what is wrong with the answer
 }
 
 func (e *InvalidResponseError) Error() string {
-	return fmt.Sprintf("upstream %s answered %s with invalid content: %s", e.Source, e.Key, e.Reason)
+	return fmt.Sprintf("upstream %s answered %s with invalid content: %v", e.Source, e.Key, e.Err)
 }
+
+func (e *InvalidResponseError) Unwrap() error { return e.Err }
+
+// Class implements errclass.Classer.
+func (e *InvalidResponseError) Class() errclass.Class { return errclass.Integrity }
 
 // infoJSON is the .info / @latest document.
 type infoJSON struct {
@@ -48,7 +53,7 @@ func validateSmall(req artifact.Request, data []byte) error {
 	case artifact.Info, artifact.Latest, artifact.Query:
 		var info infoJSON
 		if err := json.Unmarshal(data, &info); err != nil {
-			return fmt.Errorf("not a JSON version info: %v", err)
+			return fmt.Errorf("not a JSON version info: %w", err)
 		}
 		if !artifact.IsCanonical(info.Version) {
 			return fmt.Errorf("info names %q, not a canonical version", info.Version)
@@ -58,7 +63,7 @@ func validateSmall(req artifact.Request, data []byte) error {
 		}
 	case artifact.Mod:
 		if _, err := modfile.ParseLax("go.mod", data, nil); err != nil {
-			return fmt.Errorf("go.mod does not parse: %v", err)
+			return fmt.Errorf("go.mod does not parse: %w", err)
 		}
 	case artifact.List:
 		if !utf8.Valid(data) {
@@ -92,11 +97,11 @@ func validateSmall(req artifact.Request, data []byte) error {
 // its h1: hash.
 func validateZip(req artifact.Request, f *os.File) (string, error) {
 	if _, err := modzip.CheckZip(req.ModuleVersion(), f.Name()); err != nil {
-		return "", fmt.Errorf("module zip: %v", err)
+		return "", fmt.Errorf("module zip: %w", err)
 	}
 	h1, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
 	if err != nil {
-		return "", fmt.Errorf("module zip: %v", err)
+		return "", fmt.Errorf("module zip: %w", err)
 	}
 	return h1, nil
 }
@@ -115,13 +120,9 @@ func upstreamSanitize(s string) string {
 func (s *Service) admit(ctx context.Context, req artifact.Request, source string, goMod bool, h1 string, size int64, content func() io.Reader) error {
 	if s.opts.Verifier != nil {
 		err := s.opts.Verifier.Verify(ctx, req.Module, req.Version, goMod, h1)
-		var (
-			me *checksum.MismatchError
-			le *checksum.LookupError
-		)
 		switch {
 		case err == nil, errors.Is(err, checksum.ErrPrivate):
-		case errors.As(err, &me), errors.As(err, &le) && (le.NotFound || errors.Is(err, sumdb.ErrSecurity)):
+		case errclass.Of(err).Kind() == errclass.Integrity:
 			s.reject(req, source, size, h1, err, content)
 			return err
 		default:

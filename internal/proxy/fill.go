@@ -168,6 +168,7 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 		var ire *InvalidResponseError
 		if errors.As(err, &ire) {
 			s.opts.Metrics.UpstreamError("invalid")
+			s.log.Error("rejected invalid upstream answer", "key", req.Key, "err", err)
 		}
 		return err
 	}
@@ -182,7 +183,7 @@ func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *ups
 		return storage.Info{}, err
 	}
 	if err := validateSmall(req, data); err != nil {
-		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
 		if req.Kind == artifact.Mod {
 			s.reject(req, resp.Source, int64(len(data)), "", ire, func() io.Reader { return bytes.NewReader(data) })
 		}
@@ -226,13 +227,13 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 			return storage.Info{}, err
 		}
 		if resp.Size >= 0 && n != resp.Size {
-			return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: fmt.Sprintf("body has %d bytes, Content-Length said %d", n, resp.Size)}
+			return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: fmt.Errorf("body has %d bytes, Content-Length said %d", n, resp.Size)}
 		}
 	}
 	content := func() io.Reader { return io.NewSectionReader(f, 0, n) }
 	h1, err := validateZip(req, f)
 	if err != nil {
-		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Reason: err.Error()}
+		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
 		s.reject(req, resp.Source, n, "", ire, content)
 		return storage.Info{}, ire
 	}

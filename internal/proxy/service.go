@@ -10,10 +10,13 @@
 //     (singleflight); the fill runs detached from the callers' contexts
 //     (with its own timeout), so a client that disconnects does not cancel
 //     it for the others, and what was fetched is kept.
-//   - Errors: errors.Is(err, fs.ErrNotExist) for not-found (upstream 404/410,
-//     or remembered by the negative cache, or a miss in cache-only mode);
-//     *InvalidResponseError for answers that failed validation; otherwise
-//     an *upstream.Error or a store error.
+//   - Errors report their class (errclass.Of): NotExist for not-found
+//     (upstream 404/410, remembered by the negative cache, a miss in
+//     cache-only mode; errors.Is(err, fs.ErrNotExist) too); Denied or Gone
+//     for a *routing.DeniedError; Integrity for an *InvalidResponseError
+//     (an answer that failed validation) and for checksum failures;
+//     otherwise the class of the *upstream.Error, or Internal for a store
+//     error.
 //   - Service is safe for concurrent use; Close waits for background fills.
 //
 // Files: service.go (Service, Options, New, Close, Get), fill.go (fetch,
@@ -42,6 +45,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/coord"
+	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/storage"
@@ -309,9 +313,8 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 		res, err = s.applyRules(rules, req, res)
 	}
 	if err != nil {
-		var nfe *NotFoundError
-		if errors.As(err, &nfe) && nfe.Cached {
-			s.opts.Metrics.Outcome(req.Kind.String(), string(Negative))
+		if o := ErrorOutcome(err); o != "" {
+			s.opts.Metrics.Outcome(req.Kind.String(), string(o))
 		}
 		return nil, err
 	}
@@ -441,7 +444,9 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	return s.fillAndOpen(ctx, req)
 }
 
-// NotFoundError is a not-found answer remembered by the negative cache.
+// NotFoundError is a not-found answer of the service itself: remembered by
+// the negative cache (Cached), a miss in cache-only mode, a private module
+// or checksum database that is not proxied. Its class is errclass.NotExist.
 type NotFoundError struct {
 	Key    string
 	Msg    string
@@ -450,6 +455,19 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string { return e.Msg }
 func (e *NotFoundError) Unwrap() error { return iofs.ErrNotExist }
+
+// Class implements errclass.Classer.
+func (e *NotFoundError) Class() errclass.Class { return errclass.NotExist }
+
+// ErrorOutcome is the outcome of a request that Get answered with err:
+// Negative for a not-found remembered by the negative cache, "" otherwise.
+func ErrorOutcome(err error) Outcome {
+	var nfe *NotFoundError
+	if errors.As(err, &nfe) && nfe.Cached {
+		return Negative
+	}
+	return ""
+}
 
 func (s *Service) age(obj storage.Object) time.Duration {
 	a := s.opts.Now().Sub(obj.Info().ModTime)
