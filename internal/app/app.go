@@ -83,6 +83,9 @@ type Server struct {
 // upstream entries it cannot use (direct, off) and a disabled checksum
 // verification in the log.
 func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
+	if err := Validate(cfg); err != nil {
+		return nil, err
+	}
 	store, tempDir, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
