@@ -83,6 +83,9 @@ type Server struct {
 // upstream entries it cannot use (direct, off) and a disabled checksum
 // verification in the log.
 func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
+	if err := Validate(cfg); err != nil {
+		return nil, err
+	}
 	store, tempDir, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
@@ -540,13 +543,9 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 // rules are the namespace's deny and allow rules plus the blocks added by
 // purges (which apply everywhere).
 func (n *namespace) rules(blocked []config.DenyRule) (*routing.Rules, error) {
-	var deny []routing.Deny
-	for _, d := range append(slices.Clone(n.cfg.Deny), blocked...) {
-		rg, err := routing.ParseRange(d.Versions)
-		if err != nil {
-			return nil, err
-		}
-		deny = append(deny, routing.Deny{Match: d.Match, Versions: rg, Reason: d.Reason, Status: d.Status})
+	deny, err := denyRules(append(slices.Clone(n.cfg.Deny), blocked...))
+	if err != nil {
+		return nil, err
 	}
 	return routing.New(n.routes, deny, n.cfg.Allow, 0), nil
 }

@@ -187,13 +187,9 @@ func (l *lifecycle) subscribe(ctx context.Context) {
 // rules builds the routing rules: configured deny rules plus the blocks
 // added by purges. Called with mu held.
 func (l *lifecycle) rules() (*routing.Rules, error) {
-	var deny []routing.Deny
-	for _, d := range append(slices.Clone(l.s.cfg.Deny), l.blocked...) {
-		rg, err := routing.ParseRange(d.Versions)
-		if err != nil {
-			return nil, err
-		}
-		deny = append(deny, routing.Deny{Match: d.Match, Versions: rg, Reason: d.Reason, Status: d.Status})
+	deny, err := denyRules(append(slices.Clone(l.s.cfg.Deny), l.blocked...))
+	if err != nil {
+		return nil, err
 	}
 	return routing.New(l.s.routes, deny, l.s.cfg.Allow, 0), nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -95,7 +94,7 @@ func (u *upstreams) chain(key, list string) (*upstream.Chain, error) {
 type offFetcher struct{}
 
 func (offFetcher) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
-	return nil, &upstream.Error{Upstream: "off", Path: path, Status: http.StatusNotFound, Msg: "module lookup disabled by \"off\" in the upstream list"}
+	return nil, &upstream.Error{Upstream: "off", Path: path, NotExist: true, Msg: "module lookup disabled by \"off\" in the upstream list"}
 }
 
 // startProbes probes every upstream proxy every interval (backing off up

@@ -7,9 +7,9 @@
 // key: its Key has no "..", no absolute path, no backslash and no NUL, because
 // module paths and versions that could produce them are rejected.
 //
-// Errors returned by Parse wrap ErrInvalid; callers map them to 404 (module
-// paths, so that a "," GOPROXY chain falls through) or 400 (checksum
-// database paths) and never to 5xx.
+// Errors returned by Parse wrap ErrInvalid, whose class is errclass.Invalid
+// (the HTTP edge answers 404 for module paths, so that a "," GOPROXY chain
+// falls through, and 400 for checksum database paths; never 5xx).
 package artifact
 
 import (
@@ -20,10 +20,13 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/modproxy/modproxy/internal/errclass"
 )
 
-// ErrInvalid is wrapped by every error from Parse and ParseSumDB.
-var ErrInvalid = errors.New("invalid request path")
+// ErrInvalid is wrapped by every error from Parse and ParseSumDB; its class
+// is errclass.Invalid.
+var ErrInvalid = errclass.New(errclass.Invalid, "invalid request path")
 
 // Kind is the kind of an artifact.
 type Kind int

@@ -236,7 +236,10 @@ func (cf *configFlags) load(ctx context.Context, env Env) (config.Config, error)
 	if err := cfg.Resolve(ctx, env.GoEnv); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, app.Validate(cfg)
 }
 
 func configHelp(fs *flag.FlagSet, w io.Writer, format string) {

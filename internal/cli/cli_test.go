@@ -68,6 +68,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{"no go command and no upstream", nil, []string{"--cache-dir", dir}, "upstream"},
 		{"bad listen", map[string]string{"MODPROXY_VERIFY_PRIVATE": "corp.example.com"}, []string{"--listen", "x", "--upstream", "https://p.example", "--sumdb", "off"}, "listen"},
 		{"no go command and no private patterns", nil, []string{"--upstream", "https://p.example", "--sumdb", "off"}, "verify.private"},
+		{"bad upstream list", map[string]string{"MODPROXY_VERIFY_PRIVATE": "x.example"}, []string{"--upstream", "ftp://p.example", "--sumdb", "off"}, "config: upstream: "},
+		{"verify: bad upstream list", map[string]string{"MODPROXY_VERIFY_PRIVATE": "x.example", "MODPROXY_UPSTREAM": "ftp://p.example"}, []string{"--sumdb", "off", "--cache-dir", dir}, "config: upstream: "},
 		{"verify: no cache dir", map[string]string{"MODPROXY_VERIFY_PRIVATE": "x.example"}, []string{"--sumdb", "off", "--cache-dir", filepath.Join(dir, "none")}, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

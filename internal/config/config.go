@@ -1,5 +1,9 @@
 // Package config is modproxy's configuration: defaults, the TOML file,
-// MODPROXY_* environment overrides and validation.
+// MODPROXY_* environment overrides and validation of its syntax (types,
+// known keys, enumerations, durations, sizes). What only other packages
+// understand (upstream lists in GOPROXY syntax, version ranges of deny
+// rules) is validated by package app, with errors of this package's Error
+// type naming the key. It is a leaf: it imports no other modproxy package.
 //
 // Precedence, lowest first: built-in defaults (some read from `go env`),
 // the config file, MODPROXY_* environment variables, command-line flags.
@@ -21,10 +25,6 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-
-	"github.com/modproxy/modproxy/internal/goenv"
-	"github.com/modproxy/modproxy/internal/routing"
-	"github.com/modproxy/modproxy/internal/upstream"
 )
 
 // Config is the whole configuration.
@@ -88,7 +88,9 @@ type Route struct {
 	Upstream string `toml:"upstream"`
 }
 
-// DenyRule blocks versions of matching modules.
+// DenyRule blocks versions of matching modules. Status is the operator's
+// syntax for how the refusal looks to clients; app translates it into
+// routing's domain notion (refused, or gone).
 type DenyRule struct {
 	Match    string `toml:"match"`    // module path patterns
 	Versions string `toml:"versions"` // e.g. ">=v1.2.0 <v1.2.5"; empty: all versions
@@ -442,8 +444,8 @@ func Set(v reflect.Value, s string) error {
 }
 
 // Resolve fills Upstream, SumDB and Verify.Private from `go env` when
-// they are unset.
-func (c *Config) Resolve(ctx context.Context, env goenv.Reader) error {
+// they are unset; env reads go env values (package goenv's Reader).
+func (c *Config) Resolve(ctx context.Context, env func(ctx context.Context, keys ...string) (map[string]string, error)) error {
 	if c.Upstream != "" && c.SumDB != nil && c.Verify.Private != nil {
 		return nil
 	}
@@ -481,7 +483,8 @@ func (c *Config) Resolve(ctx context.Context, env goenv.Reader) error {
 	return nil
 }
 
-// Validate reports the first invalid setting, naming its key.
+// Validate reports the first setting whose syntax is invalid, naming its
+// key. It does not parse upstream lists or version ranges (app does).
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return &Error{Key: "listen", Err: fmt.Errorf("%q is not HOST:PORT", c.Listen)}
@@ -491,9 +494,6 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Upstream) == "" {
 		return &Error{Key: "upstream", Err: errors.New("must not be empty (GOPROXY syntax, e.g. https://proxy.example.com,direct)")}
-	}
-	if _, err := upstream.ParseList(c.Upstream); err != nil {
-		return &Error{Key: "upstream", Err: err}
 	}
 	for _, s := range c.SumDB {
 		if _, err := ParseSumDB(s); err != nil {
@@ -569,9 +569,6 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(rt.Match) == "" {
 			return &Error{Key: key + ".match", Err: errors.New("must not be empty")}
 		}
-		if _, err := upstream.ParseList(rt.Upstream); err != nil {
-			return &Error{Key: key + ".upstream", Err: err}
-		}
 	}
 	for i, d := range c.Deny {
 		key := fmt.Sprintf("deny[%d]", i)
@@ -582,9 +579,6 @@ func (c *Config) Validate() error {
 			return &Error{Key: key + ".reason", Err: errors.New("must not be empty: clients are told why")}
 		case d.Status != 0 && d.Status != 403 && d.Status != 410:
 			return &Error{Key: key + ".status", Err: fmt.Errorf("%d: want 403 or 410", d.Status)}
-		}
-		if _, err := routing.ParseRange(d.Versions); err != nil {
-			return &Error{Key: key + ".versions", Err: err}
 		}
 	}
 	seen := map[string]bool{}
@@ -597,21 +591,16 @@ func (c *Config) Validate() error {
 			return &Error{Key: key + ".name", Err: fmt.Errorf("%q used twice", ns.Name)}
 		}
 		seen[ns.Name] = true
-		if ns.Upstream != "" {
-			if _, err := upstream.ParseList(ns.Upstream); err != nil {
-				return &Error{Key: key + ".upstream", Err: err}
-			}
-		}
 		if ns.TTL < 0 {
 			return &Error{Key: key + ".ttl", Err: errors.New("must not be negative")}
 		}
 		for j, rt := range ns.Routes {
-			if _, err := upstream.ParseList(rt.Upstream); err != nil || rt.Match == "" {
+			if rt.Match == "" {
 				return &Error{Key: fmt.Sprintf("%s.route[%d]", key, j), Err: errors.New("match and a valid upstream list are required")}
 			}
 		}
 		for j, d := range ns.Deny {
-			if _, err := routing.ParseRange(d.Versions); err != nil || d.Match == "" || d.Reason == "" {
+			if d.Match == "" || d.Reason == "" {
 				return &Error{Key: fmt.Sprintf("%s.deny[%d]", key, j), Err: errors.New("match, reason and a valid version range are required")}
 			}
 		}

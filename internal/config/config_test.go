@@ -3,6 +3,8 @@ package config
 import (
 	"context"
 	"errors"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,8 +76,14 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "bad duration in file", file: "[cache]\nttl = \"soon\"\n", wantKey: "cache.ttl"},
 		{name: "bad env", env: map[string]string{"MODPROXY_FETCH_TIMEOUT": "forever"}, wantKey: "MODPROXY_FETCH_TIMEOUT"},
 		{name: "bad listen", set: [2]string{"listen", "nonsense"}, wantKey: "listen"},
-		{name: "bad upstream", set: [2]string{"upstream", "https://a.example,,https://b.example"}, wantKey: "upstream"},
-		{name: "ftp upstream", set: [2]string{"upstream", "ftp://a.example"}, wantKey: "upstream"},
+		{name: "empty upstream", set: [2]string{"upstream", " "}, wantKey: "upstream"},
+		{name: "bad deny status", file: "[[deny]]\nmatch = \"example.com/a\"\nreason = \"r\"\nstatus = 404\n", wantKey: "deny[0].status"},
+		{name: "deny without reason", file: "[[deny]]\nmatch = \"example.com/a\"\n", wantKey: "deny[0].reason"},
+		{name: "deny without match", file: "[[deny]]\nreason = \"r\"\n", wantKey: "deny[0].match"},
+		{name: "route without match", file: "[[route]]\nupstream = \"direct\"\n", wantKey: "route[0].match"},
+		{name: "bad namespace name", file: "[[namespace]]\nname = \"sumdb\"\n", wantKey: "namespace[0].name"},
+		{name: "namespace route without match", file: "[[namespace]]\nname = \"dev\"\n[[namespace.route]]\nupstream = \"direct\"\n", wantKey: "namespace[0].route[0]"},
+		{name: "namespace deny without reason", file: "[[namespace]]\nname = \"dev\"\n[[namespace.deny]]\nmatch = \"example.com/a\"\n", wantKey: "namespace[0].deny[0]"},
 		{name: "bad log level", set: [2]string{"log.level", "loud"}, wantKey: "log.level"},
 		{name: "negative ttl", set: [2]string{"cache.ttl", "-1m"}, wantKey: "cache.ttl"},
 		{name: "zero timeout", set: [2]string{"fetch.timeout", "0s"}, wantKey: "fetch.timeout"},
@@ -107,6 +115,52 @@ func TestErrorsNameTheKey(t *testing.T) {
 				t.Errorf("err = %v (key %q), want key %q", err, ce.Key, tc.wantKey)
 			}
 		})
+	}
+}
+
+// TestSyntaxOnly: what only other packages understand (upstream lists,
+// version ranges) is left to app: config accepts it as text.
+func TestSyntaxOnly(t *testing.T) {
+	c := Default()
+	if err := c.LoadFile(writeFile(t, `
+upstream = "ftp://a.example,,https://b.example"
+[[route]]
+match = "corp.example.com"
+upstream = "gopher://x"
+[[deny]]
+match = "example.com/a"
+versions = ">=banana"
+reason = "r"
+[[namespace]]
+name = "dev"
+upstream = "ftp://c.example"
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate = %v, want nil: lists and ranges are app's to validate", err)
+	}
+}
+
+// TestLeaf: config imports no other package of modproxy.
+func TestLeaf(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if strings.HasPrefix(imp.Path.Value, `"github.com/modproxy/modproxy/`) {
+				t.Errorf("%s imports %s", name, imp.Path.Value)
+			}
+		}
 	}
 }
 

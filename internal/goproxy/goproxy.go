@@ -1,13 +1,15 @@
 // Package goproxy is the HTTP face of modproxy: the GOPROXY protocol
 // (module paths and /sumdb/NAME/...), health endpoints and the access log.
 //
-// It maps the domain's error classes to HTTP and nothing else:
+// It maps the domain's error classes (package errclass) to HTTP, in one
+// table (answers), and nothing else decides statuses:
 //
-//	not found (fs.ErrNotExist)              404 with a one-line reason
-//	invalid module path or version          404 (so "," chains fall through); 400 under /sumdb/
-//	invalid upstream answer                 502
-//	upstream refused (403)                  403
-//	upstream unavailable, timeout           502 / 504 with Retry-After
+//	NotExist                 404 "not found: ..."
+//	Invalid                  404 (so "," chains fall through); 400 under /sumdb/
+//	Denied / Gone            403 / 410
+//	Unavailable / Timeout    502 / 504 "timed out: ...", with Retry-After
+//	Integrity / Mismatch     502 / 502 "SECURITY: ..."
+//	Internal                 500 "internal error" (the error is logged)
 //
 // No request can make it read or write outside the store: paths are parsed
 // by package artifact before anything else happens.
@@ -18,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -26,13 +27,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb"
-
 	"github.com/modproxy/modproxy/internal/artifact"
-	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
-	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
 
@@ -176,7 +174,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	}
 	req, err := artifact.Parse(strings.TrimPrefix(p, "/"))
 	if err != nil {
-		textError(w, http.StatusNotFound, err.Error())
+		h.serveError(w, r, artifact.Request{}, err)
 		return
 	}
 	h.serveArtifact(w, r, req)
@@ -185,7 +183,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 	req, err := artifact.ParseSumDB(rest)
 	if err != nil {
-		textError(w, http.StatusBadRequest, err.Error())
+		h.serveError(w, r, artifact.Request{Kind: artifact.SumDB}, err)
 		return
 	}
 	if !h.svc.SumDBSupported(req.SumDBName) {
@@ -276,57 +274,67 @@ func onlyIfCached(h http.Header) bool {
 	return false
 }
 
+// serveError answers a request that failed with err: the error's class
+// (decided in the domain, errclass.Of) picks the answer from the table.
 func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request, err error) {
-	var (
-		ue  *upstream.Error
-		ire *proxy.InvalidResponseError
-		nfe *proxy.NotFoundError
-		me  *checksum.MismatchError
-		le  *checksum.LookupError
-	)
-	var de *routing.DeniedError
-	switch {
-	case errors.As(err, &de):
-		textError(w, de.Status, err.Error())
-	case errors.As(err, &nfe):
-		if nfe.Cached {
-			w.outcome = proxy.Negative
-		}
-		textError(w, http.StatusNotFound, "not found: "+nfe.Msg)
-	case errors.Is(err, iofs.ErrNotExist):
-		textError(w, http.StatusNotFound, "not found: "+err.Error())
-	case errors.As(err, &ire):
-		h.log.Error("rejected invalid upstream answer", "key", req.Key, "err", err)
-		textError(w, http.StatusBadGateway, err.Error())
-	case errors.As(err, &me):
-		textError(w, http.StatusBadGateway, "SECURITY: "+err.Error())
-	case errors.As(err, &le):
-		if !le.NotFound && !errors.Is(err, sumdb.ErrSecurity) {
-			w.Header().Set("Retry-After", "30")
-		}
-		textError(w, http.StatusBadGateway, err.Error())
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		w.status = 499 // client went away; nothing to write
-	case errors.Is(err, context.DeadlineExceeded):
-		w.Header().Set("Retry-After", "30")
-		textError(w, http.StatusGatewayTimeout, "timed out: "+err.Error())
-	case errors.As(err, &ue):
-		switch {
-		case ue.Status == http.StatusForbidden:
-			textError(w, http.StatusForbidden, err.Error())
-		case ue.Status == http.StatusBadRequest:
-			textError(w, http.StatusNotFound, err.Error())
-		case ue.Timeout:
-			w.Header().Set("Retry-After", "30")
-			textError(w, http.StatusGatewayTimeout, err.Error())
-		default:
-			w.Header().Set("Retry-After", "30")
-			textError(w, http.StatusBadGateway, err.Error())
-		}
-	default:
-		h.log.Error("request failed", "key", req.Key, "err", err)
-		textError(w, http.StatusInternalServerError, "internal error")
+		return
 	}
+	if o := proxy.ErrorOutcome(err); o != "" {
+		w.outcome = o
+	}
+	c := errclass.Of(err)
+	a := answerFor(c, req.Kind == artifact.SumDB)
+	msg := a.prefix + err.Error()
+	if a.hide {
+		h.log.Error("request failed", "key", req.Key, "err", err)
+		msg = "internal error"
+	}
+	if c.Retry() {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	textError(w, a.status, msg)
+}
+
+// answer is how an error class is answered over HTTP.
+type answer struct {
+	status int
+	prefix string // put before the error's text
+	hide   bool   // the text is logged, not shown ("internal error")
+}
+
+// answers maps every error class to its HTTP answer: the one place where
+// domain errors become statuses. Invalid requests are 404, so that a
+// client's "," list moves on, except under /sumdb/ (sumdbAnswers).
+var answers = [errclass.NumClasses]answer{
+	errclass.Internal:    {status: http.StatusInternalServerError, hide: true},
+	errclass.NotExist:    {status: http.StatusNotFound, prefix: "not found: "},
+	errclass.Invalid:     {status: http.StatusNotFound},
+	errclass.Denied:      {status: http.StatusForbidden},
+	errclass.Gone:        {status: http.StatusGone},
+	errclass.Unavailable: {status: http.StatusBadGateway},
+	errclass.Timeout:     {status: http.StatusGatewayTimeout, prefix: "timed out: "},
+	errclass.Integrity:   {status: http.StatusBadGateway},
+	errclass.Mismatch:    {status: http.StatusBadGateway, prefix: "SECURITY: "},
+}
+
+// sumdbAnswers are the answers that differ under /sumdb/.
+var sumdbAnswers = map[errclass.Class]answer{
+	errclass.Invalid: {status: http.StatusBadRequest},
+}
+
+// retryAfter is the Retry-After of answers whose class has the retry hint.
+const retryAfter = "30"
+
+func answerFor(c errclass.Class, sumdb bool) answer {
+	if a, ok := sumdbAnswers[c]; ok && sumdb {
+		return a
+	}
+	if int(c) < len(answers) {
+		return answers[c]
+	}
+	return answers[errclass.Internal]
 }
 
 func text(w http.ResponseWriter, code int, msg string) {

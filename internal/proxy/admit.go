@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -16,19 +19,27 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/errclass"
 )
 
 // InvalidResponseError is an upstream answer that failed validation. It is
-// never stored; the client gets a 502.
+// never stored; its class is errclass.Integrity.
 type InvalidResponseError struct {
 	Key    string
 	Source string
-	Reason string
+	Err    error // what is wrong with the answer
 }
 
 func (e *InvalidResponseError) Error() string {
-	return fmt.Sprintf("upstream %s answered %s with invalid content: %s", e.Source, e.Key, e.Reason)
+	return fmt.Sprintf("upstream %s answered %s with invalid content: %v", e.Source, e.Key, e.Err)
 }
+
+func (e *InvalidResponseError) Unwrap() error { return e.Err }
+
+// Class implements errclass.Classer.
+func (e *InvalidResponseError) Class() errclass.Class { return errclass.Integrity }
 
 // infoJSON is the .info / @latest document.
 type infoJSON struct {
@@ -42,7 +53,7 @@ func validateSmall(req artifact.Request, data []byte) error {
 	case artifact.Info, artifact.Latest, artifact.Query:
 		var info infoJSON
 		if err := json.Unmarshal(data, &info); err != nil {
-			return fmt.Errorf("not a JSON version info: %v", err)
+			return fmt.Errorf("not a JSON version info: %w", err)
 		}
 		if !artifact.IsCanonical(info.Version) {
 			return fmt.Errorf("info names %q, not a canonical version", info.Version)
@@ -52,7 +63,7 @@ func validateSmall(req artifact.Request, data []byte) error {
 		}
 	case artifact.Mod:
 		if _, err := modfile.ParseLax("go.mod", data, nil); err != nil {
-			return fmt.Errorf("go.mod does not parse: %v", err)
+			return fmt.Errorf("go.mod does not parse: %w", err)
 		}
 	case artifact.List:
 		if !utf8.Valid(data) {
@@ -86,11 +97,11 @@ func validateSmall(req artifact.Request, data []byte) error {
 // its h1: hash.
 func validateZip(req artifact.Request, f *os.File) (string, error) {
 	if _, err := modzip.CheckZip(req.ModuleVersion(), f.Name()); err != nil {
-		return "", fmt.Errorf("module zip: %v", err)
+		return "", fmt.Errorf("module zip: %w", err)
 	}
 	h1, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
 	if err != nil {
-		return "", fmt.Errorf("module zip: %v", err)
+		return "", fmt.Errorf("module zip: %w", err)
 	}
 	return h1, nil
 }
@@ -100,4 +111,54 @@ func upstreamSanitize(s string) string {
 		s = s[:80] + "..."
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// admit verifies the hash of a canonical .mod or .zip and records it in a
+// sidecar object (KEY.h1) before the object itself is stored, so that an
+// object in the store always has its hash. Content that fails
+// verification is quarantined and audited, never stored.
+func (s *Service) admit(ctx context.Context, req artifact.Request, source string, goMod bool, h1 string, size int64, content func() io.Reader) error {
+	if s.opts.Verifier != nil {
+		err := s.opts.Verifier.Verify(ctx, req.Module, req.Version, goMod, h1)
+		switch {
+		case err == nil, errors.Is(err, checksum.ErrPrivate):
+		case errclass.Of(err).Kind() == errclass.Integrity:
+			s.reject(req, source, size, h1, err, content)
+			return err
+		default:
+			return err
+		}
+	}
+	if _, err := s.put(ctx, req.Key+".h1", bytes.NewReader([]byte(h1))); err != nil {
+		return err
+	}
+	s.hashes.put(req.Key, h1)
+	return nil
+}
+
+// reject quarantines and audits canonical module content that failed
+// validation or verification.
+func (s *Service) reject(req artifact.Request, source string, size int64, h1 string, verr error, content func() io.Reader) {
+	s.log.Error("rejected module content that failed checksum verification", "key", req.Key, "upstream", source, "err", verr)
+	hashes := map[string]string{}
+	if h1 != "" {
+		hashes["got"] = h1
+	}
+	var me *checksum.MismatchError
+	if errors.As(verr, &me) {
+		hashes["want"] = me.Want
+	}
+	ev := audit.Event{Actor: "verifier", Action: "reject", Target: req.Module + "@" + req.Version, Reason: verr.Error() + " (from " + source + ")", Bytes: size, Hashes: hashes}
+	if s.opts.Quarantine != nil {
+		if p, err := s.opts.Quarantine.Keep(req.Key, content()); err != nil {
+			s.log.Error("quarantine failed", "key", req.Key, "err", err)
+		} else {
+			s.opts.Metrics.Quarantined()
+			ev.Action = "quarantine"
+			ev.Reason += "; kept in " + p
+		}
+	}
+	if err := s.opts.Audit.Record(ev); err != nil {
+		s.log.Error("audit failed", "err", err)
+	}
 }

@@ -47,7 +47,7 @@ type fixture struct {
 	clock *clock
 }
 
-func newFixture(t *testing.T, policy cachepolicy.Policy) *fixture {
+func newFixture(t *testing.T, policy cachepolicy.Policy, opts ...func(*proxy.Options)) *fixture {
 	t.Helper()
 	up := upstreamtest.New(t, mods())
 	client, err := proxyclient.New(up.URL(), proxyclient.Options{Timeout: 5 * time.Second})
@@ -59,13 +59,17 @@ func newFixture(t *testing.T, policy cachepolicy.Policy) *fixture {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Now()}
-	svc := proxy.New(proxy.Options{
+	o := proxy.Options{
 		Store:    store,
 		Upstream: &upstream.Chain{Links: []upstream.Link{{Fetcher: client}}},
 		TempDir:  store.TempDir(),
 		Policy:   policy,
 		Now:      c.Now,
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	svc := proxy.New(o)
 	t.Cleanup(svc.Close)
 	return &fixture{up: up, svc: svc, clock: c}
 }

@@ -8,11 +8,12 @@ package routing
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
+
+	"github.com/modproxy/modproxy/internal/errclass"
 )
 
 // Route maps module path patterns to a target (an index the caller
@@ -27,7 +28,10 @@ type Deny struct {
 	Match    string
 	Versions Range // empty: every version
 	Reason   string
-	Status   int // 403 (default) or 410
+	// Gone makes the refusal "gone" rather than "refused": a client may
+	// move on to the next proxy of its "," list (class errclass.Gone)
+	// instead of stopping (errclass.Denied, the default).
+	Gone bool
 }
 
 // Rules is a compiled rule set.
@@ -40,11 +44,6 @@ type Rules struct {
 
 // New returns rules; deflt is the target for paths no route matches.
 func New(routes []Route, deny []Deny, allow []string, deflt int) *Rules {
-	for i := range deny {
-		if deny[i].Status == 0 {
-			deny[i].Status = http.StatusForbidden
-		}
-	}
 	return &Rules{routes: routes, deny: deny, allow: strings.Join(allow, ","), deflt: deflt}
 }
 
@@ -58,11 +57,20 @@ func (r *Rules) Target(path string) int {
 	return r.deflt
 }
 
-// DeniedError is a request refused by policy.
+// DeniedError is a request refused by policy. Its class is errclass.Denied,
+// or errclass.Gone when the rule that refused it is Gone.
 type DeniedError struct {
 	Module, Version string
-	Status          int
+	Gone            bool
 	Reason          string
+}
+
+// Class implements errclass.Classer.
+func (e *DeniedError) Class() errclass.Class {
+	if e.Gone {
+		return errclass.Gone
+	}
+	return errclass.Denied
 }
 
 func (e *DeniedError) Error() string {
@@ -77,11 +85,11 @@ func (e *DeniedError) Error() string {
 // (not on the allow list, or denied for every version).
 func (r *Rules) CheckModule(path string) error {
 	if r.allow != "" && !module.MatchPrefixPatterns(r.allow, path) {
-		return &DeniedError{Module: path, Status: http.StatusForbidden, Reason: "not on this proxy's allow list"}
+		return &DeniedError{Module: path, Reason: "not on this proxy's allow list"}
 	}
 	for _, d := range r.deny {
 		if d.Versions.Empty() && module.MatchPrefixPatterns(d.Match, path) {
-			return &DeniedError{Module: path, Status: d.Status, Reason: d.Reason}
+			return &DeniedError{Module: path, Gone: d.Gone, Reason: d.Reason}
 		}
 	}
 	return nil
@@ -94,7 +102,7 @@ func (r *Rules) CheckVersion(path, version string) error {
 	}
 	for _, d := range r.deny {
 		if module.MatchPrefixPatterns(d.Match, path) && d.Versions.Contains(version) {
-			return &DeniedError{Module: path, Version: version, Status: d.Status, Reason: d.Reason}
+			return &DeniedError{Module: path, Version: version, Gone: d.Gone, Reason: d.Reason}
 		}
 	}
 	return nil

@@ -2,12 +2,12 @@
 // servers it proxies, the error classes of such fetches, and the GOPROXY
 // list semantics that join several upstreams.
 //
-// Errors: a fetch that the upstream answers with 404 or 410 returns an
-// *Error for which errors.Is(err, fs.ErrNotExist) is true. Every other
-// failure (connection errors, timeouts, other statuses, oversized bodies)
-// returns an *Error that is not fs.ErrNotExist; Status tells 403 and 400
-// apart from unavailability. Error text from upstreams is bounded and
-// sanitized before it reaches an error message.
+// Errors: a fetch fails with an *Error, whose class (errclass, see
+// Error.Class) is decided here: not found (an upstream's 404 or 410, or an
+// adapter's NotExist; then errors.Is(err, fs.ErrNotExist) is true too),
+// denied (403), invalid (400), and otherwise unavailable (connection
+// errors, timeouts, other statuses, oversized bodies). Error text from
+// upstreams is bounded and sanitized before it reaches an error message.
 package upstream
 
 import (
@@ -53,7 +53,13 @@ var ErrTooLarge = errors.New("response too large")
 type Error struct {
 	Upstream string // the upstream's base URL without credentials
 	Path     string
-	Status   int    // HTTP status; 0 when no response was received
+	// Status is the HTTP status the upstream answered, a fact about its
+	// answer; 0 when no HTTP response was received (transport failures,
+	// adapters that speak no HTTP).
+	Status int
+	// NotExist is set by adapters without HTTP statuses when the module,
+	// version or file does not exist (a "," list moves on).
+	NotExist bool
 	Msg      string // sanitized upstream message or transport error summary
 	Timeout  bool   // the fetch ran out of time
 	// RetryAfter is the upstream's Retry-After, when it sent one.
@@ -78,7 +84,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap makes 404 and 410 answers fs.ErrNotExist and exposes Err.
+// Unwrap makes not-found answers fs.ErrNotExist and exposes Err.
 func (e *Error) Unwrap() []error {
 	var errs []error
 	if e.NotFound() {
@@ -90,15 +96,16 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// NotFound reports whether the upstream answered 404 or 410.
+// NotFound reports whether the upstream answered 404 or 410, or the
+// adapter found nothing (NotExist).
 func (e *Error) NotFound() bool {
-	return e.Status == http.StatusNotFound || e.Status == http.StatusGone
+	return e.NotExist || e.Status == http.StatusNotFound || e.Status == http.StatusGone
 }
 
 // Transient reports whether retrying later may succeed: transport errors,
 // timeouts, 429 and 5xx.
 func (e *Error) Transient() bool {
-	if errors.Is(e.Err, ErrTooLarge) {
+	if e.NotFound() || errors.Is(e.Err, ErrTooLarge) {
 		return false
 	}
 	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500

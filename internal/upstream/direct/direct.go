@@ -17,7 +17,7 @@
 //
 // Errors are classified from the go command's JSON: a module or version
 // the go command reports an Error for is "not found" (an *upstream.Error
-// with Status 404, so "," lists fall through); a go command that could not
+// with NotExist set, so "," lists fall through); a go command that could not
 // run, timed out or printed no JSON is unavailable. Concurrency and time
 // are bounded. A Fetcher is safe for concurrent use; Close removes its
 // private module cache.
@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,10 +116,10 @@ type downloadJSON struct {
 func (f *Fetcher) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
 	req, err := artifact.Parse(path)
 	if err != nil {
-		return nil, &upstream.Error{Upstream: "direct", Path: path, Status: http.StatusNotFound, Msg: "not a module path", Err: err}
+		return nil, &upstream.Error{Upstream: "direct", Path: path, NotExist: true, Msg: "not a module path", Err: err}
 	}
 	fail := func(msg string) (*upstream.Response, error) {
-		return nil, &upstream.Error{Upstream: "direct", Path: path, Status: http.StatusNotFound, Msg: upstream.Sanitize(msg, 300)}
+		return nil, &upstream.Error{Upstream: "direct", Path: path, NotExist: true, Msg: upstream.Sanitize(msg, 300)}
 	}
 	switch req.Kind {
 	case artifact.List:

@@ -63,5 +63,9 @@ func TestFetchFromGit(t *testing.T) {
 		if !errors.Is(err, iofs.ErrNotExist) || !strings.Contains(err.Error(), "direct") {
 			t.Errorf("%s: %v, want not found", p, err)
 		}
+		// No HTTP answer was involved: the text names no status.
+		if strings.Contains(err.Error(), "404") {
+			t.Errorf("%s: %q names an HTTP status", p, err)
+		}
 	}
 }

@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/storage"
+)
+
+// hash returns the recorded h1: of a stored .zip or .mod with its
+// preformatted headers, or nil when none is recorded (remembered too).
+func (s *Service) hash(ctx context.Context, key string) *hashEntry {
+	if e, ok := s.hashes.get(key); ok {
+		return e
+	}
+	b, err := storage.ReadSmall(ctx, s.opts.Store, key+".h1", 256)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist):
+		// content cached before hashes were recorded: remember there is none
+	case err != nil:
+		return nil
+	}
+	s.hashes.put(key, string(b))
+	e, _ := s.hashes.get(key)
+	return e
+}
+
+// withHash sets the recorded hash of a .zip or .mod result.
+func (s *Service) withHash(ctx context.Context, req artifact.Request, res *Result) {
+	if e := s.hash(ctx, req.Key); e != nil {
+		res.H1, res.HashHeaders = e.h1, e.hdr
+	}
+}
+
+// hashCache keeps recorded hashes in memory, bounded.
+type hashCache struct {
+	mu sync.Mutex
+	m  map[string]*hashEntry
+}
+
+type hashEntry struct {
+	h1  string
+	hdr *HashHeaders
+}
+
+// HashHeaders are the response header values of a recorded hash,
+// preformatted once: ETag "h1:..." and X-Go-Checksum h1:... .
+type HashHeaders struct {
+	ETag, Checksum []string
+}
+
+const hashCacheMax = 200_000
+
+func (c *hashCache) get(key string) (*hashEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	return e, ok
+}
+
+func (c *hashCache) put(key, h string) {
+	e := &hashEntry{h1: h}
+	if h != "" {
+		e.hdr = &HashHeaders{ETag: []string{`"` + h + `"`}, Checksum: []string{h}}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= hashCacheMax {
+		clear(c.m)
+	}
+	c.m[key] = e
+}
+
+// negCache remembers not-found answers for a short time.
+type negCache struct {
+	mu sync.Mutex
+	m  map[string]negEntry
+}
+
+type negEntry struct {
+	until time.Time
+	msg   string
+}
+
+const negCacheMax = 100_000
+
+func (c *negCache) get(key string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return "", false
+	}
+	if !now.Before(e.until) {
+		delete(c.m, key)
+		return "", false
+	}
+	return e.msg, true
+}
+
+func (c *negCache) put(key, msg string, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= negCacheMax {
+		now := time.Now()
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= negCacheMax {
+			clear(c.m)
+		}
+	}
+	c.m[key] = negEntry{until: until, msg: msg}
+}
+
+func (c *negCache) del(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}
+
+// memCache keeps small immutable objects (.info, .mod, checksum database
+// lookups and tiles) in memory, so a hit costs a stat instead of an open,
+// read and close. An entry is used only while the store still holds the
+// same object (size and modification time), so an object deleted,
+// evicted or replaced — by this process or another — is never served from
+// memory. Bounded in bytes; when full it is emptied.
+type memCache struct {
+	mu    sync.Mutex
+	m     map[string]*memEntry
+	bytes int64
+}
+
+// ETag is the entity tag of an object without a recorded hash.
+func ETag(size int64, mod time.Time) string {
+	return `"` + strconv.FormatInt(size, 36) + "-" + strconv.FormatInt(mod.UnixNano(), 36) + `"`
+}
+
+// MemBody is content served from memory.
+type MemBody struct {
+	Data         []byte
+	LastModified string // http.TimeFormat
+	ETag         string // quoted; from size and modification time
+}
+
+type memEntry struct {
+	data    []byte
+	body    *MemBody
+	info    storage.Info
+	checked atomic.Int64 // unix nanoseconds of the last check against the store
+}
+
+// memRecheck is how long a memory entry is trusted before the store is
+// asked again whether it still holds the object. Content is immutable and
+// verified; the check only catches deletion (eviction, purge, repair), so
+// a deleted object may be served from memory this long.
+const memRecheck = 2 * time.Second
+
+const (
+	memMaxObject = 64 << 10
+	memMaxBytes  = 64 << 20
+)
+
+func (c *memCache) get(key string) *memEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+func (c *memCache) put(key string, e *memEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bytes+int64(len(e.data)) > memMaxBytes {
+		clear(c.m)
+		c.bytes = 0
+	}
+	if old := c.m[key]; old != nil {
+		c.bytes -= int64(len(old.data))
+	}
+	c.m[key] = e
+	c.bytes += int64(len(e.data))
+}
+
+func (c *memCache) del(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[key]; old != nil {
+		c.bytes -= int64(len(old.data))
+		delete(c.m, key)
+	}
+}
+
+func memCacheable(req artifact.Request) bool {
+	return req.Kind == artifact.Info || req.Kind == artifact.Mod || req.Kind == artifact.SumDB
+}
+
+// memHit answers an immutable request from memory when the store still
+// holds the same object.
+func (s *Service) memHit(ctx context.Context, req artifact.Request) *Result {
+	if !memCacheable(req) {
+		return nil
+	}
+	e := s.mem.get(req.Key)
+	if e == nil {
+		return nil
+	}
+	now := time.Now()
+	if now.UnixNano()-e.checked.Load() > int64(memRecheck) {
+		info, err := s.opts.Store.Stat(ctx, req.Key)
+		if err != nil || info.Size != e.info.Size || !info.ModTime.Equal(e.info.ModTime) {
+			s.mem.del(req.Key)
+			return nil
+		}
+		e.checked.Store(now.UnixNano())
+	}
+	obj := &memObject{Reader: bytes.NewReader(e.data), info: e.info}
+	return &Result{Object: obj, Outcome: Hit, Age: s.age(obj), Mem: e.body}
+}
+
+// memKeep reads a small immutable object into memory and returns an object
+// serving those bytes; others are returned as they are. An object that
+// cannot be read whole is an error, never a short answer.
+func (s *Service) memKeep(req artifact.Request, obj storage.Object) (storage.Object, error) {
+	info := obj.Info()
+	if !memCacheable(req) || info.Size > memMaxObject {
+		return obj, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(obj, memMaxObject+1))
+	obj.Close()
+	if err != nil {
+		return nil, fmt.Errorf("cache read %s: %w", req.Key, err)
+	}
+	if int64(len(data)) != info.Size {
+		return nil, fmt.Errorf("cache read %s: %d bytes, want %d (changed while read)", req.Key, len(data), info.Size)
+	}
+	e := &memEntry{data: data, info: info, body: &MemBody{Data: data, LastModified: info.ModTime.UTC().Format(http.TimeFormat), ETag: ETag(info.Size, info.ModTime)}}
+	e.checked.Store(time.Now().UnixNano())
+	s.mem.put(req.Key, e)
+	return &memObject{Reader: bytes.NewReader(data), info: info}, nil
+}

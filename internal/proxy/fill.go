@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/storage"
+	"github.com/modproxy/modproxy/internal/upstream"
+)
+
+// revalidate refreshes req in the background, once at a time per key.
+func (s *Service) revalidate(req artifact.Request) {
+	s.goBackground(func() {
+		_, err, _ := s.fills.Do(req.Key, func() (any, error) {
+			return nil, s.fill(context.Background(), req)
+		})
+		if err != nil {
+			s.log.Warn("background revalidation failed", "key", req.Key, "err", err)
+		}
+	})
+}
+
+// fillAndOpen fetches req (coalesced with concurrent fetches of the same
+// key) and opens the stored result.
+func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Result, error) {
+	leader := false
+	ch := s.fills.DoChan(req.Key, func() (any, error) {
+		leader = true
+		done := make(chan error, 1)
+		// The fill is detached from the caller; it is tracked for Close.
+		if !s.goBackground(func() { done <- s.fillShared(ctx, req) }) {
+			return nil, errors.New("shutting down: no new fills")
+		}
+		return nil, <-done
+	})
+	var r singleflight.Result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	obj, err := s.opts.Store.Open(ctx, req.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cache read after fill %s: %w", req.Key, err)
+	}
+	out := Coalesced
+	if leader {
+		out = Miss
+	}
+	return &Result{Object: obj, Outcome: out}, nil
+}
+
+// fillShared fills req once across replicas: with a Coordinator, the
+// replica that takes the fill lock fills; the others wait for the object
+// to appear in the shared store (or the lock to be given up without it,
+// then they try in turn). Without a Coordinator, or when it is
+// unreachable, it fills locally (per-process coalescing only), which is
+// safe because fills are idempotent.
+func (s *Service) fillShared(ctx context.Context, req artifact.Request) error {
+	c := s.opts.Coordinator
+	if c == nil {
+		return s.fill(ctx, req)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
+	defer cancel()
+	start := s.opts.Now()
+	wait := 20 * time.Millisecond
+	for {
+		lock, ok, err := c.TryLock(ctx, "fill:"+req.Key, 30*time.Second)
+		if err != nil {
+			s.log.Warn("coordination unavailable: filling without it", "key", req.Key, "err", err)
+			s.opts.Metrics.CoordFallback()
+			return s.fill(ctx, req)
+		}
+		if ok {
+			defer lock.Release(context.WithoutCancel(ctx))
+			if s.filledSince(ctx, req, start) {
+				return nil // another replica filled it while we waited
+			}
+			err := s.fill(ctx, req)
+			if err == nil {
+				_ = c.Publish(ctx, "filled "+req.Key)
+			}
+			return err
+		}
+		// Another replica is filling: wait for its result.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another replica to fill %s: %w", req.Key, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 500*time.Millisecond)
+		if s.filledSince(ctx, req, start) {
+			s.opts.Metrics.Outcome(req.Kind.String(), "coalesced_cluster")
+			return nil
+		}
+	}
+}
+
+// filledSince reports whether the store holds req, written after start for
+// mutable entries.
+func (s *Service) filledSince(ctx context.Context, req artifact.Request, start time.Time) bool {
+	obj, err := s.opts.Store.Open(ctx, req.Key)
+	if err != nil {
+		return false
+	}
+	defer obj.Close()
+	return req.Immutable() || !obj.Info().ModTime.Before(start.Add(-time.Second))
+}
+
+// fill fetches req from upstream, validates it and stores it. It runs
+// detached from ctx's cancellation, bounded by FillTimeout.
+func (s *Service) fill(ctx context.Context, req artifact.Request) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
+	defer cancel()
+	up := s.opts.Upstream
+	if s.opts.Route != nil && req.Kind != artifact.SumDB {
+		if r := s.opts.Route(req.Module); r != nil {
+			up = r
+		}
+	}
+	if req.Kind == artifact.SumDB {
+		f, ok := s.opts.SumDB[req.SumDBName]
+		if !ok {
+			return &NotFoundError{Key: req.Key, Msg: fmt.Sprintf("checksum database %s is not proxied", req.SumDBName)}
+		}
+		up = f
+	}
+	start := s.opts.Now()
+	s.opts.Metrics.FillStarted()
+	defer s.opts.Metrics.FillDone()
+	resp, err := up.Fetch(ctx, strings.TrimPrefix(req.Key, s.opts.MutablePrefix))
+	if err != nil {
+		var ue *upstream.Error
+		switch {
+		case errors.As(err, &ue) && ue.NotFound():
+			s.opts.Metrics.UpstreamError("not_found")
+			s.neg.put(req.Key, ue.Error(), s.opts.Now().Add(s.opts.Policy.NegativeTTL))
+		case errors.As(err, &ue) && ue.Timeout:
+			s.opts.Metrics.UpstreamError("timeout")
+		default:
+			s.opts.Metrics.UpstreamError("unavailable")
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	var info storage.Info
+	if req.Kind == artifact.Zip {
+		info, err = s.fillZip(ctx, req, resp)
+	} else {
+		info, err = s.fillSmall(ctx, req, resp)
+	}
+	if err != nil {
+		var ire *InvalidResponseError
+		if errors.As(err, &ire) {
+			s.opts.Metrics.UpstreamError("invalid")
+			s.log.Error("rejected invalid upstream answer", "key", req.Key, "err", err)
+		}
+		return err
+	}
+	s.neg.del(req.Key)
+	s.log.Debug("filled", "key", req.Key, "from", resp.Source, "bytes", info.Size, "took", s.opts.Now().Sub(start))
+	return nil
+}
+
+func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	if err := validateSmall(req, data); err != nil {
+		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
+		if req.Kind == artifact.Mod {
+			s.reject(req, resp.Source, int64(len(data)), "", ire, func() io.Reader { return bytes.NewReader(data) })
+		}
+		return storage.Info{}, ire
+	}
+	if req.Kind == artifact.Mod {
+		h1, err := checksum.HashGoMod(data)
+		if err != nil {
+			return storage.Info{}, err
+		}
+		if err := s.admit(ctx, req, resp.Source, true, h1, int64(len(data)), func() io.Reader { return bytes.NewReader(data) }); err != nil {
+			return storage.Info{}, err
+		}
+	}
+	return s.put(ctx, req.Key, bytes.NewReader(data))
+}
+
+// put stores an object and tells the index.
+func (s *Service) put(ctx context.Context, key string, r io.Reader) (storage.Info, error) {
+	info, err := s.opts.Store.Put(ctx, key, r)
+	if err == nil && s.opts.Index != nil {
+		s.opts.Index.Stored(key, info.Size, s.opts.Now())
+	}
+	return info, err
+}
+
+func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {
+	f, n := resp.File, resp.Size
+	if f == nil {
+		var err error
+		f, err = os.CreateTemp(s.opts.TempDir, "fill-*.zip")
+		if err != nil {
+			return storage.Info{}, fmt.Errorf("spool %s: %w", req.Key, err)
+		}
+		defer func() {
+			f.Close()
+			os.Remove(f.Name())
+		}()
+		n, err = io.Copy(f, resp.Body)
+		if err != nil {
+			return storage.Info{}, err
+		}
+		if resp.Size >= 0 && n != resp.Size {
+			return storage.Info{}, &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: fmt.Errorf("body has %d bytes, Content-Length said %d", n, resp.Size)}
+		}
+	}
+	content := func() io.Reader { return io.NewSectionReader(f, 0, n) }
+	h1, err := validateZip(req, f)
+	if err != nil {
+		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
+		s.reject(req, resp.Source, n, "", ire, content)
+		return storage.Info{}, ire
+	}
+	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {
+		return storage.Info{}, err
+	}
+	// On a local store the verified spool file is renamed into place
+	// instead of being copied (after an fsync: the rename must not expose
+	// unwritten data after a crash).
+	if mv, ok := s.opts.Store.(interface {
+		MoveIn(ctx context.Context, src, key string) (storage.Info, error)
+	}); ok && filepath.Dir(f.Name()) == s.opts.TempDir {
+		if err := f.Sync(); err == nil && os.Chmod(f.Name(), 0o644) == nil {
+			info, err := mv.MoveIn(ctx, f.Name(), req.Key)
+			if err == nil {
+				if s.opts.Index != nil {
+					s.opts.Index.Stored(req.Key, info.Size, s.opts.Now())
+				}
+				return info, nil
+			}
+		}
+	}
+	return s.put(ctx, req.Key, content())
+}
