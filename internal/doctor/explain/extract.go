@@ -172,21 +172,23 @@ func validPath(p string) bool {
 	return true
 }
 
-// privatePattern suggests a GOPRIVATE pattern for a module path: the
-// organisation on multi-tenant code hosts, the host otherwise.
-func privatePattern(path string) string {
+// PrivatePattern suggests a GOPRIVATE pattern for a module path: the
+// owner on multi-tenant code hosts (github.com/acme), the host otherwise;
+// "" when the path does not start with a host name.
+func PrivatePattern(path string) string {
 	elems := strings.Split(path, "/")
 	if len(elems) == 0 || !strings.Contains(elems[0], ".") {
 		return ""
 	}
-	switch elems[0] {
-	case "github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "dev.azure.com", "gitee.com":
-		if len(elems) >= 2 {
-			return elems[0] + "/" + elems[1]
-		}
+	if MultiTenantHost(elems[0]) && len(elems) >= 2 {
+		return elems[0] + "/" + elems[1]
 	}
 	return elems[0]
 }
+
+// MultiTenantHost reports whether host is a public code host shared by many
+// owners, where a pattern naming only the host covers everyone's modules.
+func MultiTenantHost(host string) bool { return multiTenant[host] }
 
 // majorPath returns path adjusted to the major version of version:
 // example.com/m + v2.1.0 -> example.com/m/v2; example.com/m/v2 + v3.0.0 ->
@@ -259,6 +261,12 @@ func truncateText(s string, at, max int) string {
 	return out
 }
 
+// multiTenant lists public code hosts shared by many owners (read only).
+var multiTenant = map[string]bool{
+	"github.com": true, "gitlab.com": true, "bitbucket.org": true,
+	"codeberg.org": true, "dev.azure.com": true, "gitee.com": true,
+}
+
 // placeholders lists the template values of Entry.Commands with what is
 // shown when the value is unknown.
 var placeholders = []struct{ name, fallback string }{
@@ -281,11 +289,6 @@ var placeholders = []struct{ name, fallback string }{
 	{"root", "MODULE"},
 	{"dir", "DIR"},
 	{"clean", "go clean -modcache"}, // see render
-}
-
-var multiTenant = map[string]bool{
-	"github.com": true, "gitlab.com": true, "bitbucket.org": true,
-	"codeberg.org": true, "dev.azure.com": true, "gitee.com": true,
 }
 
 // render fills command templates with values taken from the input. Values
@@ -316,9 +319,9 @@ func (x *extractor) render(templates []string, vars map[string]string, module st
 		val["gotoolchain"] = g
 		val["goversion"] = strings.TrimPrefix(g, "go")
 	}
-	if p := privatePattern(path); p != "" {
+	if p := PrivatePattern(path); p != "" {
 		val["private"] = p
-	} else if h := vars["host"]; h != "" && !multiTenant[h] && strings.Contains(h, ".") {
+	} else if h := vars["host"]; h != "" && !MultiTenantHost(h) && strings.Contains(h, ".") {
 		val["private"] = h
 	}
 
