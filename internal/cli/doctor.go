@@ -25,18 +25,34 @@ status (ok, warning, problem), what was seen and the fix:
     (fall through on any error, timeouts included), direct and off, typos,
     white space, plain http:// to other hosts, a chain without fallback;
   - GOSUMDB (off, custom key, how it is reached); GOPRIVATE, GONOPROXY,
-    GONOSUMDB and GOINSECURE mistakes and private paths that would leak to
-    a proxy or a checksum database; GOFLAGS, GOTOOLCHAIN, GOAUTH and the
-    netrc file (incomplete entries, loose permissions);
+    GONOSUMDB and GOINSECURE mistakes ("," not ";", patterns so broad that
+    verification is off for public modules) and private paths that would
+    leak to a proxy or a checksum database; hosts one edit away from a
+    public proxy's; GOFLAGS, GOTOOLCHAIN (a toolchain that cannot be
+    downloaded breaks every go command: doctor then reads go env with
+    GOTOOLCHAIN=local and says why), GOAUTH and the netrc file;
   - each proxy of the chain: DNS, TCP, TLS (unknown authority, expiry),
     HTTP status and latency of a small canary request (@v/list of the
     --canary module), protocol conformance and /sumdb/NAME/supported;
     HTTPS_PROXY / NO_PROXY are honoured and reported;
   - the module cache (GOMODCACHE): size, writable or not, leftover .partial
-    and temporary files, invalid .ziphash files, trees without .ziphash;
-  - with --module PATH[@VERSION]: whether it is cached (a cached version
-    hides GOPROXY changes) and which proxy and checksum database a fresh
-    download would use.
+    and temporary files, invalid .ziphash files, trees without .ziphash,
+    extracted trees edited since extraction (go mod verify's check, for the
+    trees with writable files or late changes);
+  - with --module PATH[@VERSION]: whether it is cached (and its tree
+    unedited; a cached version hides GOPROXY changes), which proxy and
+    checksum database a fresh download would use, and whether the path
+    looks private while the go command would send it to a public service.
+
+Public services are the proxies of the go command's default GOPROXY and its
+default checksum database, as "go env" reports them without the go env
+file and without GOPROXY and GOSUMDB. A module path looks private when a
+GOPRIVATE, GONOPROXY, GONOSUMDB, GOINSECURE or --private pattern matches it,
+when its host is a private address or under a name that is never public
+(.internal, .corp, .lan, .test, ...), or when its host resolves only to
+private addresses or does not resolve at all (not counted behind an HTTP
+proxy; only the host is looked up, with the system resolver). Doctor never sends such a path to a public service, and
+to the other proxies only with --probe-private.
 
 Nothing is changed, except that a temporary file is created and removed in
 the module cache to learn whether it is writable.
@@ -85,6 +101,8 @@ func runDoctor(ctx context.Context, env Env, args []string) int {
 	slow := fs.Duration("slow", doctor.DefaultSlowResponse, "report a proxy as slow above this latency")
 	modArg := fs.String("module", "", "also check module `PATH[@VERSION]`: cached locally? which proxy and checksum database would serve it?")
 	canary := fs.String("canary", doctor.DefaultCanary, "module `path` whose @v/list is requested from each proxy")
+	private := fs.String("private", "", "module path `patterns` (GOPRIVATE syntax) you know to be private, besides GOPRIVATE's")
+	probePrivate := fs.Bool("probe-private", false, "ask the proxies that are not public for a --module that looks private")
 	quiet := fs.Bool("quiet", false, "print only warnings and problems")
 	fs.Usage = func() {
 		var flags strings.Builder
@@ -106,6 +124,9 @@ func runDoctor(ctx context.Context, env Env, args []string) int {
 	}
 	opts := doctor.Options{
 		GoEnv:        env.GoEnv,
+		GoEnvWith:    doctor.GoEnvCommand,
+		PrivateHints: *private,
+		ProbePrivate: *probePrivate,
 		LookupEnv:    env.LookupEnv,
 		Offline:      *offline,
 		Timeout:      *timeout,
@@ -128,7 +149,7 @@ func runDoctor(ctx context.Context, env Env, args []string) int {
 	rep, err := doctor.Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy doctor: %v\n", err)
-		fmt.Fprintln(env.Stderr, "modproxy doctor needs a working \"go env\"; a GOTOOLCHAIN that cannot be downloaded breaks every go command (try GOTOOLCHAIN=local modproxy doctor)")
+		fmt.Fprintln(env.Stderr, "modproxy doctor needs a working \"go env\" (it failed with GOTOOLCHAIN=local too): is the go command in PATH?")
 		return ExitFailure
 	}
 	if *jsonOut {

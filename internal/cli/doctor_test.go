@@ -7,12 +7,15 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/doctor"
+	"github.com/modproxy/modproxy/internal/goenv"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 )
 
@@ -105,9 +108,69 @@ func TestDoctorHelpAndUsage(t *testing.T) {
 			t.Errorf("doctor %v: exit %d, want %d", args, code, ExitUsage)
 		}
 	}
+	// No go command at all: go env fails, with GOTOOLCHAIN=local too.
+	t.Setenv("PATH", "")
 	code, _, stderr = runDoctorTest(t, nil, "", "--offline")
 	if code != ExitFailure || !strings.Contains(stderr, "executable file not found") || !strings.Contains(stderr, "GOTOOLCHAIN=local") {
 		t.Errorf("go env failing: exit %d, %q", code, stderr)
+	}
+}
+
+// TestDoctorToolchainSwitchFails runs the real go command with a toolchain
+// it cannot download: every go command fails, go env included, and doctor
+// still reports (it reads go env with GOTOOLCHAIN=local).
+func TestDoctorToolchainSwitchFails(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command in PATH")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	t.Setenv("GOTOOLCHAIN", "go1.99.0")
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "")
+	t.Setenv("GOENV", "off")
+	t.Setenv("GOMODCACHE", t.TempDir())
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), LookupEnv: os.LookupEnv, GoEnv: goenv.Command}
+	code := runDoctor(context.Background(), env, []string{"--offline", "--json"})
+	if code != ExitFailure {
+		t.Errorf("exit %d, want %d; stderr %s", code, ExitFailure, errb.String())
+	}
+	r := parseDoctorJSON(t, out.String())
+	if !r.has("gotoolchain", "problem", "GOTOOLCHAIN=go1.99.0 (set in the environment)") || !r.has("gotoolchain", "problem", "toolchain not available") ||
+		!r.has("gotoolchain", "problem", "unset GOTOOLCHAIN") {
+		t.Errorf("no toolchain problem:\n%s", out.String())
+	}
+}
+
+// TestDoctorPrivateModuleLeak: a module that looks private, with GOPRIVATE
+// unset and the go command's default GOPROXY and GOSUMDB, is a problem.
+func TestDoctorPrivateModuleLeak(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command in PATH")
+	}
+	defaults, err := doctor.GoEnvCommand(context.Background(), map[string]string{"GOENV": "off", "GOPROXY": "", "GOSUMDB": "", "GOFLAGS": "", "GOTOOLCHAIN": "local"}, "GOPROXY", "GOSUMDB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := doctorGoEnv(t)
+	env["GOPROXY"], env["GOSUMDB"] = defaults["GOPROXY"], defaults["GOSUMDB"]
+	for _, args := range [][]string{
+		{"--module", "git.corp.internal/team/lib@v1.2.3"},
+		{"--module", "corp.example.com/team/lib@v1.2.3", "--private", "corp.example.com"},
+	} {
+		code, stdout, stderr := runDoctorTest(t, env, "", append([]string{"--offline", "--json"}, args...)...)
+		r := parseDoctorJSON(t, stdout)
+		if code != ExitFailure || !r.has("private.module-leak", "problem", "go env -w GOPRIVATE=") || !r.has("private.module-leak", "problem", "public checksum database") {
+			t.Errorf("doctor %v: exit %d %s\n%s", args, code, stderr, stdout)
+		}
+	}
+	code, stdout, _ := runDoctorTest(t, env, "", "--offline", "--json", "--module", "corp.example.com/team/lib@v1.2.3", "--probe-private")
+	if r := parseDoctorJSON(t, stdout); code != ExitOK || len(r.Findings) == 0 {
+		t.Errorf("--probe-private: exit %d\n%s", code, stdout)
 	}
 }
 

@@ -14,10 +14,24 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/dirhash"
 )
 
 // maxExamples bounds the paths listed in one finding.
 const maxExamples = 5
+
+// Re-hashing extracted trees (go mod verify's check): only trees that look
+// touched are re-hashed by the cache scan, at most maxRehashBytes of them.
+// The go command extracts files read-only and within moments, so a
+// writable file, or modification times further apart than extractSpread,
+// mark a tree as touched.
+const (
+	maxRehashBytes = 256 << 20
+	extractSpread  = time.Minute
+)
 
 // cacheScan is what a walk of GOMODCACHE found.
 type cacheScan struct {
@@ -32,6 +46,52 @@ type cacheScan struct {
 	NoZiphash  []string // extracted trees without their .ziphash
 	WalkErrors int
 	FirstErr   error
+
+	suspects  []treeStat            // trees that look touched, in walk order
+	Hashed    map[string]editResult // re-hashed trees by relative path
+	Edited    []string              // re-hashed trees that differ from their .ziphash
+	Unhashed  []string              // trees that look touched but were not re-hashed (budget)
+	HashError []string              // trees that could not be re-hashed
+}
+
+// treeStat is what the walk saw of one extracted tree.
+type treeStat struct {
+	rel            string
+	oldest, newest time.Time
+	writable       string // a writable file in it, relative to the tree
+	bytes          int64
+}
+
+func (t *treeStat) see(info fs.FileInfo, name string) {
+	if m := info.ModTime(); t.oldest.IsZero() || m.Before(t.oldest) {
+		t.oldest = m
+	}
+	if m := info.ModTime(); m.After(t.newest) {
+		t.newest = m
+	}
+	if info.Mode().IsRegular() {
+		t.bytes += info.Size()
+		if info.Mode().Perm()&0o222 != 0 && t.writable == "" {
+			t.writable = name
+		}
+	}
+}
+
+// touched says why the tree looks edited since extraction, or "".
+func (t *treeStat) touched() string {
+	switch {
+	case t.writable != "":
+		return "writable file " + t.writable
+	case t.newest.Sub(t.oldest) > extractSpread:
+		return fmt.Sprintf("files changed %s after extraction", t.newest.Sub(t.oldest).Round(time.Second))
+	}
+	return ""
+}
+
+// editResult is the outcome of re-hashing one extracted tree.
+type editResult struct {
+	Want, Got string // .ziphash and the tree's hash
+	Why       string // why it was re-hashed
 }
 
 type badZiphash struct {
@@ -46,6 +106,13 @@ type badZiphash struct {
 func scanCache(ctx context.Context, dir string) cacheScan {
 	var s cacheScan
 	tree := "" // the extracted tree being walked, relative
+	var cur *treeStat
+	endTree := func() {
+		if cur != nil && cur.touched() != "" {
+			s.suspects = append(s.suspects, *cur)
+		}
+		cur = nil
+	}
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -64,6 +131,7 @@ func scanCache(ctx context.Context, dir string) cacheScan {
 		rel = filepath.ToSlash(rel)
 		if tree != "" && !strings.HasPrefix(rel, tree+"/") {
 			tree = ""
+			endTree()
 		}
 		if d.IsDir() {
 			if tree == "" && rel != "." && !strings.HasPrefix(rel, "cache/") && rel != "cache" && strings.Contains(path.Base(rel), "@") {
@@ -72,14 +140,22 @@ func scanCache(ctx context.Context, dir string) cacheScan {
 					s.Tmp = append(s.Tmp, rel+"/")
 				} else {
 					s.Trees++
-					s.checkTree(dir, rel)
+					if s.checkTree(dir, rel) {
+						cur = &treeStat{rel: rel}
+					}
 				}
+			}
+			if info, err := d.Info(); err == nil && cur != nil && tree != "" {
+				cur.see(info, strings.TrimPrefix(rel, tree+"/"))
 			}
 			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
 			return nil
+		}
+		if cur != nil && tree != "" {
+			cur.see(info, strings.TrimPrefix(rel, tree+"/"))
 		}
 		s.Files++
 		s.Bytes += info.Size()
@@ -104,7 +180,63 @@ func scanCache(ctx context.Context, dir string) cacheScan {
 		}
 		return nil
 	})
+	endTree()
+	s.rehash(ctx, dir)
 	return s
+}
+
+// rehash re-hashes the trees that look touched, as go mod verify does,
+// within maxRehashBytes.
+func (s *cacheScan) rehash(ctx context.Context, dir string) {
+	budget := int64(maxRehashBytes)
+	for _, t := range s.suspects {
+		if ctx.Err() != nil {
+			return
+		}
+		if t.bytes > budget {
+			s.Unhashed = append(s.Unhashed, t.rel)
+			continue
+		}
+		budget -= t.bytes
+		r, ok, err := hashTree(dir, t.rel)
+		switch {
+		case err != nil:
+			s.HashError = append(s.HashError, t.rel+": "+errText(err))
+		case ok:
+			r.Why = t.touched()
+			if s.Hashed == nil {
+				s.Hashed = map[string]editResult{}
+			}
+			s.Hashed[t.rel] = r
+			if r.Got != r.Want {
+				s.Edited = append(s.Edited, t.rel)
+			}
+		}
+	}
+}
+
+// hashTree hashes the extracted tree rel (ESCPATH@ESCVERSION) of the module
+// cache dir as go mod verify does and compares it with its .ziphash. ok is
+// false when there is nothing to compare with (no valid .ziphash).
+func hashTree(dir, rel string) (r editResult, ok bool, err error) {
+	i := strings.LastIndex(rel, "@")
+	if i < 0 {
+		return r, false, nil
+	}
+	p, perr := module.UnescapePath(rel[:i])
+	v, verr := module.UnescapeVersion(rel[i+1:])
+	if perr != nil || verr != nil {
+		return r, false, nil
+	}
+	zh, err := os.ReadFile(filepath.Join(dir, "cache", "download", filepath.FromSlash(rel[:i]), "@v", rel[i+1:]+".ziphash"))
+	if err != nil || checkZiphash(zh) != "" {
+		return r, false, nil
+	}
+	got, err := dirhash.HashDir(filepath.Join(dir, filepath.FromSlash(rel)), p+"@"+v, dirhash.Hash1)
+	if err != nil {
+		return r, false, err
+	}
+	return editResult{Want: strings.TrimSpace(string(zh)), Got: got}, true, nil
 }
 
 // isExtractTemp reports whether an @-named directory is a temporary
@@ -115,20 +247,25 @@ func isExtractTemp(base string) bool {
 }
 
 // checkTree records a tree without its .ziphash, which the go command
-// treats as incompletely extracted.
-func (s *cacheScan) checkTree(dir, rel string) {
+// treats as incompletely extracted. It reports whether the tree is complete
+// and has a .ziphash, so that it can be re-hashed.
+func (s *cacheScan) checkTree(dir, rel string) bool {
 	i := strings.LastIndex(rel, "@")
 	escPath, escVer := rel[:i], rel[i+1:]
 	if escPath == "golang.org/fips140" { // unpacked from GOROOT, never has one
-		return
+		return false
 	}
 	base := filepath.Join(dir, "cache", "download", filepath.FromSlash(escPath), "@v", escVer)
 	if _, err := os.Stat(base + ".partial"); err == nil {
-		return // reported as .partial
+		return false // reported as .partial
 	}
 	if _, err := os.Stat(base + ".ziphash"); errors.Is(err, fs.ErrNotExist) {
 		s.NoZiphash = append(s.NoZiphash, rel)
+		return false
+	} else if err != nil {
+		return false
 	}
+	return true
 }
 
 // checkZiphash validates the content of a .ziphash file as the go
@@ -291,6 +428,27 @@ func (c *checker) checkCache(ctx context.Context) {
 			"remove those versions: modproxy clean --module PATH@VERSION (or go clean -modcache)")
 	} else if s.Zips > 0 {
 		c.add(IDCacheZiphash, OK, title, "every .ziphash file is well-formed", "")
+	}
+	c.edited = s.Hashed
+	if len(s.Edited) > 0 {
+		var list []string
+		for _, rel := range s.Edited {
+			r := s.Hashed[rel]
+			list = append(list, fmt.Sprintf("%s: hashes to %s, its .ziphash says %s (%s)", rel, r.Got, r.Want, r.Why))
+		}
+		c.add(IDCacheEdited, Problem, title,
+			fmt.Sprintf("%d extracted tree%s edited since extraction (go mod verify reports \"dir has been modified\"):\n%s\nbuilds use the edited files, and nothing else notices: the go command checks the zip, not the tree", len(list), plural(len(list), "", "s"), examples(list)),
+			"remove those versions and download them again: modproxy clean --module PATH@VERSION (or go clean -modcache); to change a dependency on purpose, copy it out of the cache and point a replace directive (or go.work) at the copy")
+	}
+	if len(s.Unhashed) > 0 || len(s.HashError) > 0 {
+		var list []string
+		for _, rel := range s.Unhashed {
+			list = append(list, rel+": not re-hashed (over the "+units.Bytes(maxRehashBytes)+" doctor re-hashes per run)")
+		}
+		list = append(list, s.HashError...)
+		c.add(IDCacheEdited, Warning, title,
+			fmt.Sprintf("%d extracted tree%s with writable files or files changed after extraction, not checked:\n%s", len(list), plural(len(list), "", "s"), examples(list)),
+			"check them one by one with modproxy doctor --module PATH@VERSION, or with go mod verify in the project that uses them")
 	}
 	if len(s.NoZiphash) > 0 {
 		c.add(IDCacheNoZiphash, Warning, title,

@@ -8,10 +8,22 @@
 //
 //   - Everything is read from the effective `go env` through Options.GoEnv;
 //     no default of the go command (GOPROXY, GOSUMDB, GOMODCACHE, ...) is
-//     guessed or written down here. The only other inputs are the process
-//     environment (Options.LookupEnv: NETRC, HOME, HTTP proxy variables), the
-//     files named by go env (go.mod, go.sum, the netrc file, the module
-//     cache) and the network.
+//     guessed or written down here. The public services (the proxies of the
+//     go command's default GOPROXY and its default checksum database) are
+//     what go env reports without the go env file and without GOPROXY and
+//     GOSUMDB (Options.GoEnvWith). When go env fails and succeeds with
+//     GOTOOLCHAIN=local, the failed toolchain switch is a finding and the
+//     rest is read with GOTOOLCHAIN=local. The only other inputs are the
+//     process environment (Options.LookupEnv: NETRC, HOME, GOTOOLCHAIN,
+//     HTTP proxy variables), the files named by go env (go.mod, go.sum, the
+//     go env file, the netrc file, the module cache) and the network.
+//   - A module path that looks private (see judgePrivacy: a private-module
+//     pattern, a host that is never public, a host that does not resolve or
+//     resolves only to private addresses) is never sent to a public proxy or
+//     checksum database, and to the other proxies only with
+//     Options.ProbePrivate. Doctor never looks a module up in a checksum
+//     database at all. When the go command would send such a path to a
+//     public service, that is a Problem with the GOPRIVATE fix.
 //   - Run reports findings; it never changes anything. The one write is a
 //     temporary file created and removed at once to learn whether the module
 //     cache is writable.
@@ -30,7 +42,9 @@
 //     with Options.Module, one for the module (.info, or @v/list without a
 //     version), each bounded by Options.Timeout; plus /latest of the checksum
 //     database when the go command would reach it directly. Proxies are
-//     probed concurrently; the findings are in a deterministic order.
+//     probed concurrently; the findings are in a deterministic order. The
+//     host of Options.Module (and of a --canary that is not the default) is
+//     resolved with Options.LookupIP to judge whether it is public.
 //   - HTTP proxies are honoured as the go command honours them
 //     (Options.Proxy, http.ProxyFromEnvironment by default), and
 //     credentials are added as the go command adds them: basic auth from
@@ -47,6 +61,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -138,8 +153,14 @@ const (
 	IDCacheTmp         = "cache.tmp"
 	IDCacheZiphash     = "cache.ziphash"
 	IDCacheNoZiphash   = "cache.ziphash-missing"
+	IDCacheEdited      = "cache.edited"
 	IDModuleCached     = "module.cached"
 	IDModuleRoute      = "module.route"
+	IDPublic           = "public.services"
+	IDPrivateModule    = "private.module-leak"
+	IDPrivateCanary    = "private.canary"
+	IDPrivateBroad     = "gonosumdb.broad"
+	IDGoProxyLookalike = "goproxy.lookalike"
 )
 
 // Defaults of Options.
@@ -157,6 +178,12 @@ type Options struct {
 	// GoEnv reads the effective go environment (goenv.Command in
 	// production, a fixed map in tests).
 	GoEnv goenv.Reader
+	// GoEnvWith reads go env with variables of its environment changed:
+	// each name of set gets its value, "" removing it (GoEnvCommand in
+	// production). It reads the go command's defaults, and go env with
+	// GOTOOLCHAIN=local when GoEnv fails. Nil: neither is done, and no
+	// proxy is known to be public.
+	GoEnvWith func(ctx context.Context, set map[string]string, keys ...string) (map[string]string, error)
 	// LookupEnv reads the process environment: NETRC, HOME (USERPROFILE on
 	// Windows) and the HTTP proxy variables, for reporting. Default
 	// os.LookupEnv.
@@ -176,6 +203,17 @@ type Options struct {
 	// set) and routed through GONOPROXY/GONOSUMDB. Build it with
 	// ParseModule.
 	Module module.Version
+	// PrivateHints are module path patterns (GOPRIVATE syntax,
+	// comma-separated) known to be private, besides those of GOPRIVATE,
+	// GONOPROXY, GONOSUMDB and GOINSECURE.
+	PrivateHints string
+	// ProbePrivate lets doctor ask the GOPROXY entries that are not public
+	// for a Module that looks private (a proxy may still forward a path it
+	// does not have to its own upstream). Public proxies are never asked.
+	ProbePrivate bool
+	// LookupIP resolves a host name, to judge whether a module's host is
+	// public. Default net.Resolver.LookupNetIP with network "ip".
+	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
 
 	// DialContext dials TCP connections. Default (&net.Dialer{}).DialContext.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -220,6 +258,11 @@ func (o Options) withDefaults() Options {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
 	}
+	if o.LookupIP == nil {
+		o.LookupIP = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return (&net.Resolver{}).LookupNetIP(ctx, "ip", host)
+		}
+	}
 	return o
 }
 
@@ -251,14 +294,15 @@ func CheckCanary(path string) error { return module.CheckPath(path) }
 func goEnvKeys() []string {
 	return []string{
 		"GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE",
-		"GOFLAGS", "GOTOOLCHAIN", "GOAUTH", "GOMODCACHE", "GOMOD", "GOVERSION", "GO111MODULE",
+		"GOFLAGS", "GOTOOLCHAIN", "GOAUTH", "GOMODCACHE", "GOMOD", "GOVERSION", "GO111MODULE", "GOENV",
 	}
 }
 
 // Run performs every check and returns the findings in a fixed order:
 // go environment, network probes, module cache, then the module given in
 // Options.Module. It returns an error only when the go environment cannot
-// be read or ctx is done; every other failure is a finding.
+// be read (not even with GOTOOLCHAIN=local) or ctx is done; every other
+// failure is a finding.
 func Run(ctx context.Context, opts Options) (Report, error) {
 	if opts.GoEnv == nil {
 		return Report{}, errors.New("doctor: Options.GoEnv is required")
@@ -270,10 +314,26 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	}
 	o := opts.withDefaults()
 	env, err := o.GoEnv(ctx, goEnvKeys()...)
+	var switchErr error
 	if err != nil {
-		return Report{}, fmt.Errorf("reading go env: %w", err)
+		// A toolchain that cannot be downloaded fails every go command,
+		// go env included: without the switch, doctor can still look.
+		if o.GoEnvWith == nil || ctx.Err() != nil {
+			return Report{}, fmt.Errorf("reading go env: %w", err)
+		}
+		local, lerr := o.GoEnvWith(ctx, map[string]string{"GOTOOLCHAIN": "local"}, goEnvKeys()...)
+		if lerr != nil {
+			return Report{}, fmt.Errorf("reading go env: %w", err)
+		}
+		env, switchErr = local, err
 	}
 	c := newChecker(o, env)
+	c.public = readPublic(ctx, o)
+	if switchErr != nil {
+		c.switchErr = switchErr
+		c.env["GOTOOLCHAIN"], c.toolchainFrom = c.configuredToolchain()
+	}
+	c.checkPublic()
 	c.checkGoEnv()
 	var p *prober // nil when offline
 	if o.Offline {
@@ -301,12 +361,18 @@ type checker struct {
 	env      map[string]string
 	findings []Finding
 
-	list    proxyList
-	sumdb   sumdbConfig
-	mod     *modInfo // nil when there is no main module
-	auth    authConfig
-	netrc   netrcFile
-	results map[int]*proxyProbe // by entry index, after probe
+	list   proxyList
+	sumdb  sumdbConfig
+	public publicServices
+	// switchErr is why go env failed when it worked with GOTOOLCHAIN=local;
+	// toolchainFrom says where the GOTOOLCHAIN value then comes from.
+	switchErr     error
+	toolchainFrom string
+	edited        map[string]editResult // extracted trees re-hashed by the cache scan, by relative path
+	mod           *modInfo              // nil when there is no main module
+	auth          authConfig
+	netrc         netrcFile
+	results       map[int]*proxyProbe // by entry index, after probe
 }
 
 func newChecker(o Options, env map[string]string) *checker {
@@ -345,6 +411,7 @@ func (c *checker) report() Report {
 func (c *checker) checkGoEnv() {
 	c.checkGoProxy()
 	c.checkGoSumDB()
+	c.checkLookalikes()
 	c.checkPrivate()
 	c.checkGoInsecure()
 	c.checkGoFlags()

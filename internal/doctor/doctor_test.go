@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -73,6 +74,45 @@ func testOptions(t *testing.T, env map[string]string) Options {
 		DialContext: refuseDialer,
 		Proxy:       noProxy,
 		LookPath:    func(string) (string, error) { return "", errors.New("not found (test)") },
+		LookupIP:    fakeResolver(nil),
+	}
+}
+
+// fakeResolver answers from names (host -> addresses; a host mapped to nil
+// does not exist) and gives every other host a public address.
+func fakeResolver(names map[string][]string) func(context.Context, string) ([]netip.Addr, error) {
+	return func(_ context.Context, host string) ([]netip.Addr, error) {
+		addrs, ok := names[host]
+		if !ok {
+			addrs = []string{"192.0.2.10"}
+		}
+		if addrs == nil {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		var out []netip.Addr
+		for _, a := range addrs {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out, nil
+	}
+}
+
+// fakeGoEnvWith answers go env with variables changed: defaults (when
+// set["GOENV"] is "off") or, with GOTOOLCHAIN=local, env.
+func fakeGoEnvWith(defaults, env map[string]string) func(context.Context, map[string]string, ...string) (map[string]string, error) {
+	return func(ctx context.Context, set map[string]string, keys ...string) (map[string]string, error) {
+		src := env
+		if set["GOENV"] == "off" {
+			src = defaults
+		}
+		if src == nil {
+			return nil, errors.New("go env: exit status 1 (test)")
+		}
+		m, err := fakeGoEnv(src)(ctx, keys...)
+		if set["GOTOOLCHAIN"] != "" {
+			m["GOTOOLCHAIN"] = set["GOTOOLCHAIN"]
+		}
+		return m, err
 	}
 }
 
@@ -207,6 +247,22 @@ func TestGoEnvChecks(t *testing.T) {
 				{IDPrivatePattern, Problem, "malformed glob"},
 				{IDPrivatePattern, Problem, "drop the @"},
 			}},
+		{name: "semicolon in GOPRIVATE", env: map[string]string{"GOPRIVATE": "corp.example.com;git.example.com", "GONOPROXY": "corp.example.com;git.example.com", "GONOSUMDB": "corp.example.com;git.example.com"},
+			want: []expect{{IDPrivatePattern, Problem, `";" is not a separator`}, {IDPrivatePattern, Problem, "corp.example.com,git.example.com"}, {IDPrivatePattern, Problem, "GOPRIVATE, GONOPROXY, GONOSUMDB"}}},
+		{name: "semicolon and space", env: map[string]string{"GONOSUMDB": "corp.example.com; git.example.com"},
+			want: []expect{{IDPrivatePattern, Problem, "with commas: corp.example.com,git.example.com"}}},
+		{name: "semicolon in GOPROXY", env: map[string]string{"GOPROXY": "https://a.example.com;https://b.example.com,direct"},
+			want: []expect{{IDGoProxyEntry, Problem, `";" is not a GOPROXY separator`}, {IDGoProxyEntry, Problem, "go env -w GOPROXY=https://a.example.com,https://b.example.com,direct"}}},
+		{name: "GONOSUMDB everything", env: map[string]string{"GONOSUMDB": "*"},
+			want: []expect{{IDPrivateBroad, Warning, "checksum verification is off"}, {IDPrivateBroad, Warning, "every host matching *"}}},
+		{name: "GOPRIVATE everything", env: map[string]string{"GOPRIVATE": "*.*", "GONOPROXY": "*.*", "GONOSUMDB": "*.*"},
+			want: []expect{{IDPrivateBroad, Warning, `GONOSUMDB (from GOPRIVATE) pattern "*.*"`}}},
+		{name: "GONOSUMDB top-level domain", env: map[string]string{"GONOSUMDB": "corp.example.com,*.com"}, want: []expect{{IDPrivateBroad, Warning, `"*.com"`}}},
+		{name: "GONOSUMDB code host", env: map[string]string{"GONOSUMDB": "github.com"}, want: []expect{{IDPrivateBroad, Warning, "every module on github.com"}}},
+		{name: "GONOSUMDB code host glob", env: map[string]string{"GONOSUMDB": "github.com/*"}, want: []expect{{IDPrivateBroad, Warning, "every module on github.com"}}},
+		{name: "GONOSUMDB narrow", env: map[string]string{"GONOSUMDB": "*.corp.example.com,github.com/acme-corp,corp.example.com/*"},
+			not: []expect{{IDPrivateBroad, Warning, ""}}},
+		{name: "GONOSUMDB with sumdb off", env: map[string]string{"GONOSUMDB": "*", "GOSUMDB": "off"}, not: []expect{{IDPrivateBroad, Warning, ""}}},
 		{name: "goinsecure", env: map[string]string{"GOINSECURE": "git.example.com"}, want: []expect{{IDGoInsecure, Warning, "plain http"}}},
 		{name: "goinsecure on proxy", env: map[string]string{"GOINSECURE": "proxy.example.com"}, want: []expect{{IDGoInsecure, Problem, "applies only to module paths fetched directly"}}},
 

@@ -207,7 +207,11 @@ func nearestWord(s string, words ...string) string {
 	return best
 }
 
+// editDistance is the number of single-byte insertions, deletions,
+// substitutions and swaps of adjacent bytes that turn a into b (optimal
+// string alignment distance).
 func editDistance(a, b string) int {
+	pprev := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -221,8 +225,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pprev[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		pprev, prev, cur = prev, cur, pprev
 	}
 	return prev[len(b)]
 }
@@ -296,6 +303,10 @@ func (c *checker) checkGoProxy() {
 			c.add(IDGoProxyIgnored, Warning, fmt.Sprintf("GOPROXY entry %d: %s", e.Index, e.Name()),
 				"ignored: the go command stops reading GOPROXY at direct or off",
 				"move it before direct/off if it should be used, or remove it")
+		case e.Kind == kindProxy && strings.Contains(e.Target, ";"):
+			c.add(IDGoProxyEntry, Problem, fmt.Sprintf("GOPROXY entry %d: %s", e.Index, e.Name()),
+				fmt.Sprintf("\";\" is not a GOPROXY separator: the go command reads %q as one URL with host %q, which does not resolve, so every download through it fails", e.Target, e.URL.Host),
+				"separate entries with \",\" (next entry on 404/410) or \"|\" (on any error): go env -w GOPROXY="+strings.ReplaceAll(l.Value, ";", ","))
 		case e.Kind == kindProxy && e.Hint != "":
 			c.add(IDGoProxyEntry, Warning, fmt.Sprintf("GOPROXY entry %d: %s", e.Index, e.Name()), "the URL has a query or fragment", e.Hint)
 		case e.Kind == kindFile:

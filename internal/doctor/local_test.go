@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 )
@@ -232,7 +234,9 @@ func cacheModule(t *testing.T, dir string, srv *upstreamtest.Server, path, esc, 
 		t.Fatal(err)
 	}
 	writeFile(t, base+".ziphash", h, 0o644)
-	writeFile(t, filepath.Join(dir, filepath.FromSlash(esc)+"@"+version, "go.mod"), string(srv.ModBytes(path, version)), 0o444)
+	if err := modzip.Unzip(filepath.Join(dir, filepath.FromSlash(esc)+"@"+version), module.Version{Path: path, Version: version}, base+".zip"); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { makeWritable(dir) })
 }
 

@@ -86,6 +86,19 @@ func (c *checker) checkModuleCached(dir string, m module.Version) {
 			}
 		}
 	}
+	if exists(tree) && exists(base+".ziphash") {
+		rel := filepath.ToSlash(esc) + "@" + ev
+		r, ok := c.edited[rel]
+		if !ok {
+			var err error
+			if r, ok, err = hashTree(dir, rel); err != nil {
+				bad = append(bad, "the extracted tree cannot be re-hashed: "+errText(err))
+			}
+		}
+		if ok && r.Got != r.Want {
+			bad = append(bad, fmt.Sprintf("the extracted tree %s hashes to %s but its .ziphash says %s: files in it were edited after extraction (go mod verify reports \"dir has been modified\"), and builds use the edited files", tree, r.Got, r.Want))
+		}
+	}
 	if exists(base + ".mod") {
 		if h, err := dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) { return os.Open(base + ".mod") }); err == nil {
 			modSum = h
@@ -118,8 +131,10 @@ func firstMatch(globs, target string) string {
 // checkModuleRoute works out, with GONOPROXY, GONOSUMDB, GOINSECURE and
 // GOPROXY, how a fresh download of m would be fetched and verified; when
 // online it asks the proxies, in chain order, for the version (or its
-// list).
+// list), except where a path that looks private must not go.
 func (c *checker) checkModuleRoute(ctx context.Context, p *prober, m module.Version) {
+	priv := c.judgePrivacy(ctx, m.Path)
+	defer c.reportPrivateModule(m, priv)
 	title := "fresh download of " + m.String()
 	var lines []string
 	st, fix := OK, ""
@@ -136,7 +151,7 @@ func (c *checker) checkModuleRoute(ctx context.Context, p *prober, m module.Vers
 		lines = append(lines, "fails: the go command rejects GOPROXY ("+c.list.Err+")")
 		worse(Problem, "fix GOPROXY")
 	} else {
-		l, s, f := c.routeThroughProxies(ctx, p, m)
+		l, s, f := c.routeThroughProxies(ctx, p, m, priv)
 		lines = append(lines, l...)
 		if s != OK {
 			worse(s, f)
@@ -169,8 +184,11 @@ func (c *checker) checkModuleRoute(ctx context.Context, p *prober, m module.Vers
 }
 
 // routeThroughProxies describes the GOPROXY chain for m; online, it asks
-// each proxy in turn until one serves m (as the go command would).
-func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.Version) ([]string, Status, string) {
+// each proxy in turn until one serves m (as the go command would). A path
+// that looks private is never sent to a public proxy, and to the others
+// only with Options.ProbePrivate; the entries after one not asked are not
+// asked either.
+func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.Version, priv privacy) ([]string, Status, string) {
 	esc, _ := module.EscapePath(m.Path)
 	rel := esc + "/@v/list"
 	if m.Version != "" {
@@ -178,6 +196,7 @@ func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.V
 		rel = esc + "/@v/" + ev + ".info"
 	}
 	var lines []string
+	unasked := false // an earlier entry was not asked: the answers are unknown
 	for _, e := range c.list.Used() {
 		switch e.Kind {
 		case kindDirect:
@@ -187,12 +206,24 @@ func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.V
 		case kindInvalid:
 			continue
 		}
-		if p == nil {
+		why := ""
+		switch {
+		case p == nil:
+			why = "--offline"
+		case priv.private && c.public.proxy(e):
+			why = "the path looks private, and doctor never sends such a path to a public proxy"
+		case priv.private && !c.o.ProbePrivate:
+			why = "the path looks private; --probe-private asks the proxies that are not public"
+		case unasked:
+			why = "an earlier entry was not asked"
+		}
+		if why != "" {
+			unasked = true
 			sep := "only 404/410 move on"
 			if e.AnyError() {
 				sep = "any error moves on"
 			}
-			lines = append(lines, fmt.Sprintf("%s (not asked: --offline; %s)", e.Name(), sep))
+			lines = append(lines, fmt.Sprintf("%s (not asked: %s; %s)", e.Name(), why, sep))
 			continue
 		}
 		r := p.get(ctx, joinURL(e.URL, rel))
@@ -207,8 +238,65 @@ func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.V
 			return append(lines, e.Name()+": "+r.summary()+": the download fails here"), Problem, "see the proxy findings above"
 		}
 	}
-	if p == nil {
+	if unasked {
 		return lines, OK, ""
 	}
 	return append(lines, "no entry serves it: the download fails with \"not found\""), Warning, "check the module path and version, and whether a private module needs GOPRIVATE/GONOPROXY"
+}
+
+// reportPrivateModule flags a module that looks private when the go
+// command would send its path to a public proxy or checksum database.
+func (c *checker) reportPrivateModule(m module.Version, priv privacy) {
+	if !priv.private {
+		return
+	}
+	title := m.Path + " looks private"
+	var leaks []string
+	np, ns, gp := c.env["GONOPROXY"], c.env["GONOSUMDB"], c.env["GOPRIVATE"]
+	toProxy := firstMatch(np, m.Path) == ""
+	if toProxy {
+		var before []string
+	chain:
+		for _, e := range c.list.Used() {
+			switch {
+			case e.Kind == kindDirect || e.Kind == kindOff:
+				break chain
+			case c.public.proxy(e):
+				how := "first"
+				if len(before) > 0 {
+					how = "when " + strings.Join(before, ", ") + " do" + plural(len(before), "es", "") + " not serve it"
+				}
+				leaks = append(leaks, fmt.Sprintf("the go command requests it from the public proxy %s %s (no GONOPROXY pattern matches)", e.Name(), how))
+				break chain
+			case e.Kind == kindProxy || e.Kind == kindFile:
+				before = append(before, e.Name())
+			}
+		}
+	}
+	toSumDB := firstMatch(ns, m.Path) == "" && c.sumdbPublic() && m.Path != "golang.org/toolchain"
+	if !toProxy && toSumDB {
+		return // private for GONOPROXY only: module.route reports the checksum database leak
+	}
+	if toSumDB {
+		leaks = append(leaks, "every version not yet in go.sum is looked up in the public checksum database "+c.sumdb.Name+" (no GONOSUMDB pattern matches)")
+	}
+	if len(leaks) == 0 {
+		seen := "it looks private: " + priv.reason + "; no public proxy or checksum database gets its path"
+		if !c.public.known() {
+			seen = "it looks private: " + priv.reason + "; which proxy and checksum database are public is not known (" + c.public.err + ")"
+		}
+		c.add(IDPrivateModule, OK, title, seen, "")
+		return
+	}
+	fix := "go env -w GOPRIVATE=" + joinPattern(gp, priv.pattern) + " (it sets GONOPROXY and GONOSUMDB too; the other patterns already in GOPRIVATE are kept)"
+	if toProxy && np != gp {
+		fix += "; GONOPROXY is set on its own and overrides GOPRIVATE: go env -u GONOPROXY, or go env -w GONOPROXY=" + joinPattern(np, priv.pattern)
+	}
+	if toSumDB && ns != gp {
+		fix += "; GONOSUMDB is set on its own and overrides GOPRIVATE: go env -u GONOSUMDB, or go env -w GONOSUMDB=" + joinPattern(ns, priv.pattern)
+	}
+	c.add(IDPrivateModule, Problem, title,
+		"it looks private ("+priv.reason+"), but "+strings.Join(leaks, "; and ")+
+			": its path and version leak to a public service, which cannot fetch a private module anyway (404/410, \"verifying module: ... 404 Not Found\"); doctor did not send it there",
+		fix)
 }

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
+
+	"github.com/modproxy/modproxy/internal/doctor/explain"
 )
 
 // matchPatterns is the go command's pattern matching for GOPRIVATE,
@@ -177,10 +179,30 @@ func (c *checker) checkPrivate() {
 				if covered(priv, p) {
 					fix = fmt.Sprintf("if the proxy is public: GONOPROXY is set and overrides GOPRIVATE: go env -u GONOPROXY (it then follows GOPRIVATE), or go env -w GONOPROXY=%s", joinPattern(np, p))
 				}
-				c.add(IDPrivateProxyLeak, Warning, fmt.Sprintf("%s pattern %q not in GONOPROXY", k, p),
-					fmt.Sprintf("modules matching %q are requested from %s first: right if that proxy serves your private modules, a leak of the private path if it is a public proxy (which answers 404/410 and, with ,direct, lets the go command fetch directly)", p, strings.Join(proxies, ", ")),
-					fix)
+				st, seen := Warning, fmt.Sprintf("modules matching %q are requested from %s first: right if that proxy serves your private modules, a leak of the private path if it is a public proxy (which answers 404/410 and, with ,direct, lets the go command fetch directly)", p, strings.Join(proxies, ", "))
+				if pub := c.publicProxies(); len(pub) > 0 {
+					st = Problem
+					seen = fmt.Sprintf("modules matching %q are requested from the proxies in GOPROXY, among them the public proxy %s (the go command's default): their private paths leak to it", p, strings.Join(pub, ", "))
+					fix = strings.TrimPrefix(fix, "if the proxy is public: ")
+				}
+				c.add(IDPrivateProxyLeak, st, fmt.Sprintf("%s pattern %q not in GONOPROXY", k, p), seen, fix)
 			}
+		}
+	}
+
+	// Patterns that turn verification off for public modules.
+	for _, p := range splitPatterns(ns) {
+		if bad[p] || disabledPattern(p) || !c.sumdbOn() {
+			continue
+		}
+		if what := broadPattern(p); what != "" {
+			from := "GONOSUMDB"
+			if ns == priv {
+				from = "GONOSUMDB (from GOPRIVATE)"
+			}
+			c.add(IDPrivateBroad, Warning, fmt.Sprintf("%s pattern %q", from, p),
+				fmt.Sprintf("it matches %s: checksum verification is off for them, so a version not yet in go.sum is trusted as the proxy or repository serves it, as with GOSUMDB=off", what),
+				"list only your private module prefixes (corp.example.com, *.corp.example.com, github.com/YOUR-ORG)")
 		}
 	}
 
@@ -204,6 +226,39 @@ func (c *checker) checkPrivate() {
 	}
 }
 
+// broadPattern describes what a pattern covers when that is far more than
+// private modules: every host under a top-level domain, or every owner on a
+// shared code host. It returns "" for a pattern naming a domain or owner.
+func broadPattern(p string) string {
+	first, rest, _ := strings.Cut(strings.TrimSuffix(p, "/"), "/")
+	literal := 0
+	for _, label := range strings.Split(first, ".") {
+		if label != "" && !strings.ContainsAny(label, "*?[\\") {
+			literal++
+		}
+	}
+	switch {
+	case strings.ContainsAny(first, "*?[") && literal < 2:
+		return "the modules of every host matching " + first + ", public ones included"
+	case rest == "" && explain.MultiTenantHost(first):
+		return "every module on " + first + ", where anybody publishes"
+	case strings.ContainsAny(rest, "*?[") && explain.MultiTenantHost(first) && !strings.Contains(rest, "/"):
+		return "every module on " + first + ", where anybody publishes"
+	}
+	return ""
+}
+
+// publicProxies names the used GOPROXY entries that are public.
+func (c *checker) publicProxies() []string {
+	var out []string
+	for _, e := range c.list.Used() {
+		if c.public.proxy(e) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // joinPattern appends p to a pattern list, dropping "none" and "off".
 func joinPattern(list, p string) string {
 	var out []string
@@ -218,6 +273,9 @@ func joinPattern(list, p string) string {
 // patternMistake reports why the go command would never match p as meant.
 func patternMistake(p string) (why, fix string) {
 	switch {
+	case strings.Contains(p, ";"):
+		return `";" is not a separator: the list is comma-separated, so this is one pattern, and it never matches (module paths have no ";")`,
+			"separate the patterns with commas: " + strings.Join(strings.Fields(strings.ReplaceAll(p, ";", " ")), ",")
 	case strings.TrimSpace(p) != p:
 		return "white space is part of the pattern (the go command does not trim it), so it never matches",
 			"remove the spaces: the list is comma-separated without blanks"

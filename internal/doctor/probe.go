@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,7 @@ func firstLine(b []byte) string {
 // proxyProbe is what was learned about one GOPROXY entry.
 type proxyProbe struct {
 	Entry     proxyEntry
+	Canary    string      // the module whose @v/list was asked for
 	List      *httpResult // the canary's @v/list
 	Supported *httpResult // /sumdb/NAME/supported; nil when not asked
 	Latest    *httpResult // /sumdb/NAME/latest through the proxy; nil when not asked
@@ -134,13 +136,14 @@ func (c *checker) probe(ctx context.Context, p *prober) {
 		c.add(IDProxyChain, Problem, "GOPROXY chain", "not probed: the go command rejects GOPROXY ("+c.list.Err+")", "fix GOPROXY first")
 		return
 	}
+	canary := c.canaries(ctx, used)
 	probes := make([]*proxyProbe, len(used))
 	var wg sync.WaitGroup
 	for i, e := range used {
 		if e.Kind != kindProxy && e.Kind != kindFile {
 			continue
 		}
-		wg.Go(func() { probes[i] = p.probeProxy(ctx, e) })
+		wg.Go(func() { probes[i] = p.probeProxy(ctx, e, canary(e)) })
 	}
 	wg.Wait()
 	c.results = map[int]*proxyProbe{}
@@ -162,7 +165,7 @@ func (c *checker) probe(ctx context.Context, p *prober) {
 			for i := n; i < len(c.findings); i++ {
 				if f := &c.findings[i]; f.Status == Problem {
 					f.Status = Warning
-					f.Seen += "\n(a fallback: used only when an earlier entry fails, as it did not for " + c.o.Canary + ")"
+					f.Seen += "\n(a fallback: used only when an earlier entry fails, as it did not for " + pp.Canary + ")"
 				}
 			}
 		}
@@ -171,10 +174,33 @@ func (c *checker) probe(ctx context.Context, p *prober) {
 	c.reportSumDBRoute(ctx, p, used)
 }
 
-func (p *prober) probeProxy(ctx context.Context, e proxyEntry) *proxyProbe {
+// canaries returns the canary to ask each entry for: Options.Canary, except
+// that a canary that looks private is not sent to a public proxy, which is
+// asked for DefaultCanary instead.
+func (c *checker) canaries(ctx context.Context, used []proxyEntry) func(proxyEntry) string {
+	same := func(proxyEntry) string { return c.o.Canary }
+	if c.o.Canary == DefaultCanary || !slices.ContainsFunc(used, c.public.proxy) {
+		return same
+	}
+	priv := c.judgePrivacy(ctx, c.o.Canary)
+	if !priv.private {
+		return same
+	}
+	c.add(IDPrivateCanary, Warning, "canary "+c.o.Canary,
+		"it looks private ("+priv.reason+"): doctor does not send it to a public proxy, and asks those for "+DefaultCanary+" instead",
+		"choose a public module as --canary to probe the public proxies with it")
+	return func(e proxyEntry) string {
+		if c.public.proxy(e) {
+			return DefaultCanary
+		}
+		return c.o.Canary
+	}
+}
+
+func (p *prober) probeProxy(ctx context.Context, e proxyEntry, canary string) *proxyProbe {
 	c := p.c
-	pp := &proxyProbe{Entry: e}
-	esc, _ := module.EscapePath(c.o.Canary) // validated in Run
+	pp := &proxyProbe{Entry: e, Canary: canary}
+	esc, _ := module.EscapePath(canary) // validated in Run
 	pp.List = p.get(ctx, joinURL(e.URL, esc+"/@v/list"))
 	if !c.sumdbOn() || c.sumdb.Err != "" || c.sumdb.URL != nil {
 		return pp
@@ -574,7 +600,7 @@ func (c *checker) reportHTTP(pp *proxyProbe, name string) {
 	case s == http.StatusOK:
 		c.add(IDProxyHTTP, OK, title, seen, "")
 	case s == http.StatusNotFound || s == http.StatusGone:
-		c.add(IDProxyHTTP, OK, title, seen+fmt.Sprintf("; %s is not served here: the go command tries the next entry", c.o.Canary), "")
+		c.add(IDProxyHTTP, OK, title, seen+fmt.Sprintf("; %s is not served here: the go command tries the next entry", pp.Canary), "")
 	case s == http.StatusUnauthorized:
 		fix := "add a netrc entry (machine " + e.URL.Host + " login USER password TOKEN) or a GOAUTH command; credentials are sent over https only"
 		if r.Auth != "" {
@@ -604,18 +630,18 @@ func (c *checker) reportHTTP(pp *proxyProbe, name string) {
 	}
 
 	if r.Status == http.StatusOK {
-		c.reportProtocol(r, name)
+		c.reportProtocol(r, name, pp.Canary)
 	}
 	c.reportSupported(pp, name)
 }
 
 // reportProtocol checks a 200 @v/list answer.
-func (c *checker) reportProtocol(r *httpResult, name string) {
+func (c *checker) reportProtocol(r *httpResult, name, canary string) {
 	title := name + ": protocol"
 	body := bytes.TrimSpace(r.Body)
 	if strings.Contains(strings.ToLower(r.ContentType), "html") || bytes.HasPrefix(body, []byte("<")) {
 		c.add(IDProxyProtocol, Problem, title,
-			fmt.Sprintf("@v/list of %s answered 200 with an HTML page (%q), not a version list: a login page, a captive portal or a wrong base URL", c.o.Canary, firstLine(body)),
+			fmt.Sprintf("@v/list of %s answered 200 with an HTML page (%q), not a version list: a login page, a captive portal or a wrong base URL", canary, firstLine(body)),
 			"open the GOPROXY URL in a browser; check the base path (some servers serve the protocol under /api/go/NAME or similar)")
 		return
 	}
@@ -641,15 +667,15 @@ func (c *checker) reportProtocol(r *httpResult, name string) {
 	}
 	switch {
 	case invalid > 0 && valid == 0:
-		c.add(IDProxyProtocol, Problem, title, fmt.Sprintf("@v/list of %s is not a version list (line %q)", c.o.Canary, badLine),
+		c.add(IDProxyProtocol, Problem, title, fmt.Sprintf("@v/list of %s is not a version list (line %q)", canary, badLine),
 			"check that the URL is a GOPROXY base URL")
 	case invalid > 0:
-		c.add(IDProxyProtocol, Warning, title, fmt.Sprintf("@v/list of %s: %d versions and %d lines that are not versions (e.g. %q), which the go command ignores", c.o.Canary, valid, invalid, badLine),
+		c.add(IDProxyProtocol, Warning, title, fmt.Sprintf("@v/list of %s: %d versions and %d lines that are not versions (e.g. %q), which the go command ignores", canary, valid, invalid, badLine),
 			"report it to the proxy's operator")
 	case valid == 0:
-		c.add(IDProxyProtocol, OK, title, fmt.Sprintf("@v/list of %s: empty (no tagged versions)", c.o.Canary), "")
+		c.add(IDProxyProtocol, OK, title, fmt.Sprintf("@v/list of %s: empty (no tagged versions)", canary), "")
 	default:
-		c.add(IDProxyProtocol, OK, title, fmt.Sprintf("@v/list of %s: %d versions, highest %s", c.o.Canary, valid, highest), "")
+		c.add(IDProxyProtocol, OK, title, fmt.Sprintf("@v/list of %s: %d versions, highest %s", canary, valid, highest), "")
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modproxy/modproxy/internal/doctor/explain"
+	"github.com/modproxy/modproxy/internal/upstream"
 )
 
 // sumdbConfig is GOSUMDB parsed as the go command parses it
@@ -292,7 +295,76 @@ func toolchainVersion(name string) (goVersion, bool) {
 	return parseGoVersion(v)
 }
 
+// configuredToolchain returns the GOTOOLCHAIN the go command uses and where
+// it is set, when go env could only be read with GOTOOLCHAIN=local: the
+// process environment, else the go env file; "" when neither sets it (the
+// default of GOROOT/go.env applies).
+func (c *checker) configuredToolchain() (value, from string) {
+	if v, ok := c.o.LookupEnv("GOTOOLCHAIN"); ok && v != "" {
+		return v, "the environment"
+	}
+	if f := c.env["GOENV"]; f != "" && f != "off" {
+		if data, err := os.ReadFile(f); err == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "GOTOOLCHAIN="); ok && v != "" {
+					return v, "the go env file " + f
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+// reportSwitchFailure explains a toolchain switch that fails every go
+// command (go env worked only with GOTOOLCHAIN=local).
+func (c *checker) reportSwitchFailure() {
+	tc := c.env["GOTOOLCHAIN"]
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(c.switchErr.Error()), "\n") {
+		if l = upstream.Sanitize(l, 300); l != "" && len(lines) < 6 {
+			lines = append(lines, "  "+l)
+		}
+	}
+	seen := []string{"every go command here fails before it starts; go env said:"}
+	seen = append(seen, lines...)
+	seen = append(seen, "with GOTOOLCHAIN=local it works: the failing step is the switch to another toolchain, which the go command downloads as the module golang.org/toolchain through GOPROXY and verifies in the checksum database (the other findings were read with GOTOOLCHAIN=local)")
+	if fs, err := explain.Explain(strings.NewReader(c.switchErr.Error())); err == nil && len(fs) > 0 {
+		seen = append(seen, fmt.Sprintf("modproxy doctor explain: %s (%s)", fs[0].Title, fs[0].ID))
+	}
+	need, needFrom := c.requiredGo()
+	local, localOK := toolchainVersion(c.env["GOVERSION"])
+	name, _, _ := strings.Cut(tc, "+")
+	var fix string
+	switch v, ok := toolchainVersion(name); {
+	case ok:
+		seen = append(seen, fmt.Sprintf("the toolchain %s is named by GOTOOLCHAIN=%s (set in %s)", name, tc, c.toolchainFrom))
+		unset := "unset GOTOOLCHAIN"
+		if c.toolchainFrom != "the environment" {
+			unset = "go env -u GOTOOLCHAIN"
+		}
+		fix = fmt.Sprintf("check the name (releases look like go1.22.3; go%s may not exist or not be served by GOPROXY), or stop forcing it: %s (or GOTOOLCHAIN=local)", v, unset)
+	case needFrom != "" && localOK && local.less(need):
+		from := "the default"
+		if tc != "" {
+			from = "GOTOOLCHAIN=" + tc + " (set in " + c.toolchainFrom + ")"
+		}
+		seen = append(seen, fmt.Sprintf("the toolchain go%s is asked for by %s; %s lets the go command switch to it", need.String(), needFrom, from))
+		fix = fmt.Sprintf("if the go or toolchain line is a typo, fix it in %s (go mod edit -toolchain=none drops a toolchain line); otherwise make the download work (GOPROXY must serve golang.org/toolchain and the checksum database must be reachable), or install go%s and use GOTOOLCHAIN=path; GOTOOLCHAIN=local runs the installed Go, which then refuses this go.mod", c.mod.File, need.String())
+	default:
+		fix = "run go version to see the error; GOTOOLCHAIN=local runs the installed Go"
+	}
+	title := "GOTOOLCHAIN"
+	if tc != "" {
+		title += " " + tc
+	}
+	c.add(IDGoToolchain, Problem, title, strings.Join(seen, "\n"), fix)
+}
+
 func (c *checker) checkGoToolchain() {
+	if c.switchErr != nil {
+		c.reportSwitchFailure()
+		return
+	}
 	tc := c.env["GOTOOLCHAIN"]
 	local, localOK := toolchainVersion(c.env["GOVERSION"])
 	title := "GOTOOLCHAIN " + tc

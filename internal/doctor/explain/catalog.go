@@ -12,6 +12,9 @@ import (
 // and the named capture groups of Pattern are replaced with the values found
 // in the input (see Finding.Commands); unknown values are replaced with an
 // upper-case placeholder such as MODULE or VERSION.
+// {clean} stands for the command removing the module version from the
+// module cache: "modproxy clean --module M@V" when the version is known,
+// "go clean -modcache" otherwise.
 type Entry struct {
 	ID       string   `json:"id"`
 	Title    string   `json:"title"`
@@ -27,6 +30,8 @@ type Entry struct {
 	needles []string // lower-case; at least one must occur in the lower-cased line
 	ctx     bool     // the line must also look like go command output (see ctxNeedles)
 	follows []string // IDs whose message this line continues (folded, not reported)
+	refines []string // IDs whose finding this line explains better: it takes that finding over
+	here    bool     // about this machine's setup: never applied inside a server's response
 	back    bool     // look for the module in the preceding lines even if this line is not indented
 }
 
@@ -51,6 +56,8 @@ type spec struct {
 	needles        []string
 	ctx            bool
 	follows        []string
+	refines        []string
+	here           bool
 	back           bool
 	example        string
 	cause, fix     string
@@ -87,6 +94,8 @@ func Catalog() []Entry {
 			needles:  append([]string(nil), s.needles...),
 			ctx:      s.ctx,
 			follows:  append([]string(nil), s.follows...),
+			refines:  append([]string(nil), s.refines...),
+			here:     s.here,
 			back:     s.back,
 		}
 	}
@@ -162,11 +171,10 @@ var catalogData = []spec{
 		pattern: `reading (?P<url>https?://\S+): 404 Not Found`,
 		needles: []string{"404 not found"},
 		example: `go: example.com/lib@v1.4.0: reading https://proxy.example.com/example.com/lib/@v/v1.4.0.info: 404 Not Found`,
-		cause:   "The module proxy does not have the requested module or version: the version was never published (typo, deleted tag), the module is private, or the proxy cannot fetch it from its origin.",
-		fix:     "Check that the version exists (`go list -m -versions`) and require an existing one. If the module is private, list it in GOPRIVATE so the go command fetches it directly from its repository. " + privateNote,
+		cause:   "The module proxy does not have the requested module or version: the version was never published (typo, deleted tag), the module is private, or the proxy cannot fetch it from its origin. A 404 for one version of a module says nothing about the module being private: most often the version does not exist.",
+		fix:     "Check that the version exists (`go list -m -versions`) and require an existing one; the \"server response\" line under the error, if any, gives the proxy's reason. Only when that reason shows the proxy cannot fetch the module at all (unrecognized import path, authentication or repository-not-found errors) is it private: then list it in GOPRIVATE so the go command fetches it directly from its repository. " + privateNote,
 		commands: []string{
 			"go list -m -versions {path}",
-			"go env -w GOPRIVATE={private}",
 			"GOPROXY=direct go mod download -x {module}",
 		},
 	},
@@ -192,6 +200,19 @@ var catalogData = []spec{
 		commands: []string{
 			"go env GOPROXY GOAUTH GONOPROXY",
 			"modproxy doctor",
+		},
+	},
+	{
+		id: "proxy-not-available", title: "Proxy refuses this module version (403: not available)", cat: CatProxy, prio: 58,
+		pattern: `^\s*server response:\s*not available\b`,
+		needles: []string{"not available"},
+		refines: []string{"proxy-forbidden"},
+		example: "\tserver response: not available",
+		cause:   "The proxy answered 403 Forbidden with the reason \"not available\": it understood the request and refuses to serve this module version by its own policy (a deny rule or allow list, a blocked vulnerable or retracted version, a cooldown for new releases, or a quarantine after an integrity failure). It is not a credentials problem: a proxy that wants credentials answers 401, or 403 with a reason about access.",
+		fix:     "Require a version the proxy serves (`go list -m -versions`), or ask the proxy's operator why this one is blocked (modproxy logs the rule that refused it). Do not route around the proxy with GOPROXY=direct or GONOPROXY: the block is usually deliberate.",
+		commands: []string{
+			"go list -m -versions {path}",
+			"go env GOPROXY",
 		},
 	},
 	{
@@ -256,6 +277,19 @@ var catalogData = []spec{
 		},
 	},
 	{
+		id: "sumdb-unreachable", title: "Checksum database unreachable", cat: CatChecksum, prio: 95,
+		pattern: `verifying (?:module|go\.mod): (?:(?P<mod>[^\s@]+@[^\s:]+): )?Get "(?P<url>[^"]+)": (?P<reason>.+)`,
+		needles: []string{"verifying module: ", "verifying go.mod: "},
+		here:    true,
+		example: `go: example.com/lib@v1.2.3: verifying go.mod: example.com/lib@v1.2.3/go.mod: Get "http://127.0.0.1:1/lookup/example.com/lib@v1.2.3": dial tcp 127.0.0.1:1: connect: connection refused`,
+		cause:   "The module was downloaded, but the go command could not reach the checksum database (GOSUMDB) to verify it, so it refuses to use it. The module proxy is not at fault: the request that failed went to the URL in the message, which is the one GOSUMDB names (\"NAME+KEY URL\"), a GOPROXY entry that proxies the database (/sumdb/NAME/supported), or https://NAME. The reason ends the line: connection refused or a timeout means nothing answers at that address, no such host a name that does not resolve, an x509 error a certificate this machine does not trust.",
+		fix:     "Check GOSUMDB (`go env GOSUMDB`): its URL and port, and that the database is running and reachable from here (HTTPS_PROXY if an HTTP proxy is needed). For private modules exclude them with GOPRIVATE or GONOSUMDB instead of turning verification off; never set GOSUMDB=off to get past this.",
+		commands: []string{
+			"go env GOSUMDB GONOSUMDB GOPROXY",
+			"modproxy doctor",
+		},
+	},
+	{
 		id: "sumdb-verify-failed", title: "Checksum database lookup failed", cat: CatChecksum, prio: 55,
 		pattern: `verifying (?:module|go\.mod): (?P<mod>[^\s@]+@[^\s:]+): `,
 		needles: []string{"verifying module: ", "verifying go.mod: "},
@@ -273,9 +307,9 @@ var catalogData = []spec{
 		needles: []string{"checksum mismatch"},
 		example: `verifying example.com/lib@v1.4.0: checksum mismatch`,
 		cause:   "The module zip the go command downloaded does not hash to the value recorded in go.sum. Either the module cache holds a corrupted or tampered copy, a proxy served different content, or the version was re-tagged upstream after go.sum was written (or go.sum was edited by hand / merged badly).",
-		fix:     "Do not just delete the go.sum line. First clean the module cache and download again; if it still mismatches, find out which content is right (ask the module author whether the tag moved). Only when you trust the new content, remove the module's lines from go.sum and run `go mod tidy`.",
+		fix:     "Do not just delete the go.sum line. First remove the cached copy of this version (`modproxy clean --module M@V` removes just it; `go clean -modcache` empties the whole cache) and download again; if it still mismatches, find out which content is right (ask the module author whether the tag moved). Only when you trust the new content, remove the module's lines from go.sum and run `go mod tidy`.",
 		commands: []string{
-			"go clean -modcache",
+			"{clean}",
 			"go mod download -x {module}",
 			"go mod verify",
 		},
@@ -286,9 +320,9 @@ var catalogData = []spec{
 		needles: []string{"checksum mismatch"},
 		example: `verifying example.com/lib@v1.4.0/go.mod: checksum mismatch`,
 		cause:   "The go.mod file of this module version does not hash to the /go.mod line recorded in go.sum: the cache or a proxy has different content, or the version was re-published upstream after go.sum was written.",
-		fix:     "Clean the module cache and download again. If the mismatch persists, verify the upstream tag did not move before replacing the go.sum line (remove the module's lines, then `go mod tidy`).",
+		fix:     "Remove the cached copy of this version (`modproxy clean --module M@V`, or `go clean -modcache` for the whole cache) and download again. If the mismatch persists, verify the upstream tag did not move before replacing the go.sum line (remove the module's lines, then `go mod tidy`).",
 		commands: []string{
-			"go clean -modcache",
+			"{clean}",
 			"go mod download -x {module}",
 			"go mod verify",
 		},
@@ -299,9 +333,9 @@ var catalogData = []spec{
 		needles: []string{"checksum mismatch"},
 		example: `go: example.com/lib@v1.4.0: verifying module: checksum mismatch`,
 		cause:   "The content downloaded (usually via GOPROXY) does not match the checksum the checksum database published for this version. The proxy or something between you and it served modified content, or the module cache is corrupt.",
-		fix:     "Treat it as a security problem: do not bypass it. Clean the module cache, download directly from the origin to compare, and report the proxy if it keeps serving different bits.",
+		fix:     "Treat it as a security problem: do not bypass it. Remove the cached copy (`modproxy clean --module M@V`, or `go clean -modcache` for the whole cache), download directly from the origin to compare, and report the proxy if it keeps serving different bits.",
 		commands: []string{
-			"go clean -modcache",
+			"{clean}",
 			"GOPROXY=direct go mod download -x {module}",
 			"go env GOPROXY GOSUMDB",
 		},
@@ -325,9 +359,9 @@ var catalogData = []spec{
 		follows: []string{"checksum-mismatch", "gomod-checksum-mismatch", "sumdb-checksum-mismatch", "sumdb-checksum-missing", "security-error"},
 		example: `SECURITY ERROR`,
 		cause:   "The go command's checksum verification failed: a downloaded module does not match go.sum or the checksum database. (The line naming the module was not found above this banner.)",
-		fix:     "Look for the \"verifying ...: checksum mismatch\" line of this error; clean the module cache and download again before trusting any new checksum.",
+		fix:     "Look for the \"verifying ...: checksum mismatch\" line of this error; remove the cached copy of that version (`modproxy clean --module M@V`, or `go clean -modcache` for the whole cache) and download again before trusting any new checksum.",
 		commands: []string{
-			"go clean -modcache",
+			"{clean}",
 			"go mod verify",
 		},
 	},
@@ -382,9 +416,21 @@ var catalogData = []spec{
 
 	// -------------------------------------------------------------- version
 	{
+		id: "version-missing-v", title: "Version in go.mod lacks the \"v\" prefix", cat: CatVersion, prio: 64,
+		pattern: `(?P<path>[^\s:@"]+): version "(?P<version>[0-9]+(?:\.[0-9]+){0,2}(?:[-+][^"\s]*)?)" invalid`,
+		needles: []string{"\" invalid"},
+		example: `go.mod:5: require example.com/lib: version "1.2.3" invalid: must be of the form v1.2.3`,
+		cause:   "A require, replace or exclude line of go.mod gives the version without its \"v\" (1.2.3 instead of v1.2.3). Module versions are semantic versions with a leading \"v\": the go command treats a bare number as a query to resolve, which no proxy or repository answers (the tag is v1.2.3), or rejects it outright.",
+		fix:     "Edit the go.mod line named in the message and write the version with its \"v\" (v1.2.3). Neither `go get` nor `go mod edit` can do it for you: both stop at the parse error first. Then run `go mod tidy`.",
+		commands: []string{
+			"go mod tidy",
+		},
+	},
+	{
 		id: "invalid-version-unknown-revision", title: "Invalid version: unknown revision", cat: CatVersion, prio: 62,
 		pattern: `invalid version: unknown revision (?P<rev>\S+)`,
 		needles: []string{"invalid version: unknown revision"},
+		follows: []string{"version-missing-v"},
 		example: `go: example.com/lib@v1.9.9: invalid version: unknown revision v1.9.9`,
 		cause:   "The requested version (or tag, branch, commit) does not exist in the module's repository: a typo, a tag that was never pushed or was deleted, or a repository the go command cannot fully read (missing credentials can make existing tags invisible).",
 		fix:     "List the versions that do exist and require one of them. If the tag exists, check that the go command can authenticate to the repository (GOPRIVATE plus git credentials).",
@@ -521,6 +567,18 @@ var catalogData = []spec{
 		commands: []string{
 			"go get {declared}@latest",
 			"go mod edit -replace={declared}={path}@{version}",
+		},
+	},
+	{
+		id: "replace-dir-missing", title: "Replacement directory does not exist", cat: CatModule, prio: 65,
+		pattern: `replacement directory (?P<dir>\S+) does not exist|\(replaced by (?P<dir>[^)\s]+)\): reading \S*go\.mod: open \S+: (?:no such file or directory|The system cannot find the (?:file|path) specified)`,
+		needles: []string{"replacement directory", "(replaced by "},
+		example: `main.go:3:8: example.com/lib@v1.2.3: replacement directory ../lib does not exist`,
+		cause:   "go.mod has a replace directive that points the module at a local directory (a path such as ../lib), and that directory, or its go.mod, does not exist here. A relative path is relative to the directory holding go.mod. Typically the replace was made for local development and committed: it names a checkout that exists only on its author's machine, or CI did not check out the sibling repository.",
+		fix:     "Check out the module at that path, fix the path in the replace directive, or drop the replace so that the required version is downloaded; a replace with a directory is for local work (a go.work file keeps it out of go.mod).",
+		commands: []string{
+			"go mod edit -dropreplace={path}",
+			"go mod edit -json",
 		},
 	},
 	{
@@ -782,10 +840,11 @@ var catalogData = []spec{
 		pattern: `download (?P<toolchain>go\S+) for (?P<platform>\S+): toolchain not available`,
 		needles: []string{"toolchain not available"},
 		example: `go: download go1.99.0 for linux/amd64: toolchain not available`,
-		cause:   "go.mod (go or toolchain line) or GOTOOLCHAIN asks for a Go release that the go command tried to download (as the golang.org/toolchain module through GOPROXY) and could not find: the version does not exist, or the configured proxy does not serve toolchains.",
-		fix:     "Check the go/toolchain lines in go.mod for typos (release versions look like go1.22.3). If your proxy does not serve golang.org/toolchain, install that Go version locally or let the proxy serve it.",
+		cause:   "GOTOOLCHAIN, or the go or toolchain line of go.mod or go.work, asks for a Go release that the go command tried to download (as the module golang.org/toolchain through GOPROXY) and did not find. The go command says \"not available\" for every not-found answer: the release does not exist (a typo, or a version newer than any release), GOPROXY=off forbids the download, the proxies in GOPROXY do not serve golang.org/toolchain, or there is no build for this platform.",
+		fix:     "Check where the version comes from (`go env GOTOOLCHAIN`, then the go and toolchain lines of go.mod) and fix typos: releases look like go1.22.3. With GOPROXY=off, or a proxy without toolchains, install that release yourself (then GOTOOLCHAIN=path finds it in PATH) or allow the download. GOTOOLCHAIN=local keeps the installed Go when go.mod does not require a newer one.",
 		commands: []string{
 			"go env GOTOOLCHAIN GOPROXY",
+			"GOTOOLCHAIN=local go version",
 			"go install golang.org/dl/{toolchain}@latest",
 			"{toolchain} download",
 		},
@@ -1263,9 +1322,9 @@ var catalogData = []spec{
 		needles: []string{"zip: "},
 		example: `go: example.com/lib@v1.4.0: zip: not a valid zip file`,
 		cause:   "The module zip in the cache or from the proxy is corrupt or not a zip at all: an interrupted download, or a proxy/captive portal that returned an HTML page instead of the file.",
-		fix:     "Remove the broken download by cleaning the module cache and download again; if it repeats, check what the proxy returns for the .zip URL.",
+		fix:     "Remove the broken download (`modproxy clean --module M@V` removes just that version; `go clean -modcache` the whole cache) and download again; if it repeats, check what the proxy returns for the .zip URL.",
 		commands: []string{
-			"go clean -modcache",
+			"{clean}",
 			"go mod download -x {module}",
 		},
 	},

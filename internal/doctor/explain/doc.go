@@ -37,4 +37,15 @@
 //     of the multi-line go error message the line belongs to.
 //   - Commands that the go command itself suggests right after the error
 //     ("to add it:", "to update it:", "run:") are captured and listed first.
+//   - A line that only says more about the finding just reported (the
+//     "server response: not available" under a 403) does not make a finding
+//     of its own: its entry takes that finding over (see refines in the
+//     catalog).
+//   - An error on a toolchain download line ("download go1.N.P:
+//     golang.org/toolchain@...") keeps its own explanation (network, proxy,
+//     checksum database) and gets the toolchain switch it happened in added
+//     to its cause, fix and commands.
+//   - Where a command removes a module version from the module cache, it is
+//     "modproxy clean --module M@V" when the version is known and "go clean
+//     -modcache" otherwise.
 package explain

@@ -135,7 +135,7 @@ func (x *Explainer) clean(line string) string {
 func (x *Explainer) classify(line, lower string, remote bool) (int, []int) {
 	for _, i := range x.order {
 		e := &x.entries[i]
-		if remote && (e.Category == CatNetwork || e.Category == CatLocal) {
+		if remote && (e.Category == CatNetwork || e.Category == CatLocal || e.here) {
 			continue
 		}
 		if !e.prefilter(lower) {
@@ -161,11 +161,12 @@ type scan struct {
 	remote   bool           // inside the indented detail of a "server response:"
 }
 
-// meta is what a finding needs to recompute its commands.
+// meta is what a finding needs to recompute its texts and commands.
 type meta struct {
-	entry    *Entry
-	vars     map[string]string // named captures, plus host from the line
-	captured []string          // commands the go command suggested in the input
+	entry     *Entry
+	vars      map[string]string // named captures, plus host from the line
+	captured  []string          // commands the go command suggested in the input
+	toolchain string            // the toolchain being downloaded when the error happened, if any
 }
 
 func (s *scan) line(n int, raw string) {
@@ -200,6 +201,15 @@ func (s *scan) line(n int, raw string) {
 		if names[k] != "" && loc[2*k] >= 0 {
 			vars[names[k]] = line[loc[2*k]:loc[2*k+1]]
 		}
+	}
+	if len(e.refines) > 0 {
+		// Only a better explanation of the finding just reported: on its
+		// own the line says too little.
+		if s.last >= 0 && n-s.lastLine <= followWindow && slices.Contains(e.refines, s.out[s.last].ID) {
+			s.refine(s.last, e, vars)
+			s.lastLine = n
+		}
+		return
 	}
 	module := s.module(vars, line, indented || e.back)
 	if vars["host"] == "" {
@@ -242,21 +252,53 @@ func (s *scan) line(n int, raw string) {
 		Line:   n,
 		Text:   truncateText(trimmed, loc[0]-lead, MaxTextBytes),
 		Module: module,
-		Cause:  e.Cause,
-		Fix:    e.Fix,
 		Count:  1,
 	})
-	s.meta = append(s.meta, meta{entry: e, vars: vars})
+	s.meta = append(s.meta, meta{entry: e, vars: vars, toolchain: s.x.ex.toolchain(line)})
 	s.last, s.lastLine, s.open = len(s.out)-1, n, true
 	s.seen[key] = s.last
+	s.describe(s.last)
 	s.commands(s.last)
+}
+
+// refine lets entry e take over finding i, keeping its line, text and
+// module; values e captured are added to those already known.
+func (s *scan) refine(i int, e *Entry, vars map[string]string) {
+	m := &s.meta[i]
+	m.entry = e
+	for k, v := range vars {
+		if m.vars[k] == "" {
+			m.vars[k] = v
+		}
+	}
+	s.out[i].ID, s.out[i].Title = e.ID, e.Title
+	s.describe(i)
+	s.commands(i)
+}
+
+// describe sets the cause and fix of finding i from its entry, adding the
+// toolchain switch the error happened in (unless the entry is about
+// toolchains itself).
+func (s *scan) describe(i int) {
+	m, f := &s.meta[i], &s.out[i]
+	f.Cause, f.Fix = m.entry.Cause, m.entry.Fix
+	if m.toolchain != "" && m.entry.Category != CatToolchain {
+		f.Cause += " It happened while switching toolchains: GOTOOLCHAIN, or the go or toolchain line of go.mod or go.work, asks for " + m.toolchain +
+			", which the go command downloads as the module golang.org/toolchain through GOPROXY and verifies in the checksum database (GOSUMDB) like any module."
+		f.Fix += " Until the download works, GOTOOLCHAIN=local keeps the installed Go (which refuses a go.mod that requires a newer one); or install " + m.toolchain +
+			" yourself and use GOTOOLCHAIN=path."
+	}
 }
 
 // commands recomputes the commands of finding i.
 func (s *scan) commands(i int) {
 	m := &s.meta[i]
 	cmds := append([]string(nil), m.captured...)
-	for _, c := range s.x.ex.render(m.entry.Commands, m.vars, s.out[i].Module) {
+	rendered := s.x.ex.render(m.entry.Commands, m.vars, s.out[i].Module)
+	if m.toolchain != "" && m.entry.Category != CatToolchain {
+		rendered = append(rendered, "go env GOTOOLCHAIN GOPROXY GOSUMDB", "GOTOOLCHAIN=local go version")
+	}
+	for _, c := range rendered {
 		if !slices.Contains(cmds, c) {
 			cmds = append(cmds, c)
 		}

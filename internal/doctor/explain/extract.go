@@ -10,31 +10,41 @@ import (
 // extractor holds the compiled regular expressions used to pull module paths,
 // versions and hosts out of go command output. It is immutable once built.
 type extractor struct {
-	lookupURL *regexp.Regexp // checksum database lookup URL: .../lookup/path@version
-	atV       *regexp.Regexp // proxy URL or module cache path: .../path/@v/version.ext or /@v/list
-	token     *regexp.Regexp // path@version anywhere in the line
-	modWord   *regexp.Regexp // "module path:" or "module path@query:"
-	goPrefix  *regexp.Regexp // "go: path/sub: "
-	urlHost   *regexp.Regexp // first URL host in the line
-	safe      *regexp.Regexp // values allowed inside suggested commands
-	decor     *regexp.Regexp // log decorations removed before de-duplication
-	ansi      *regexp.Regexp // terminal colour escapes
-	pseudo    *regexp.Regexp // pseudo-version commit suffix
+	lookupURL   *regexp.Regexp // checksum database lookup URL: .../lookup/path@version
+	atV         *regexp.Regexp // proxy URL or module cache path: .../path/@v/version.ext or /@v/list
+	token       *regexp.Regexp // path@version anywhere in the line
+	modWord     *regexp.Regexp // "module path:" or "module path@query:"
+	goPrefix    *regexp.Regexp // "go: path/sub: "
+	urlHost     *regexp.Regexp // first URL host in the line
+	safe        *regexp.Regexp // values allowed inside suggested commands
+	decor       *regexp.Regexp // log decorations removed before de-duplication
+	ansi        *regexp.Regexp // terminal colour escapes
+	pseudo      *regexp.Regexp // pseudo-version commit suffix
+	toolchainDL *regexp.Regexp // a failed toolchain download: "download go1.N.P: golang.org/toolchain@..."
 }
 
 func newExtractor() *extractor {
 	return &extractor{
-		lookupURL: regexp.MustCompile(`https?://[^\s/"']+(?:/[^\s"']*)?/lookup/([^\s@"']+)@([^\s:"']+)`),
-		atV:       regexp.MustCompile(`([^\s"'@]*?)/@(?:v/(?:list|([^/\s"']+?)\.(?:info|mod|zip|ziphash|lock|partial))|latest)\b`),
-		token:     regexp.MustCompile(`([A-Za-z0-9][-A-Za-z0-9_~]*(?:\.[-A-Za-z0-9_~]+)+(?:/[-A-Za-z0-9_.~!+]+)*)@(v[0-9][-A-Za-z0-9_.+~!]*|(?:latest|upgrade|patch|none|master|main|[0-9a-f]{7,40})\b)`),
-		modWord:   regexp.MustCompile(`\bmodule ([A-Za-z0-9][-A-Za-z0-9_~]*(?:\.[-A-Za-z0-9_~]+)+(?:/[-A-Za-z0-9_.~!+]+)*)(?:@([^\s:]+))?:`),
-		goPrefix:  regexp.MustCompile(`^\s*go(?: get)?: ([A-Za-z0-9][-A-Za-z0-9_~]*(?:\.[-A-Za-z0-9_~]+)+(?:/[-A-Za-z0-9_.~!+]+)+):`),
-		urlHost:   regexp.MustCompile(`https?://(?:[^@/\s"']*@)?([A-Za-z0-9][-A-Za-z0-9.]*)`),
-		safe:      regexp.MustCompile(`^[A-Za-z0-9][-A-Za-z0-9_.~+/@!:=,*]*$`),
-		decor:     regexp.MustCompile(`^(?:#\d+\s+)?(?:\[?\d{4}-\d\d-\d\d[T ][0-9:.,]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+)?(?:\d+(?:\.\d+)?\s+)?`),
-		ansi:      regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]"),
-		pseudo:    regexp.MustCompile(`-(?:0\.)?(?:\d+\.)?\d{14}-([0-9a-f]{12})(?:\+incompatible)?$`),
+		lookupURL:   regexp.MustCompile(`https?://[^\s/"']+(?:/[^\s"']*)?/lookup/([^\s@"']+)@([^\s:"']+)`),
+		atV:         regexp.MustCompile(`([^\s"'@]*?)/@(?:v/(?:list|([^/\s"']+?)\.(?:info|mod|zip|ziphash|lock|partial))|latest)\b`),
+		token:       regexp.MustCompile(`([A-Za-z0-9][-A-Za-z0-9_~]*(?:\.[-A-Za-z0-9_~]+)+(?:/[-A-Za-z0-9_.~!+]+)*)@(v[0-9][-A-Za-z0-9_.+~!]*|(?:latest|upgrade|patch|none|master|main|[0-9a-f]{7,40})\b)`),
+		modWord:     regexp.MustCompile(`\bmodule ([A-Za-z0-9][-A-Za-z0-9_~]*(?:\.[-A-Za-z0-9_~]+)+(?:/[-A-Za-z0-9_.~!+]+)*)(?:@([^\s:]+))?:`),
+		goPrefix:    regexp.MustCompile(`^\s*go(?: get)?: ([A-Za-z0-9][-A-Za-z0-9_~]*(?:\.[-A-Za-z0-9_~]+)+(?:/[-A-Za-z0-9_.~!+]+)+):`),
+		urlHost:     regexp.MustCompile(`https?://(?:[^@/\s"']*@)?([A-Za-z0-9][-A-Za-z0-9.]*)`),
+		safe:        regexp.MustCompile(`^[A-Za-z0-9][-A-Za-z0-9_.~+/@!:=,*]*$`),
+		decor:       regexp.MustCompile(`^(?:#\d+\s+)?(?:\[?\d{4}-\d\d-\d\d[T ][0-9:.,]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+)?(?:\d+(?:\.\d+)?\s+)?`),
+		ansi:        regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]"),
+		pseudo:      regexp.MustCompile(`-(?:0\.)?(?:\d+\.)?\d{14}-([0-9a-f]{12})(?:\+incompatible)?$`),
+		toolchainDL: regexp.MustCompile(`\bdownload (go[0-9][^\s:]*): golang\.org/toolchain@`),
 	}
+}
+
+// toolchain returns the toolchain whose download line reports, or "".
+func (x *extractor) toolchain(line string) string {
+	if m := x.toolchainDL.FindStringSubmatch(line); m != nil && len(m[1]) <= 64 && x.safe.MatchString(m[1]) {
+		return m[1]
+	}
+	return ""
 }
 
 // module returns "path@version" (or "path") found in line, or "".
@@ -162,21 +172,23 @@ func validPath(p string) bool {
 	return true
 }
 
-// privatePattern suggests a GOPRIVATE pattern for a module path: the
-// organisation on multi-tenant code hosts, the host otherwise.
-func privatePattern(path string) string {
+// PrivatePattern suggests a GOPRIVATE pattern for a module path: the
+// owner on multi-tenant code hosts (github.com/acme), the host otherwise;
+// "" when the path does not start with a host name.
+func PrivatePattern(path string) string {
 	elems := strings.Split(path, "/")
 	if len(elems) == 0 || !strings.Contains(elems[0], ".") {
 		return ""
 	}
-	switch elems[0] {
-	case "github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "dev.azure.com", "gitee.com":
-		if len(elems) >= 2 {
-			return elems[0] + "/" + elems[1]
-		}
+	if MultiTenantHost(elems[0]) && len(elems) >= 2 {
+		return elems[0] + "/" + elems[1]
 	}
 	return elems[0]
 }
+
+// MultiTenantHost reports whether host is a public code host shared by many
+// owners, where a pattern naming only the host covers everyone's modules.
+func MultiTenantHost(host string) bool { return multiTenant[host] }
 
 // majorPath returns path adjusted to the major version of version:
 // example.com/m + v2.1.0 -> example.com/m/v2; example.com/m/v2 + v3.0.0 ->
@@ -249,6 +261,12 @@ func truncateText(s string, at, max int) string {
 	return out
 }
 
+// multiTenant lists public code hosts shared by many owners (read only).
+var multiTenant = map[string]bool{
+	"github.com": true, "gitlab.com": true, "bitbucket.org": true,
+	"codeberg.org": true, "dev.azure.com": true, "gitee.com": true,
+}
+
 // placeholders lists the template values of Entry.Commands with what is
 // shown when the value is unknown.
 var placeholders = []struct{ name, fallback string }{
@@ -269,11 +287,8 @@ var placeholders = []struct{ name, fallback string }{
 	{"toolchain", "go1.N.P"},
 	{"vcs", "git"},
 	{"root", "MODULE"},
-}
-
-var multiTenant = map[string]bool{
-	"github.com": true, "gitlab.com": true, "bitbucket.org": true,
-	"codeberg.org": true, "dev.azure.com": true, "gitee.com": true,
+	{"dir", "DIR"},
+	{"clean", "go clean -modcache"}, // see render
 }
 
 // render fills command templates with values taken from the input. Values
@@ -304,14 +319,21 @@ func (x *extractor) render(templates []string, vars map[string]string, module st
 		val["gotoolchain"] = g
 		val["goversion"] = strings.TrimPrefix(g, "go")
 	}
-	if p := privatePattern(path); p != "" {
+	if p := PrivatePattern(path); p != "" {
 		val["private"] = p
-	} else if h := vars["host"]; h != "" && !multiTenant[h] && strings.Contains(h, ".") {
+	} else if h := vars["host"]; h != "" && !MultiTenantHost(h) && strings.Contains(h, ".") {
 		val["private"] = h
 	}
 
+	// {clean} removes the one version from the module cache when it is
+	// known, the whole cache otherwise.
+	clean := "go clean -modcache"
+	if version != "" && len(module) <= 256 && x.safe.MatchString(module) {
+		clean = "modproxy clean --module {module}"
+	}
 	out := make([]string, 0, len(templates))
 	for _, t := range templates {
+		t = strings.ReplaceAll(t, "{clean}", clean)
 		for _, p := range placeholders {
 			key := "{" + p.name + "}"
 			if !strings.Contains(t, key) {
