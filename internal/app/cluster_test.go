@@ -184,10 +184,21 @@ func TestGoModDownloadThroughLoadBalancedPair(t *testing.T) {
 
 	dir := t.TempDir()
 	proj := filepath.Join(dir, "proj")
-	os.MkdirAll(proj, 0o755)
-	os.WriteFile(filepath.Join(proj, "go.mod"), []byte("module example.com/proj\n\ngo 1.21\n\nrequire example.com/b v1.2.0\n"), 0o644)
-	os.WriteFile(filepath.Join(proj, "main.go"), []byte("package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/b\"\n)\n\nfunc main() { fmt.Println(b.Name) }\n"), 0o644)
-	gocache, _ := exec.Command("go", "env", "GOCACHE").Output()
+	if err := os.MkdirAll(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"go.mod":  "module example.com/proj\n\ngo 1.21\n\nrequire example.com/b v1.2.0\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/b\"\n)\n\nfunc main() { fmt.Println(b.Name) }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(proj, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
 	run := func(args ...string) string {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = proj
@@ -238,8 +249,11 @@ func TestS3RedirectMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(got.Body)
+		b, err := io.ReadAll(got.Body)
 		got.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: reading the pre-signed URL: %v", want, err)
+		}
 		if got.StatusCode != 200 || !bytes.Equal(b, up.ZipBytes("example.com/a", "v1.0.0")) {
 			t.Fatalf("%s: pre-signed URL gave %d, %d bytes", want, got.StatusCode, len(b))
 		}

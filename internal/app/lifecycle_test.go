@@ -137,7 +137,10 @@ func TestPurgeRestoreAndAudit(t *testing.T) {
 		}
 	}
 	zipPath := filepath.Join(cacheDir, "objects", "example.com", "leaky", "@v", "v1.2.0.zip")
-	want, _ := os.ReadFile(zipPath)
+	want, err := os.ReadFile(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := h.srv.Admin()
 	if _, err := b.Purge(ctx, "admin", admin.PurgeRequest{Module: "example.com/leaky", Versions: "v1.2.0"}); err == nil {
 		t.Fatal("purge without a reason succeeded")
@@ -176,11 +179,11 @@ func TestPurgeRestoreAndAudit(t *testing.T) {
 			t.Errorf("no %q audit event: %+v", a, evs)
 		}
 	}
-	if evs, _ := b.Audit(ctx, admin.AuditQuery{Action: "restore"}); len(evs) != 1 {
-		t.Errorf("restore audit events: %+v", evs)
+	if evs, err := b.Audit(ctx, admin.AuditQuery{Action: "restore"}); err != nil || len(evs) != 1 {
+		t.Errorf("restore audit events: %+v, %v", evs, err)
 	}
-	all, _ := audit.Read(filepath.Join(cacheDir, "audit.log"))
-	if len(all) < 3 {
-		t.Errorf("audit log has %d events", len(all))
+	all, err := audit.Read(filepath.Join(cacheDir, "audit.log"))
+	if err != nil || len(all) < 3 {
+		t.Errorf("audit log has %d events, %v", len(all), err)
 	}
 }

@@ -58,7 +58,10 @@ func start(t *testing.T, mutate func(*config.Config)) *harness {
 
 func (h *harness) get(t *testing.T, path string, hdr ...string) (int, string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", h.http.URL+path, nil)
+	req, err := http.NewRequest("GET", h.http.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -67,7 +70,10 @@ func (h *harness) get(t *testing.T, path string, hdr ...string) (int, string, ht
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", path, err)
+	}
 	return resp.StatusCode, string(b), resp.Header
 }
 

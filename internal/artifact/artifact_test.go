@@ -137,3 +137,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseSumDBName: a request whose endpoint is valid is rejected when,
+// and only because, the database name is not a valid host-like first path
+// element. Each bad name is tried with endpoints that parse with a good
+// name, so the name check is the only thing that can reject them (an
+// unchecked name would put "..", a drive letter or a colon into the key).
+func TestParseSumDBName(t *testing.T) {
+	rests := []string{"latest", "lookup/example.com/a@v1.0.0", "tile/8/0/001", "tile/8/1/x001/234.p/5", "supported"}
+	for _, rest := range rests {
+		if _, err := ParseSumDB("sum.example.com/" + rest); err != nil {
+			t.Fatalf("control: ParseSumDB(sum.example.com/%s) = %v", rest, err)
+		}
+	}
+	for _, name := range []string{
+		"..", ".", ".sum.example.com", "-sum.example.com", "localhost", "SUM.EXAMPLE.COM",
+		"sum.example.com:443", "C:", "sum_example.com", "sum example.com", "sum.example.com\x00", `sum\example.com`,
+		"sum.example.com%2f..", "~sum.example.com",
+	} {
+		for _, rest := range rests {
+			p := name + "/" + rest
+			r, err := ParseSumDB(p)
+			if err == nil {
+				t.Errorf("ParseSumDB(%q) = key %q, want an invalid-name error", p, r.Key)
+				continue
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("ParseSumDB(%q) = %v, want ErrInvalid", p, err)
+			}
+		}
+	}
+}

@@ -75,7 +75,9 @@ func newFixture(t *testing.T, nmod, nver int) *fixture {
 			}
 		}
 		list := fmt.Sprintf("example.com/m%d/@v/list", j)
-		store.Put(ctx, list, strings.NewReader("v1.0.0\n"))
+		if _, err := store.Put(ctx, list, strings.NewReader("v1.0.0\n")); err != nil {
+			t.Fatal(err)
+		}
 		idx.Stored(list, 7, f.now)
 	}
 	idx.Flush()
@@ -181,7 +183,10 @@ func TestRunTrashRestoreAudit(t *testing.T) {
 	for _, k := range []string{"example.com/m0/@v/v1.0.0.zip", "example.com/m0/@v/v1.0.0.zip.h1", "example.com/m0/@v/v1.0.0.info"} {
 		before[k] = read(t, f, k)
 	}
-	plan, _ := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 2}, f.now)
+	plan, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 2}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := f.runner(nil).Run(ctx, plan, "gc:test", "test")
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +205,10 @@ func TestRunTrashRestoreAudit(t *testing.T) {
 	if _, err := f.store.Stat(ctx, "example.com/m0/@v/list"); err == nil {
 		t.Error("the module's cached list survived the eviction of one of its versions")
 	}
-	evs, _ := audit.Read(filepath.Join(f.dir, "audit.log"))
+	evs, err := audit.Read(filepath.Join(f.dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var evicted []string
 	for _, e := range evs {
 		if e.Action == "evict" {
@@ -214,7 +222,10 @@ func TestRunTrashRestoreAudit(t *testing.T) {
 	if !slices.Equal(evicted, []string{"example.com/m0@v1.0.0", "example.com/m1@v1.0.0"}) {
 		t.Errorf("audited evictions %q", evicted)
 	}
-	ms, _ := f.trash.List()
+	ms, err := f.trash.List()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ms) != 1 || len(ms[0].Versions) != 2 {
 		t.Fatalf("trash %+v", ms)
 	}
@@ -226,15 +237,18 @@ func TestRunTrashRestoreAudit(t *testing.T) {
 			t.Errorf("%s restored with different bytes", k)
 		}
 	}
-	if ms, _ := f.trash.List(); len(ms) != 0 {
-		t.Errorf("trash not empty after restore: %+v", ms)
+	if ms, err := f.trash.List(); err != nil || len(ms) != 0 {
+		t.Errorf("trash not empty after restore: %+v, %v", ms, err)
 	}
 }
 
 func TestRunSkipsVersionsInUse(t *testing.T) {
 	f := newFixture(t, 1, 3)
 	g := &openGate{busy: map[string]bool{"example.com/m0@v1.0.0": true}}
-	plan, _ := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1}, f.now)
+	plan, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := f.runner(g).Run(context.Background(), plan, "gc", "test")
 	if err != nil {
 		t.Fatal(err)
@@ -250,20 +264,26 @@ func TestRunSkipsVersionsInUse(t *testing.T) {
 func TestTrashPurgeByAgeAndSize(t *testing.T) {
 	f := newFixture(t, 1, 4)
 	now := f.now
-	tr, _ := trash.New(filepath.Join(f.dir, "trash2"), trash.Options{Retention: time.Hour, MaxBytes: 4000, Now: func() time.Time { return now }})
+	tr, err := trash.New(filepath.Join(f.dir, "trash2"), trash.Options{Retention: time.Hour, MaxBytes: 4000, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := f.runner(nil)
 	r.Trash = tr
 	for i := range 3 {
 		plan := gc.Plan{}
-		vers, _ := gc.Versions(f.idx)
+		vers, err := gc.Versions(f.idx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		plan.Items = []gc.Item{{Entry: vers[0], Reason: "test"}}
 		if _, err := r.Run(context.Background(), plan, "gc", fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 		now = now.Add(time.Second)
 	}
-	if ms, _ := tr.List(); len(ms) != 3 {
-		t.Fatalf("%d batches", len(ms))
+	if ms, err := tr.List(); err != nil || len(ms) != 3 {
+		t.Fatalf("%d batches, %v", len(ms), err)
 	}
 	removed, left, err := tr.Purge()
 	// Batches of about 1, 2 and 3 kB: the two oldest go to get under 4000.
@@ -271,9 +291,9 @@ func TestTrashPurgeByAgeAndSize(t *testing.T) {
 		t.Fatalf("size purge: removed %d, left %d, %v", len(removed), left, err)
 	}
 	now = now.Add(2 * time.Hour)
-	removed, left, _ = tr.Purge()
-	if len(removed) != 1 || left != 0 {
-		t.Fatalf("age purge: removed %d, left %d", len(removed), left)
+	removed, left, err = tr.Purge()
+	if err != nil || len(removed) != 1 || left != 0 {
+		t.Fatalf("age purge: removed %d, left %d, %v", len(removed), left, err)
 	}
 }
 
@@ -281,8 +301,12 @@ func TestIndexRebuildGivesSameSizes(t *testing.T) {
 	f := newFixture(t, 3, 3)
 	b1, n1 := f.idx.Totals()
 	path := f.idx.Path()
-	f.idx.Close()
-	os.Remove(path)
+	if err := f.idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
 	idx, created, err := index.Open(path, index.Options{})
 	if err != nil || !created {
 		t.Fatalf("reopen: %v created=%v", err, created)
@@ -295,9 +319,9 @@ func TestIndexRebuildGivesSameSizes(t *testing.T) {
 	if b1 != b2 || n1 != n2 {
 		t.Fatalf("rebuilt index: %d bytes %d objects, want %d and %d", b2, n2, b1, n1)
 	}
-	vers, _ := gc.Versions(idx)
-	if len(vers) != 9 {
-		t.Fatalf("%d versions after rebuild", len(vers))
+	vers, err := gc.Versions(idx)
+	if err != nil || len(vers) != 9 {
+		t.Fatalf("%d versions after rebuild, %v", len(vers), err)
 	}
 }
 
@@ -308,6 +332,9 @@ func read(t *testing.T, f *fixture, key string) []byte {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	b, _ := io.ReadAll(o)
+	b, err := io.ReadAll(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return b
 }

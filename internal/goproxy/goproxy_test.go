@@ -69,7 +69,10 @@ func (f *fixture) do(t *testing.T, method, path string, hdr map[string]string) (
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, path, err)
+	}
 	return resp, b
 }
 
@@ -217,7 +220,10 @@ func TestBadPaths(t *testing.T) {
 			t.Errorf("GET %q = %d %q", p, status, body)
 		}
 	}
-	ents, _ := os.ReadDir(f.cacheDir)
+	ents, err := os.ReadDir(f.cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ents) != 2 {
 		t.Errorf("files appeared beside the cache: %v", ents)
 	}
@@ -235,6 +241,9 @@ func rawGet(t *testing.T, addr, path string) (int, string) {
 		t.Fatalf("GET %q: %v", path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %q: reading the body: %v", path, err)
+	}
 	return resp.StatusCode, string(b)
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,8 +14,7 @@ import (
 
 	"golang.org/x/mod/module"
 
-	"github.com/modproxy/modproxy/internal/app"
-	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/app/apptest"
 	"github.com/modproxy/modproxy/internal/prefetch"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 )
@@ -41,22 +38,7 @@ func mod(path, version string, reqs ...string) upstreamtest.Module {
 // verification against up's test database, and returns its URL.
 func newModproxy(t *testing.T, up *upstreamtest.Server) string {
 	t.Helper()
-	_, key := up.SumDB()
-	cfg := config.Default()
-	cfg.CacheDir = t.TempDir()
-	cfg.Upstream = up.URL()
-	cfg.SumDB = []string{key}
-	cfg.Verify.Private = []string{}
-	srv, err := app.New(cfg, app.NewLogger(cfg.Log, io.Discard), app.Info{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		srv.Close()
-	})
-	return ts.URL
+	return apptest.Start(t, up)
 }
 
 // fastOptions retry at once-ish so that tests do not sleep.

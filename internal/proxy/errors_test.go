@@ -8,13 +8,10 @@ import (
 	"io"
 	iofs "io/fs"
 	"strings"
-	"sync"
 	"testing"
 
-	"golang.org/x/mod/sumdb"
 
 	"github.com/modproxy/modproxy/internal/cachepolicy"
-	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/routing"
@@ -96,81 +93,6 @@ func TestErrorClasses(t *testing.T) {
 		t.Error("cache-only miss succeeded")
 	} else if errclass.Of(err) != errclass.NotExist || !errors.Is(err, iofs.ErrNotExist) {
 		t.Errorf("cache-only miss: class %v (%v), want not-exist", errclass.Of(err), err)
-	}
-}
-
-// fakeVerifier answers every verification with err.
-type fakeVerifier struct{ err error }
-
-func (v fakeVerifier) Verify(ctx context.Context, path, version string, goMod bool, h1 string) error {
-	return v.err
-}
-
-// keeper is a Quarantine that records what it keeps.
-type keeper struct {
-	mu   sync.Mutex
-	kept []string
-}
-
-func (k *keeper) Keep(name string, r io.Reader) (string, error) {
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return "", err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.kept = append(k.kept, name)
-	return "quarantine/" + name, nil
-}
-
-// TestAdmissionIntegrity: the verifier's integrity failures (mismatch,
-// unknown version, misbehaving database) are quarantined and never
-// stored; an unreachable database fails the fill without quarantining;
-// private modules are admitted.
-func TestAdmissionIntegrity(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		err         error
-		quarantined bool
-	}{
-		{"mismatch", &checksum.MismatchError{Module: "example.com/a", Version: "v1.0.0", File: "go.mod", Got: "h1:x", Want: "h1:y", DB: "sum.test"}, true},
-		{"unknown version", &checksum.LookupError{Module: "example.com/a", Version: "v1.0.0", DB: "sum.test", NotFound: true, Err: errors.New("not found")}, true},
-		{"misbehaving database", &checksum.LookupError{Module: "example.com/a", Version: "v1.0.0", DB: "sum.test", Err: fmt.Errorf("tree forked: %w", sumdb.ErrSecurity)}, true},
-		{"unreachable", &checksum.LookupError{Module: "example.com/a", Version: "v1.0.0", DB: "sum.test", Err: errors.New("connection refused")}, false},
-		{"private", checksum.ErrPrivate, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q := &keeper{}
-			svc := newFixture(t, cachepolicy.Default(), func(o *proxy.Options) {
-				o.Verifier, o.Quarantine = fakeVerifier{tc.err}, q
-			}).svc
-			const key = "example.com/a/@v/v1.0.0.mod"
-			res, err := svc.Get(context.Background(), mustParse(t, key))
-			if tc.err == checksum.ErrPrivate {
-				if err != nil {
-					t.Fatalf("private module: %v", err)
-				}
-				res.Close()
-				return
-			}
-			if err == nil {
-				res.Close()
-				t.Fatal("Get succeeded although verification failed")
-			}
-			if !errors.Is(err, tc.err) {
-				t.Errorf("Get = %v, want the verifier's error", err)
-			}
-			if res, err := svc.Get(proxy.CacheOnly(context.Background()), mustParse(t, key)); err == nil {
-				res.Close()
-				t.Error("stored after failed verification")
-			} else if !errors.Is(err, iofs.ErrNotExist) {
-				t.Errorf("cache-only Get after failed verification: %v, want not found", err)
-			}
-			q.mu.Lock()
-			defer q.mu.Unlock()
-			if got := len(q.kept) > 0; got != tc.quarantined {
-				t.Errorf("quarantined %v, want %v", q.kept, tc.quarantined)
-			}
-		})
 	}
 }
 

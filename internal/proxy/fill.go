@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -241,19 +240,15 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 		return storage.Info{}, err
 	}
 	// On a local store the verified spool file is renamed into place
-	// instead of being copied (after an fsync: the rename must not expose
-	// unwritten data after a crash).
-	if mv, ok := s.opts.Store.(interface {
-		MoveIn(ctx context.Context, src, key string) (storage.Info, error)
-	}); ok && filepath.Dir(f.Name()) == s.opts.TempDir {
-		if err := f.Sync(); err == nil && os.Chmod(f.Name(), 0o644) == nil {
-			info, err := mv.MoveIn(ctx, f.Name(), req.Key)
-			if err == nil {
-				if s.opts.Index != nil {
-					s.opts.Index.Stored(req.Key, info.Size, s.opts.Now())
-				}
-				return info, nil
+	// instead of being copied (storage.FileMover syncs it first). When it
+	// cannot be (another file system: storage.ErrNotSupported, or any
+	// other failure, which leaves the spool in place), it is copied.
+	if mv, ok := s.opts.Store.(storage.FileMover); ok {
+		if info, err := mv.MoveIn(ctx, f.Name(), req.Key); err == nil {
+			if s.opts.Index != nil {
+				s.opts.Index.Stored(req.Key, info.Size, s.opts.Now())
 			}
+			return info, nil
 		}
 	}
 	return s.put(ctx, req.Key, content())

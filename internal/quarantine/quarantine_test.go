@@ -20,7 +20,10 @@ func TestBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ents, _ := os.ReadDir(dir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ents) != 2 {
 		t.Fatalf("%d files kept, want 2 (250 bytes bound)", len(ents))
 	}

@@ -30,6 +30,11 @@ import (
 // ErrInvalidKey is returned for keys that are not safe relative paths.
 var ErrInvalidKey = errors.New("invalid storage key")
 
+// ErrNotSupported is wrapped by errors of an optional capability that the
+// store cannot use for this call (for FileMover.MoveIn: the file is on
+// another file system). The caller falls back to the plain Store method.
+var ErrNotSupported = errors.New("not supported by this store")
+
 // Info describes a stored object.
 type Info struct {
 	Key     string
@@ -59,9 +64,39 @@ type Store interface {
 	Walk(ctx context.Context, prefix string, fn func(Info) error) error
 }
 
+// FileMover is the optional capability of a store on the local file
+// system to take in a finished file by renaming it rather than copying it
+// (the disk store has it; a bucket store does not). Callers find it with a
+// type assertion and fall back to Put when it is absent or fails.
+//
+// Contract, checked by package storagetest for every store that has it:
+//
+//   - MoveIn moves the regular file src into the store under key,
+//     replacing any object there, with the atomicity and durability of
+//     Put: the file's content is made durable (fsync) before it appears
+//     under key, and readers see the previous object or the whole new one.
+//     On success src no longer exists; the returned Info is that of the
+//     stored object.
+//   - src should be created in TempDir, which is on the store's file
+//     system. A file elsewhere is either moved too or refused with an error
+//     wrapping ErrNotSupported (another file system).
+//   - On any error src is left where it was with its content, the object
+//     under key (if any) is unchanged, and the caller still owns src: it
+//     may Put the same content instead. Invalid keys are ErrInvalidKey; a
+//     missing src is fs.ErrNotExist; a done ctx is ctx.Err().
+//   - Safe for concurrent use, like the Store methods.
+type FileMover interface {
+	// TempDir is a directory on the store's file system for files that
+	// are to be moved in.
+	TempDir() string
+	// MoveIn moves the file src into the store under key.
+	MoveIn(ctx context.Context, src, key string) (Info, error)
+}
+
 // CheckKey reports whether key is a safe relative, slash-separated path:
 // non-empty, at most 1024 bytes, no leading or trailing slash, no empty,
-// "." or ".." elements, no backslash, NUL or other control characters.
+// "." or ".." elements, no backslash, colon (drive letters, alternate
+// data streams), NUL or other control characters.
 func CheckKey(key string) error {
 	if key == "" || len(key) > 1024 || key[0] == '/' || key[len(key)-1] == '/' {
 		return ErrInvalidKey

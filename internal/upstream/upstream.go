@@ -148,7 +148,11 @@ type Chain struct {
 }
 
 // Fetch implements Fetcher. When every link fails, it returns the most
-// informative error: a failure that is not "not found" beats "not found".
+// informative error, ranked as the go command ranks them: a failure that
+// is not "not found" beats "not found", which beats a link skipped because
+// its breaker is open (treated as absent); within a rank the later error
+// wins. (The go command also ranks a "direct" error above all others; a
+// Chain does not know which link is direct.)
 func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
 	if c.HedgeDelay > 0 && len(c.Links) > 1 && mutablePath(path) {
 		hp := hedgepolicy.NewBuilderWithDelay[*Response](c.HedgeDelay).WithMaxHedges(1).
@@ -176,13 +180,11 @@ func (c *Chain) fetchFrom(ctx context.Context, path string, first int) (*Respons
 		if err == nil {
 			return resp, nil
 		}
-		notFound := errors.Is(err, iofs.ErrNotExist)
-		var ue *Error
-		skipped := errors.As(err, &ue) && ue.BreakerOpen
-		if best == nil || (errors.Is(best, iofs.ErrNotExist) && !notFound) || (isSkipped(best) && !skipped) {
+		r := errRank(err)
+		if best == nil || r >= errRank(best) {
 			best = err
 		}
-		if ctx.Err() != nil || (!notFound && !skipped && !l.AnyError) {
+		if ctx.Err() != nil || (r == rankFailed && !l.AnyError) {
 			return nil, err
 		}
 	}
@@ -192,9 +194,22 @@ func (c *Chain) fetchFrom(ctx context.Context, path string, first int) (*Respons
 	return nil, best
 }
 
-func isSkipped(err error) bool {
+// Error ranks of a Chain, least informative first.
+const (
+	rankSkipped  = iota // breaker open: the link was not asked
+	rankNotFound        // fs.ErrNotExist: 404, 410
+	rankFailed          // any other failure
+)
+
+func errRank(err error) int {
 	var ue *Error
-	return errors.As(err, &ue) && ue.BreakerOpen
+	switch {
+	case errors.As(err, &ue) && ue.BreakerOpen:
+		return rankSkipped
+	case errors.Is(err, iofs.ErrNotExist):
+		return rankNotFound
+	}
+	return rankFailed
 }
 
 // Spec is one entry of a GOPROXY-syntax list.

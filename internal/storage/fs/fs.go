@@ -27,6 +27,17 @@ import (
 type Store struct {
 	objects string
 	tmp     string
+	sys     sysOps
+}
+
+// sysOps are the file system calls whose order makes a write crash-safe:
+// a file's data is synced before it is renamed into place, and the
+// directory is synced after the rename. Tests replace them to record that
+// order (export_test.go); New sets the real ones.
+type sysOps struct {
+	syncFile func(f *os.File) error
+	rename   func(oldpath, newpath string) error
+	syncDir  func(dir string)
 }
 
 // New opens (creating if needed) a store in dir and removes temporary files
@@ -40,7 +51,8 @@ func New(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage dir %q: %w", dir, err)
 	}
-	s := &Store{objects: filepath.Join(abs, "objects"), tmp: filepath.Join(abs, "tmp")}
+	s := &Store{objects: filepath.Join(abs, "objects"), tmp: filepath.Join(abs, "tmp"),
+		sys: sysOps{syncFile: (*os.File).Sync, rename: os.Rename, syncDir: syncDir}}
 	for _, d := range []string{s.objects, s.tmp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("storage dir: %w", err)
@@ -56,7 +68,8 @@ func New(dir string) (*Store, error) {
 	return s, nil
 }
 
-// TempDir is the directory for temporary files on the store's file system.
+// TempDir is the directory for temporary files on the store's file system
+// (storage.FileMover). New empties it.
 func (s *Store) TempDir() string { return s.tmp }
 
 func (s *Store) path(key string) (string, error) {
@@ -147,7 +160,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Info,
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.sys.syncFile(f); err != nil {
 		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := f.Close(); err != nil {
@@ -163,11 +176,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Info,
 	if err := os.Chmod(f.Name(), 0o644); err != nil {
 		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := os.Rename(f.Name(), p); err != nil {
+	if err := s.sys.rename(f.Name(), p); err != nil {
 		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	committed = true
-	syncDir(dir)
+	s.sys.syncDir(dir)
 	st, err := os.Stat(p)
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("put %s: %w", key, err)
@@ -250,27 +263,60 @@ func (s *Store) MoveOut(ctx context.Context, key, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(p, dst); err != nil {
+	if err := s.sys.rename(p, dst); err != nil {
 		return notExist(err)
 	}
-	syncDir(filepath.Dir(p))
-	syncDir(filepath.Dir(dst))
+	s.sys.syncDir(filepath.Dir(p))
+	s.sys.syncDir(filepath.Dir(dst))
 	return nil
 }
 
-// MoveIn moves the file src into the store under key, atomically
-// replacing any object there.
+// MoveIn implements storage.FileMover: it syncs the regular file src,
+// makes it readable like the objects Put writes, and renames it into place
+// under key. A src on another file system is refused with an error
+// wrapping storage.ErrNotSupported; on every error src stays where it was.
 func (s *Store) MoveIn(ctx context.Context, src, key string) (storage.Info, error) {
 	p, err := s.path(key)
 	if err != nil {
 		return storage.Info{}, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return storage.Info{}, err
+	if err := ctx.Err(); err != nil {
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
 	}
-	if err := os.Rename(src, p); err != nil {
-		return storage.Info{}, err
+	st, err := os.Lstat(src)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
 	}
-	syncDir(filepath.Dir(p))
-	return s.Stat(ctx, key)
+	if !st.Mode().IsRegular() {
+		return storage.Info{}, fmt.Errorf("move in %s: %s is not a regular file", key, src)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
+	}
+	err = s.sys.syncFile(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
+	}
+	if err := os.Chmod(src, 0o644); err != nil {
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
+	}
+	if err := s.sys.rename(src, p); err != nil {
+		if errors.Is(err, syscall.EXDEV) {
+			return storage.Info{}, fmt.Errorf("move in %s: %w: %w", key, storage.ErrNotSupported, err)
+		}
+		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
+	}
+	s.sys.syncDir(dir)
+	// The rename keeps the file's size and modification time.
+	return storage.Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
+
+var _ storage.FileMover = (*Store)(nil)

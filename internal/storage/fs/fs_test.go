@@ -3,6 +3,7 @@ package fs_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,9 +49,14 @@ func TestNoWritesOutsideDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"../escape", "../../escape", "/tmp/escape", "a/../../../escape"} {
-		_, _ = s.Put(context.Background(), key, bytes.NewReader([]byte("x")))
+		if _, err := s.Put(context.Background(), key, bytes.NewReader([]byte("x"))); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Put(%q) = %v, want ErrInvalidKey", key, err)
+		}
 	}
-	ents, _ := os.ReadDir(parent)
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ents) != 1 || ents[0].Name() != "cache" {
 		t.Fatalf("files outside the store: %v", ents)
 	}

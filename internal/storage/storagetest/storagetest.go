@@ -17,7 +17,8 @@ import (
 )
 
 // Run checks that the store returned by newStore meets the storage.Store
-// contract. newStore is called once per subtest and must return an empty
+// contract, and the storage.FileMover contract when the store has that
+// capability. newStore is called once per subtest and must return an empty
 // store.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	ctx := context.Background()
@@ -169,6 +170,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		if err := s.Walk(ctx, "", func(storage.Info) error { return stop }); !errors.Is(err, stop) {
 			t.Errorf("Walk error = %v, want %v", err, stop)
 		}
+	})
+	t.Run("FileMover", func(t *testing.T) {
+		if _, ok := newStore(t).(storage.FileMover); !ok {
+			t.Skip("the store does not implement storage.FileMover")
+		}
+		runFileMover(t, newStore)
 	})
 	t.Run("ConcurrentReadersSeeWholeObjects", func(t *testing.T) {
 		s := newStore(t)

@@ -1,4 +1,4 @@
-package prefetch_test
+package cli_test
 
 import (
 	"bytes"
@@ -10,14 +10,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modproxy/modproxy/internal/app/apptest"
 	"github.com/modproxy/modproxy/internal/cli"
 	"github.com/modproxy/modproxy/internal/prefetch"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 )
 
-// runCLI runs "modproxy prefetch ARGS" with goenv as the go command's
+// module is a module version served by the fake upstream: a go.mod and
+// one package.
+func module(path, version string) upstreamtest.Module {
+	return upstreamtest.Module{Path: path, Version: version, Files: map[string][]byte{
+		"go.mod": []byte("module " + path + "\n\ngo 1.21\n"), "p.go": []byte("package p\n")}}
+}
+
+// runPrefetch runs "modproxy prefetch ARGS" with goenv as the go command's
 // answers (nil: the go command is unavailable).
-func runCLI(t *testing.T, goenv map[string]string, stdin string, args ...string) (int, string, string) {
+func runPrefetch(t *testing.T, goenv map[string]string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := cli.Run(context.Background(), append([]string{"prefetch"}, args...), cli.Env{
@@ -37,14 +45,14 @@ func runCLI(t *testing.T, goenv map[string]string, stdin string, args ...string)
 	return code, out.String(), errb.String()
 }
 
-func TestCLI(t *testing.T) {
+func TestPrefetch(t *testing.T) {
 	up := upstreamtest.New(t, []upstreamtest.Module{
-		mod("example.com/a", "v1.0.0"),
-		mod("example.com/b", "v1.0.0"),
-		mod("example.com/c", "v1.0.0"),
-		mod("corp.example/private", "v1.0.0"),
+		module("example.com/a", "v1.0.0"),
+		module("example.com/b", "v1.0.0"),
+		module("example.com/c", "v1.0.0"),
+		module("corp.example/private", "v1.0.0"),
 	})
-	proxyURL := newModproxy(t, up)
+	proxyURL := apptest.Start(t, up)
 	dir := t.TempDir()
 	writeFile := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -60,7 +68,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("default proxy from go env", func(t *testing.T) {
 		up.ResetCounts()
-		code, stdout, stderr := runCLI(t, goenv, "", "--list", list, dir)
+		code, stdout, stderr := runPrefetch(t, goenv, "", "--list", list, dir)
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
@@ -79,7 +87,7 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("json, not found, stdin list", func(t *testing.T) {
-		code, stdout, stderr := runCLI(t, nil, "example.com/a@v1.0.0\nexample.com/nope@v1.0.0\n", "--proxy", proxyURL, "--json", "--list", "-")
+		code, stdout, stderr := runPrefetch(t, nil, "example.com/a@v1.0.0\nexample.com/nope@v1.0.0\n", "--proxy", proxyURL, "--json", "--list", "-")
 		if code != cli.ExitFailure {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
@@ -108,7 +116,7 @@ func TestCLI(t *testing.T) {
 			{"bad proxy URL", nil, []string{"--proxy", "file:///srv/proxy", dir}, "http or https"},
 			{"bad flag", nil, []string{"--bogus"}, "bogus"},
 		} {
-			code, _, stderr := runCLI(t, tc.goenv, "", tc.args...)
+			code, _, stderr := runPrefetch(t, tc.goenv, "", tc.args...)
 			if code != cli.ExitUsage || !strings.Contains(stderr, tc.stderr) {
 				t.Errorf("%s: exit %d, stderr %q; want 2 and %q", tc.name, code, stderr, tc.stderr)
 			}
@@ -116,7 +124,7 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("help", func(t *testing.T) {
-		code, _, stderr := runCLI(t, nil, "", "--help")
+		code, _, stderr := runPrefetch(t, nil, "", "--help")
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d", code)
 		}
