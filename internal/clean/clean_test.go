@@ -13,6 +13,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/clean/cleantest"
+	"github.com/modproxy/modproxy/internal/modrefs/modrefstest"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"golang.org/x/mod/module"
@@ -92,6 +93,24 @@ func TestKeepReferenced(t *testing.T) {
 	// Nothing more to do with the same options.
 	if p2 := mustScanPlan(t, f.ModCache, Options{KeepReferenced: []string{f.Proj}}); len(p2.Items) != 0 {
 		t.Errorf("second plan not empty: %v", targets(p2))
+	}
+}
+
+// TestKeepReferencedReplace: for "replace a v1.0.0 => a v1.1.0" the go
+// command uses the replacement and nothing of the replaced version, in a
+// single module and when a workspace module replaces what another one
+// requires: a v1.1.0 is kept whole and a v1.0.0 goes. gc pins and prefetch
+// fetches the same versions (all three read projects with modrefs).
+func TestKeepReferencedReplace(t *testing.T) {
+	f := cleantest.NewFixture(t)
+	for name, files := range modrefstest.ReplaceProjects("example.com/a", "v1.0.0", "v1.1.0") {
+		t.Run(name, func(t *testing.T) {
+			proj := cleantest.WriteFiles(t, filepath.Join(t.TempDir(), name), files)
+			got := targets(mustScanPlan(t, f.ModCache, Options{KeepReferenced: []string{proj}}))
+			if got["example.com/a@v1.0.0"] != ActionRemove || got["example.com/a@v1.1.0"] != "" {
+				t.Errorf("a v1.0.0: %q (want remove), a v1.1.0: %q (want kept); plan %v", got["example.com/a@v1.0.0"], got["example.com/a@v1.1.0"], got)
+			}
+		})
 	}
 }
 

@@ -20,22 +20,30 @@ func TestReadReferences(t *testing.T) {
 	outside := t.TempDir()
 	modCache := filepath.Join(root, "gopath", "pkg", "mod")
 	cleantest.WriteFiles(t, root, map[string]string{
-		// A module with a go.sum: the go.sum decides, go.mod requires need
-		// only the go.mod.
+		// A module with a go.sum: a require needs the zip all the same (go
+		// mod download fetches the zip of every requirement), so r v1.5.0,
+		// which the go.sum names by its go.mod only, keeps its zip.
 		"p1/go.mod": "module example.com/p1\n\ngo 1.22.3\n\ntoolchain go1.23.4\n\nrequire (\n\texample.com/a v1.0.0\n\texample.com/r v1.5.0\n)\n\n" +
 			"replace example.com/x => example.com/y v0.3.0\n\nreplace example.com/local => ../local\n",
 		"p1/go.sum": "example.com/a v1.0.0 h1:AAAA\nexample.com/a v1.0.0/go.mod h1:BBBB\nexample.com/b v1.2.0/go.mod h1:CCCC\n" +
 			"garbage line\nexample.com/bad notaversion h1:x\n\n",
-		// A module without a go.sum: requirements need their zips.
-		"p2/go.mod": "module example.com/p2\n\ngo 1.21\n\nrequire example.com/c v2.0.0+incompatible\n",
+		// A module without a go.sum: requirements need their zips; an
+		// excluded one nothing; a replacement no require uses its go.mod
+		// only.
+		"p2/go.mod": "module example.com/p2\n\ngo 1.21\n\nrequire example.com/c v2.0.0+incompatible\n\nrequire example.com/ex v1.0.0\n\n" +
+			"exclude example.com/ex v1.0.0\n\nreplace example.com/z v1.0.0 => example.com/z v1.0.1\n",
 		// A workspace using a module outside the root.
 		"ws/go.work":     "go 1.23\n\nuse (\n\t./m\n\t" + filepath.ToSlash(filepath.Join(outside, "ext")) + "\n)\n\nreplace example.com/w => example.com/w v1.1.0\n",
 		"ws/go.work.sum": "example.com/ws v0.1.0 h1:DDDD\n",
 		"ws/m/go.mod":    "module example.com/m\n\ngo 1.23\n",
 		// Not parsed: a broken go.mod is skipped with a warning.
 		"broken/go.mod": "module example.com/broken\n\nrequire (\n",
-		// Not searched: VCS metadata and the module cache.
-		".git/go.sum": "example.com/ignored v1.0.0 h1:x\n",
+		// Not searched: VCS metadata, the directories the go command
+		// ignores, and the module cache.
+		".git/go.sum":        "example.com/ignored v1.0.0 h1:x\n",
+		"p1/testdata/go.mod": "module example.com/td\n\nrequire example.com/ignored v1.0.0\n",
+		"p1/vendor/x/go.mod": "module x\n\nrequire example.com/ignored v1.0.0\n",
+		"p1/_old/go.sum":     "example.com/ignored v1.0.0 h1:x\n",
 		"gopath/pkg/mod/example.com/q@v1.0.0/go.sum": "example.com/incache v1.0.0 h1:x\n",
 	})
 	cleantest.WriteFiles(t, outside, map[string]string{
@@ -50,9 +58,10 @@ func TestReadReferences(t *testing.T) {
 	want := map[module.Version]Need{
 		mv("example.com/a", "v1.0.0"):              NeedZip,
 		mv("example.com/b", "v1.2.0"):              NeedGoMod,
-		mv("example.com/r", "v1.5.0"):              NeedGoMod,
+		mv("example.com/r", "v1.5.0"):              NeedZip,
 		mv("example.com/y", "v0.3.0"):              NeedGoMod,
 		mv("example.com/c", "v2.0.0+incompatible"): NeedZip,
+		mv("example.com/z", "v1.0.1"):              NeedGoMod,
 		mv("example.com/w", "v1.1.0"):              NeedGoMod,
 		mv("example.com/ws", "v0.1.0"):             NeedZip,
 		mv("example.com/e", "v1.0.0"):              NeedZip,

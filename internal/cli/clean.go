@@ -66,13 +66,16 @@ GOTOOLCHAIN are never removed.
 
 References: a go.sum or go.work.sum line "M V h1:..." keeps every file of
 M@V; a line "M V/go.mod h1:..." keeps only its .mod and .info (its .zip,
-.ziphash and extracted tree go). A go.mod require or replace keeps the .mod
-when a go.sum lies beside it, and every file otherwise. A go.work's use
-directories outside DIR are read too. VCS metadata directories and the module
-cache are not searched; symbolic links are not followed. An unreadable file
-or directory is an error, and so is a DIR with none of these files (it is
-probably the wrong directory); a file that does not parse is skipped with a
-warning.
+.ziphash and extracted tree go). A go.mod require keeps every file, as go mod
+download fetches them; a replaced version keeps nothing and its replacement
+what the requirement needs (a replacement no require uses keeps its .mod); a
+require of an excluded version keeps nothing. A go.work's modules are read
+as one workspace, with its use directories outside DIR. Directories the go
+command ignores (names starting with "." or "_", testdata, vendor) and the
+module cache are not searched; symbolic links are not followed. An unreadable
+file or directory is an error, and so is a DIR with none of these files (it
+is probably the wrong directory); a file that does not parse is skipped with
+a warning.
 
 Ages: the module cache records when files were downloaded or extracted, not
 when a module was last used. --older-than compares the newest modification

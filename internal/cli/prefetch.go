@@ -22,11 +22,14 @@ local module cache, with every file the given projects need:
 
   go.sum, go.work.sum   "M V h1:..." needs M's .info, .mod and .zip;
                         "M V/go.mod h1:..." needs only the .mod
-  go.mod                every require line needs .info, .mod and .zip
-                        (after replace directives; modules replaced by a
-                        directory are skipped)
-  go.work               the go.mod and go.sum of every used module, with the
-                        workspace's replacements, and go.work.sum
+  go.mod                every require line needs .info, .mod and .zip, of
+                        its replacement when replaced (nothing of the
+                        replaced version; modules replaced by a directory
+                        and excluded versions are skipped); a replacement
+                        no require line uses needs its .mod
+  go.work               the go.mod and go.sum of every used module, read as
+                        one workspace (the go.work's and every module's
+                        replacements apply to all), and go.work.sum
   MODULE@VERSION        .info, .mod and .zip (also one per line in --list)
 
 A PATH is one of those files or a directory, walked for go.mod, go.sum,

@@ -8,10 +8,10 @@
 //	size-cap     least recently used versions while the store exceeds MaxBytes
 //
 // Pinned versions are never evicted: patterns "module-pattern[@version]"
-// (GOPRIVATE-style module patterns), and go.sum / go.mod / go.work.sum
-// files (or directories holding them) whose every referenced version is
-// kept. A run first makes a Plan (what, why, bytes), which a dry run
-// returns as is; Run then moves each version to the trash, skipping any
+// (GOPRIVATE-style module patterns), and go.sum / go.mod / go.work /
+// go.work.sum files (or directories holding them) whose every referenced
+// version is kept, as package modrefs reads them. A run first makes a Plan
+// (what, why, bytes), which a dry run returns as is; Run then moves each version to the trash, skipping any
 // version being served or filled (the Gate), records an audit event per
 // version, and drops the module's cached @v/list and @latest so they are
 // fetched again rather than naming versions that are gone.
@@ -22,12 +22,10 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 
@@ -35,6 +33,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/metrics"
+	"github.com/modproxy/modproxy/internal/modrefs"
 	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/trash"
 )
@@ -45,7 +44,7 @@ type Policy struct {
 	MaxIdle    time.Duration
 	KeepNewest int
 	Pins       []string // "module-pattern[@version]"
-	PinSets    []string // go.sum / go.mod / go.work.sum files or directories
+	PinSets    []string // go.sum / go.mod / go.work / go.work.sum files or directories
 }
 
 // Index is what planning needs from the metadata index.
@@ -122,76 +121,40 @@ type Plan struct {
 // Pinner reports pinned versions.
 type Pinner struct {
 	patterns []pin
-	set      map[module.Version]bool
+	refs     *modrefs.Set
 }
 
 type pin struct{ mod, version string }
 
-// NewPinner loads the pins; unreadable pin sets are errors.
+// NewPinner loads the pins. A pin set is read with modrefs: every version
+// its files reference is pinned, whole (eviction removes whole versions), so
+// a replaced version is not pinned and its replacement is. A pin set that
+// cannot be read, or holds a file that does not parse at all, is an error:
+// an unknown pin could be evicted. Lines and directives that do not parse
+// in a file that otherwise does are ignored.
 func NewPinner(p Policy) (*Pinner, error) {
-	pn := &Pinner{set: map[module.Version]bool{}}
+	pn := &Pinner{refs: modrefs.New(modrefs.Options{})}
 	for _, s := range p.Pins {
 		m, v, _ := strings.Cut(s, "@")
 		pn.patterns = append(pn.patterns, pin{m, v})
 	}
 	for _, s := range p.PinSets {
-		if err := pn.loadSet(s); err != nil {
+		seen := len(pn.refs.Problems())
+		if err := pn.refs.AddPaths(context.Background(), s); err != nil {
 			return nil, fmt.Errorf("pin set %s: %w", s, err)
+		}
+		for _, pr := range pn.refs.Problems()[seen:] {
+			if pr.Skipped {
+				return nil, fmt.Errorf("pin set %s: %w", s, pr)
+			}
 		}
 	}
 	return pn, nil
 }
 
-func (pn *Pinner) loadSet(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return pn.loadFile(path)
-	}
-	return filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "vendor" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && p != path {
-			return filepath.SkipDir
-		}
-		switch d.Name() {
-		case "go.sum", "go.mod", "go.work.sum":
-			return pn.loadFile(p)
-		}
-		return nil
-	})
-}
-
-func (pn *Pinner) loadFile(p string) error {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if strings.HasSuffix(p, ".mod") {
-		f, err := modfile.ParseLax(p, data, nil)
-		if err != nil {
-			return err
-		}
-		for _, r := range f.Require {
-			pn.set[r.Mod] = true
-		}
-		return nil
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 {
-			pn.set[module.Version{Path: f[0], Version: strings.TrimSuffix(f[1], "/go.mod")}] = true
-		}
-	}
-	return nil
-}
-
 // Pinned reports whether mod@version is pinned.
 func (pn *Pinner) Pinned(mod, version string) bool {
-	if pn.set[module.Version{Path: mod, Version: version}] {
+	if pn.refs.Need(module.Version{Path: mod, Version: version}) != modrefs.None {
 		return true
 	}
 	for _, p := range pn.patterns {

@@ -3,6 +3,7 @@ package gc_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/index"
+	"github.com/modproxy/modproxy/internal/modrefs"
+	"github.com/modproxy/modproxy/internal/modrefs/modrefstest"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	"github.com/modproxy/modproxy/internal/trash"
 )
@@ -173,6 +176,71 @@ func TestPinSetsFromGoSum(t *testing.T) {
 	}
 	if _, err := gc.MakePlan(f.idx, gc.Policy{PinSets: []string{filepath.Join(proj, "missing")}}, f.now); err == nil {
 		t.Error("a missing pin set is not an error")
+	}
+}
+
+// TestPinSetsReplace: a pin set pins what the go command uses. For
+// "replace m0 v1.0.0 => m0 v1.1.0" that is the replacement, never the
+// replaced version, in a single module and when a workspace module replaces
+// what another one requires. clean keeps and prefetch fetches the same
+// versions (all three read pin sets with modrefs).
+func TestPinSetsReplace(t *testing.T) {
+	f := newFixture(t, 1, 3)
+	for name, files := range modrefstest.ReplaceProjects("example.com/m0", "v1.0.0", "v1.1.0") {
+		t.Run(name, func(t *testing.T) {
+			proj := modrefstest.Write(t, t.TempDir(), files)
+			plan, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1, PinSets: []string{proj}}, f.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := names(plan.Items), []string{"example.com/m0@v1.0.0:keep-newest"}; !slices.Equal(got, want) {
+				t.Errorf("plan = %q, want %q (the replacement pinned, the replaced version not)", got, want)
+			}
+		})
+	}
+}
+
+// TestPinSetsExcludeAndUnusedReplace: a requirement of an excluded version
+// pins nothing (the go command drops it); a version replacement no
+// requirement uses pins its replacement (a dependency's go.mod can reach the
+// replaced version, and the go command then reads the replacement's go.mod).
+// A file given by a name no rule reads is an error.
+func TestPinSetsExcludeAndUnusedReplace(t *testing.T) {
+	f := newFixture(t, 1, 3)
+	proj := modrefstest.Write(t, t.TempDir(), map[string]string{
+		"go.mod": "module example.com/p\n\ngo 1.22\n\nrequire example.com/m0 v1.0.0\n\nexclude example.com/m0 v1.0.0\n\n" +
+			"replace example.com/other v1.0.0 => example.com/m0 v1.1.0\n",
+		"pins.txt": "example.com/m0 v1.0.0 h1:x=\n",
+	})
+	plan, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1, PinSets: []string{proj}}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(plan.Items), []string{"example.com/m0@v1.0.0:keep-newest"}; !slices.Equal(got, want) {
+		t.Errorf("plan = %q, want %q", got, want)
+	}
+	if _, err := gc.MakePlan(f.idx, gc.Policy{PinSets: []string{filepath.Join(proj, "pins.txt")}}, f.now); !errors.Is(err, modrefs.ErrNotModFile) {
+		t.Errorf("pin set pins.txt: %v, want modrefs.ErrNotModFile", err)
+	}
+}
+
+// TestPinSetUnparsable: a line of a pin set that does not parse is ignored
+// and the rest pins; a file that does not parse at all fails the plan (an
+// unknown pin could be evicted).
+func TestPinSetUnparsable(t *testing.T) {
+	f := newFixture(t, 1, 3)
+	proj := modrefstest.Write(t, t.TempDir(), map[string]string{"go.sum": "garbage\nexample.com/m0 v1.0.0 h1:x=\n"})
+	plan, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1, PinSets: []string{proj}}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(plan.Items), []string{"example.com/m0@v1.1.0:keep-newest"}; !slices.Equal(got, want) {
+		t.Errorf("plan = %q, want %q", got, want)
+	}
+	modrefstest.Write(t, proj, map[string]string{"go.work": "go 1.22\n\nuse (\n"})
+	var fe *modrefs.FileError
+	if _, err := gc.MakePlan(f.idx, gc.Policy{KeepNewest: 1, PinSets: []string{proj}}, f.now); !errors.As(err, &fe) || !fe.Skipped {
+		t.Errorf("pin set with a go.work that does not parse: %v, want a skipped *modrefs.FileError", err)
 	}
 }
 

@@ -2,8 +2,8 @@
 // the module versions a project needs.
 //
 // A Set collects module versions and the files each needs (.info, .mod,
-// .zip) from go.mod, go.sum, go.work and go.work.sum files and
-// module@version lists. A Fetcher then gets them:
+// .zip) from go.mod, go.sum, go.work and go.work.sum files (read by package
+// modrefs) and module@version lists. A Fetcher then gets them:
 //
 //   - ProxyFetcher requests every file from a GOPROXY-protocol server
 //     ($base/$module/@v/$version.info|.mod|.zip, paths and versions

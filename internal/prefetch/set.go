@@ -3,18 +3,19 @@ package prefetch
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"maps"
 	"sort"
 	"strings"
 
-	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/modrefs"
 )
 
 // Need is the set of files of one module version that a build needs: a
@@ -85,32 +86,31 @@ func (e *InputError) Unwrap() error { return e.Err }
 // input needs (a version named by a go.sum "/go.mod" line and by a require
 // line needs all three files).
 //
-// What is needed, as the go command needs it:
-//   - go.sum and go.work.sum: "M V h1:..." needs .info, .mod and .zip;
-//     "M V/go.mod h1:..." needs only the .mod.
-//   - go.mod: every require line needs .info, .mod and .zip, after the
-//     file's replace directives: a module replaced by another module
-//     version is fetched as that version; one replaced by a directory is
-//     skipped.
-//   - go.work: the go.mod (and go.sum) of every used module, with the
-//     workspace's replace directives winning over the modules' own, and
-//     requirements on workspace modules skipped (they are not downloaded);
-//     the go.work.sum beside it.
-//   - lists: "M@V" per line; blank lines and "#" comments are ignored.
+// Files are read with package modrefs, whose rules (the package doc there)
+// are the go command's and are shared with gc pin sets and modproxy clean: a
+// go.sum "M V h1:" line and a require line need .info, .mod and .zip, a
+// "M V/go.mod h1:" line only the .mod; a replaced requirement is fetched as
+// its replacement and one replaced by a directory is skipped; a workspace's
+// modules are read together and never fetched. Anything in a file that does
+// not parse is an *InputError: the set would have a hole.
 //
+// Lists hold "M@V" per line; blank lines and "#" comments are ignored.
 // Versions must be canonical (as go.sum and go.mod hold them); queries such
 // as "latest" or a branch name are rejected. A Set is not safe for
 // concurrent use.
 type Set struct {
-	needs   map[module.Version]Need
-	skipped []Skipped
-	sources []string
-	read    map[string]bool // absolute paths of files already read
+	refs     *modrefs.Set
+	args     map[module.Version]Need // from lists and arguments
+	excluded map[module.Version]bool
+	skipped  []Skipped // by Exclude
+	sources  []string
+	files    int // modrefs files already in sources
+	problems int // modrefs problems already reported
 }
 
 // NewSet returns an empty Set.
 func NewSet() *Set {
-	return &Set{needs: map[module.Version]Need{}, read: map[string]bool{}}
+	return &Set{refs: modrefs.New(modrefs.Options{}), args: map[module.Version]Need{}, excluded: map[module.Version]bool{}}
 }
 
 // Add adds one module version with what it needs. source names the input
@@ -123,18 +123,36 @@ func (s *Set) Add(source, path, version string, need Need) error {
 		return &InputError{Name: source, Err: err}
 	}
 	mv := module.Version{Path: path, Version: version}
-	s.needs[mv] |= need
+	s.args[mv] |= need
 	return nil
 }
 
+// needs merges what the files and the arguments need, without the
+// excluded versions.
+func (s *Set) needs() map[module.Version]Need {
+	out := maps.Clone(s.args)
+	for _, r := range s.refs.Refs() {
+		n := NeedMod
+		if r.Need == modrefs.Zip {
+			n = NeedAll
+		}
+		out[r.Version] |= n
+	}
+	for mv := range s.excluded {
+		delete(out, mv)
+	}
+	return out
+}
+
 // Len returns the number of module versions in the set.
-func (s *Set) Len() int { return len(s.needs) }
+func (s *Set) Len() int { return len(s.needs()) }
 
 // Modules returns the module versions, sorted by path then semantic
 // version.
 func (s *Set) Modules() []Module {
-	mods := make([]Module, 0, len(s.needs))
-	for mv, n := range s.needs {
+	needs := s.needs()
+	mods := make([]Module, 0, len(needs))
+	for mv, n := range needs {
 		mods = append(mods, Module{Path: mv.Path, Version: mv.Version, Need: n})
 	}
 	sort.Slice(mods, func(i, j int) bool {
@@ -146,9 +164,15 @@ func (s *Set) Modules() []Module {
 	return mods
 }
 
-// Skipped returns the requirements that are deliberately not fetched, in
-// the order found.
-func (s *Set) Skipped() []Skipped { return s.skipped }
+// Skipped returns the requirements that are deliberately not fetched: those
+// the files' rules skip, in the order found, then those Exclude removed.
+func (s *Set) Skipped() []Skipped {
+	var out []Skipped
+	for _, k := range s.refs.Skipped() {
+		out = append(out, Skipped{Path: k.Path, Version: k.Version.Version, Reason: k.Reason, Source: k.File})
+	}
+	return append(out, s.skipped...)
+}
 
 // Sources returns the files read, in the order read.
 func (s *Set) Sources() []string { return s.sources }
@@ -161,312 +185,79 @@ func (s *Set) Exclude(patterns, reason string) int {
 	if strings.TrimSpace(patterns) == "" {
 		return 0
 	}
-	var drop []module.Version
-	for mv := range s.needs {
-		if module.MatchPrefixPatterns(patterns, mv.Path) {
-			drop = append(drop, mv)
+	var drop []Module
+	for _, m := range s.Modules() {
+		if module.MatchPrefixPatterns(patterns, m.Path) {
+			drop = append(drop, m)
 		}
 	}
-	sort.Slice(drop, func(i, j int) bool {
-		if drop[i].Path != drop[j].Path {
-			return drop[i].Path < drop[j].Path
-		}
-		return semver.Compare(drop[i].Version, drop[j].Version) < 0
-	})
-	for _, mv := range drop {
-		delete(s.needs, mv)
-		s.skipped = append(s.skipped, Skipped{Path: mv.Path, Version: mv.Version, Reason: reason})
+	for _, m := range drop {
+		s.excluded[module.Version{Path: m.Path, Version: m.Version}] = true
+		s.skipped = append(s.skipped, Skipped{Path: m.Path, Version: m.Version, Reason: reason})
 	}
 	return len(drop)
 }
 
-// fileKind tells how a file is read, from its name.
-type fileKind int
-
-const (
-	notModFile fileKind = iota
-	goModFile
-	goSumFile  // go.sum, go.work.sum
-	goWorkFile // go.work
-)
-
-func kindOf(name string) fileKind {
-	base := filepath.Base(name)
-	switch {
-	case base == "go.work":
-		return goWorkFile
-	case base == "go.sum" || base == "go.work.sum" || strings.HasSuffix(base, ".sum"):
-		return goSumFile
-	case base == "go.mod" || strings.HasSuffix(base, ".mod"):
-		return goModFile
-	}
-	return notModFile
-}
-
-// AddPaths reads files and directories. A file is read by its name: go.work
-// as a workspace, go.sum, go.work.sum and other *.sum files as go.sum, go.mod
-// and other *.mod files as go.mod; any other file is an error (lists are
-// read with AddList). A directory is walked for those files, skipping
-// directories the go command ignores (names starting with "." or "_",
-// testdata) and vendor directories. Symbolic links to directories are not
-// followed.
-//
-// All go.work files found are read first, so that their used modules get
-// the workspace's replacements; a file is read at most once however it is
-// reached.
+// AddPaths reads files and directories as modrefs.Set.AddPaths does: a file
+// by its name (go.work as a workspace, go.sum, go.work.sum and other *.sum
+// files as go.sum, go.mod and other *.mod files as go.mod; any other file
+// is an error, lists are read with AddList), a directory by walking it for
+// the go command's file names, without entering the directories the go
+// command ignores (names starting with "." or "_", testdata, vendor) or
+// following symbolic links to directories. A file is read at most once
+// however it is reached.
 func (s *Set) AddPaths(paths ...string) error {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return &InputError{Name: p, Err: err}
-		}
-		if !st.IsDir() {
-			if kindOf(p) == notModFile {
-				return &InputError{Name: p, Err: fmt.Errorf("not a go.mod, go.sum or go.work file (a module@version list is read with --list)")}
-			}
-			files = append(files, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				name := d.Name()
-				if path != p && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "vendor") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() && isWalkedName(d.Name()) {
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return &InputError{Name: p, Err: err}
-		}
-	}
-	for _, phase := range []fileKind{goWorkFile, goModFile, goSumFile} {
-		for _, f := range files {
-			if kindOf(f) != phase {
-				continue
-			}
-			var err error
-			switch phase {
-			case goWorkFile:
-				err = s.readGoWork(f)
-			case goModFile:
-				err = s.readGoMod(f, nil, nil)
-			case goSumFile:
-				err = s.readGoSum(f)
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// isWalkedName reports whether a directory walk reads a file of this name:
-// only the go command's own names, not every *.mod or *.sum.
-func isWalkedName(name string) bool {
-	switch name {
-	case "go.mod", "go.sum", "go.work", "go.work.sum":
-		return true
-	}
-	return false
-}
-
-// readFile reads name once; it returns nil data for a file already read.
-func (s *Set) readFile(name string) ([]byte, error) {
-	abs, err := filepath.Abs(name)
+	err := s.refs.AddPaths(context.Background(), paths...)
+	files := s.refs.Files()
+	s.sources = append(s.sources, files[s.files:]...)
+	s.files = len(files)
 	if err != nil {
-		return nil, &InputError{Name: name, Err: err}
+		return inputError(err)
 	}
-	if s.read[abs] {
-		return nil, nil
-	}
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, &InputError{Name: name, Err: err}
-	}
-	s.read[abs] = true
-	s.sources = append(s.sources, name)
-	return data, nil
-}
-
-func (s *Set) readGoSum(name string) error {
-	data, err := s.readFile(name)
-	if data == nil {
-		return err
-	}
-	return s.AddGoSum(name, data)
-}
-
-// replacements maps a replaced module (Version "" for every version) to its
-// replacement.
-type replacements map[module.Version]module.Version
-
-func (r replacements) add(reps []*modfile.Replace) {
-	for _, rep := range reps {
-		r[rep.Old] = rep.New
-	}
-}
-
-func (r replacements) lookup(mv module.Version) (module.Version, bool) {
-	if n, ok := r[mv]; ok {
-		return n, true
-	}
-	n, ok := r[module.Version{Path: mv.Path}]
-	return n, ok
-}
-
-// readGoMod reads a go.mod file. workReps are the replacements of the
-// workspace it belongs to (nil outside one), which win over the file's own;
-// workMods are the paths of the workspace's modules, never fetched.
-func (s *Set) readGoMod(name string, workReps replacements, workMods map[string]bool) error {
-	data, err := s.readFile(name)
-	if data == nil {
-		return err
-	}
-	return s.addGoMod(name, data, workReps, workMods)
+	return s.problem()
 }
 
 // AddGoMod adds the requirements of a go.mod file's content, after its
-// replace directives.
+// replace and exclude directives.
 func (s *Set) AddGoMod(name string, data []byte) error {
-	return s.addGoMod(name, data, nil, nil)
-}
-
-func (s *Set) addGoMod(name string, data []byte, workReps replacements, workMods map[string]bool) error {
-	f, err := modfile.Parse(name, data, nil)
-	if err != nil {
-		return &InputError{Name: name, Err: err}
-	}
-	reps := replacements{}
-	reps.add(f.Replace)
-	// A workspace replacement of a path hides every replacement of that
-	// path in the module, whatever its version.
-	for old := range reps {
-		for k := range workReps {
-			if old.Path == k.Path {
-				delete(reps, old)
-			}
-		}
-	}
-	for k, v := range workReps {
-		reps[k] = v
-	}
-	for _, r := range f.Require {
-		mv := r.Mod
-		if workMods[mv.Path] {
-			s.skipped = append(s.skipped, Skipped{Path: mv.Path, Version: mv.Version, Reason: "workspace module", Source: name})
-			continue
-		}
-		if n, ok := reps.lookup(mv); ok {
-			if n.Version == "" {
-				s.skipped = append(s.skipped, Skipped{Path: mv.Path, Version: mv.Version, Reason: "replaced by directory " + n.Path, Source: name})
-				continue
-			}
-			mv = n
-		}
-		line := 0
-		if r.Syntax != nil {
-			line = r.Syntax.Start.Line
-		}
-		if err := s.Add(name, mv.Path, mv.Version, NeedAll); err != nil {
-			if ie, ok := err.(*InputError); ok {
-				ie.Line = line
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// readGoWork reads a go.work file, the go.mod and go.sum of every module it
-// uses, and the go.work.sum beside it.
-func (s *Set) readGoWork(name string) error {
-	data, err := s.readFile(name)
-	if data == nil {
-		return err
-	}
-	wf, err := modfile.ParseWork(name, data, nil)
-	if err != nil {
-		return &InputError{Name: name, Err: err}
-	}
-	dir := filepath.Dir(name)
-	reps := replacements{}
-	reps.add(wf.Replace)
-	// The workspace's modules: their paths come from their go.mod files.
-	workMods := map[string]bool{}
-	var modFiles []string
-	for _, u := range wf.Use {
-		d := filepath.FromSlash(u.Path)
-		if !filepath.IsAbs(d) {
-			d = filepath.Join(dir, d)
-		}
-		gomod := filepath.Join(d, "go.mod")
-		mdata, err := os.ReadFile(gomod)
-		if err != nil {
-			return &InputError{Name: name, Line: u.Syntax.Start.Line, Err: fmt.Errorf("use %s: %w", u.Path, err)}
-		}
-		if p := modfile.ModulePath(mdata); p != "" {
-			workMods[p] = true
-		}
-		modFiles = append(modFiles, gomod)
-	}
-	for _, gomod := range modFiles {
-		if err := s.readGoMod(gomod, reps, workMods); err != nil {
-			return err
-		}
-		sum := filepath.Join(filepath.Dir(gomod), "go.sum")
-		if _, err := os.Stat(sum); err == nil {
-			if err := s.readGoSum(sum); err != nil {
-				return err
-			}
-		}
-	}
-	// Replacements in go.work of modules no used module requires are
-	// still what the workspace builds with when the graph reaches them;
-	// their go.sum lines are in go.work.sum, read next.
-	wsum := filepath.Join(dir, "go.work.sum")
-	if _, err := os.Stat(wsum); err == nil {
-		return s.readGoSum(wsum)
-	}
-	return nil
+	s.refs.AddGoMod(name, data)
+	return s.problem()
 }
 
 // AddGoSum adds the module versions of a go.sum (or go.work.sum) file's
 // content: "M V h1:..." needs .info, .mod and .zip, "M V/go.mod h1:..."
 // only the .mod.
 func (s *Set) AddGoSum(name string, data []byte) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 3 {
-			return &InputError{Name: name, Line: n, Err: fmt.Errorf("malformed go.sum line (want MODULE VERSION HASH)")}
-		}
-		path, vers, need := f[0], f[1], NeedAll
-		if v, ok := strings.CutSuffix(vers, "/go.mod"); ok {
-			vers, need = v, NeedMod
-		}
-		if err := s.Add(name, path, vers, need); err != nil {
-			err.(*InputError).Line = n
-			return err
-		}
+	s.refs.AddGoSum(name, data)
+	return s.problem()
+}
+
+// problem returns the first problem modrefs found since the last call, as
+// an *InputError.
+func (s *Set) problem() error {
+	ps := s.refs.Problems()
+	if len(ps) == s.problems {
+		return nil
 	}
-	if err := sc.Err(); err != nil {
-		return &InputError{Name: name, Err: err}
+	first := ps[s.problems]
+	s.problems = len(ps)
+	return inputError(first)
+}
+
+// inputError is a modrefs error as an *InputError naming the file (and the
+// line).
+func inputError(err error) error {
+	var fe *modrefs.FileError
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &fe) && errors.Is(fe.Err, modrefs.ErrNotModFile):
+		return &InputError{Name: fe.File, Err: fmt.Errorf("%w (a module@version list is read with --list)", fe.Err)}
+	case errors.As(err, &fe):
+		return &InputError{Name: fe.File, Line: fe.Line, Err: fe.Err}
+	case errors.As(err, &pe):
+		return &InputError{Name: pe.Path, Err: err}
 	}
-	return nil
+	return &InputError{Name: "inputs", Err: err}
 }
 
 // AddList adds a list of module versions: one "M@V" per line; blank lines

@@ -9,21 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// writeFiles writes name -> content under dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+	"github.com/modproxy/modproxy/internal/modrefs/modrefstest"
+)
 
 // needs renders a set as "path@version:info,mod,zip" lines.
 func needs(s *Set) []string {
@@ -124,7 +112,7 @@ func TestSetListAndArgs(t *testing.T) {
 // stray module, go.sum files and ignored directories.
 func TestSetWorkspace(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	modrefstest.Write(t, dir, map[string]string{
 		"go.work":     "go 1.22\n\nuse (\n\t./app\n\t./lib\n)\n\nreplace example.com/old v1.0.0 => example.com/new v1.5.0\n",
 		"go.work.sum": "example.com/worksum v1.0.0/go.mod h1:x=\n",
 		"app/go.mod": `module example.com/app
@@ -183,9 +171,49 @@ replace example.com/old => example.com/ignored v9.0.0
 	}
 }
 
+// TestSetReplace: for "replace a v1.0.0 => a v1.1.0" the go command
+// downloads the replacement and nothing of the replaced version, in a single
+// module and when a workspace module replaces what another one requires
+// (every workspace module's replacements apply to all). gc pins and clean
+// keeps the same versions (all three read projects with modrefs).
+func TestSetReplace(t *testing.T) {
+	for name, files := range modrefstest.ReplaceProjects("example.com/a", "v1.0.0", "v1.1.0") {
+		t.Run(name, func(t *testing.T) {
+			dir := modrefstest.Write(t, t.TempDir(), files)
+			s := NewSet()
+			if err := s.AddPaths(dir); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := needs(s), []string{"example.com/a@v1.1.0:info,mod,zip"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestSetExcludeAndUnusedReplace: a requirement of an excluded version is
+// skipped (the go command drops it), and a version replacement no
+// requirement uses needs the replacement's .mod (a dependency's go.mod can
+// reach the replaced version, and the go command then reads the
+// replacement's go.mod).
+func TestSetExcludeAndUnusedReplace(t *testing.T) {
+	s := NewSet()
+	err := s.AddGoMod("go.mod", []byte("module example.com/m\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.0.0\n\texample.com/b v1.0.0\n)\n\n"+
+		"exclude example.com/a v1.0.0\n\nreplace example.com/c v1.0.0 => example.com/c v1.0.1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := needs(s), []string{"example.com/b@v1.0.0:info,mod,zip", "example.com/c@v1.0.1:mod"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got, want := skipped(s), []string{"example.com/a@v1.0.0: excluded"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("skipped %q, want %q", got, want)
+	}
+}
+
 func TestSetPathErrors(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"deps.txt": "example.com/a@v1.0.0\n", "go.work": "use ./missing\n"})
+	modrefstest.Write(t, dir, map[string]string{"deps.txt": "example.com/a@v1.0.0\n", "go.work": "use ./missing\n"})
 	s := NewSet()
 	if err := s.AddPaths(filepath.Join(dir, "deps.txt")); err == nil || !strings.Contains(err.Error(), "--list") {
 		t.Errorf("list file as a path: %v", err)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/modrefs/modrefstest"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 )
 
@@ -133,16 +134,7 @@ func (e *Env) GoEnv(ctx context.Context, keys ...string) (map[string]string, err
 // WriteFiles writes files (slash paths relative to dir) and returns dir.
 func WriteFiles(t testing.TB, dir string, files map[string]string) string {
 	t.Helper()
-	for name, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return modrefstest.Write(t, dir, files)
 }
 
 // Mod returns a module whose files are given as name, content pairs.
