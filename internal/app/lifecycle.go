@@ -168,7 +168,7 @@ func (l *lifecycle) subscribe(ctx context.Context) {
 	if l.s.coord == nil {
 		return
 	}
-	l.s.coord.Subscribe(ctx, func(msg string) {
+	go l.s.coord.Subscribe(ctx, func(msg string) { // owned by cacheadmin in the next step
 		if msg != "state" {
 			return
 		}
