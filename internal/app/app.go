@@ -108,15 +108,13 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain.HedgeDelay = time.Duration(cfg.Resilience.HedgeDelay)
-	chains := []*upstream.Chain{chain}
+	chains := []upstream.Fetcher{chain}
 	var routes []routing.Route
 	for i, rt := range cfg.Routes {
 		c, err := ups.chain(fmt.Sprintf("route[%d].upstream", i), rt.Upstream)
 		if err != nil {
 			return nil, err
 		}
-		c.HedgeDelay = chain.HedgeDelay
 		routes = append(routes, routing.Route{Match: rt.Match, Target: len(chains)})
 		chains = append(chains, c)
 	}
@@ -509,8 +507,7 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 	if err != nil {
 		return nil, err
 	}
-	c.HedgeDelay = time.Duration(s.cfg.Resilience.HedgeDelay)
-	chains := []*upstream.Chain{c}
+	chains := []upstream.Fetcher{c}
 	n := &namespace{cfg: ns}
 	for j, rt := range ns.Routes {
 		rc, err := ups.chain(fmt.Sprintf("namespace[%d].route[%d].upstream", i, j), rt.Upstream)

@@ -5,7 +5,7 @@
 //
 // A panic in a goroutine, or in one round of a loop, is logged with its
 // stack and survived: a goroutine started with Go ends, a loop started
-// with Every carries on at its next tick. The process keeps serving.
+// with Every or Loop carries on at its next round. The process keeps serving.
 package background
 
 import (
@@ -60,8 +60,19 @@ func (g *Group) Go(ctx context.Context, name string, fn func(ctx context.Context
 // call) until ctx is done or Close begins. A round that panics is logged
 // and the loop goes on. It reports false once Close has begun.
 func (g *Group) Every(ctx context.Context, name string, every time.Duration, fn func(ctx context.Context)) bool {
+	return g.Loop(ctx, name, every, func(ctx context.Context) time.Duration {
+		fn(ctx)
+		return every
+	})
+}
+
+// Loop is Every with a wait of its own before each round: fn runs first
+// after the wait first, then after each wait it returns (a round that
+// panics keeps the previous wait).
+func (g *Group) Loop(ctx context.Context, name string, first time.Duration, fn func(ctx context.Context) (next time.Duration)) bool {
 	return g.Go(ctx, name, func(ctx context.Context) {
-		t := time.NewTicker(every)
+		wait := first
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		for {
 			select {
@@ -72,7 +83,8 @@ func (g *Group) Every(ctx context.Context, name string, every time.Duration, fn 
 			if ctx.Err() != nil {
 				return
 			}
-			g.Safely(name, func() { fn(ctx) })
+			g.Safely(name, func() { wait = fn(ctx) })
+			t.Reset(wait)
 		}
 	})
 }

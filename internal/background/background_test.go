@@ -124,3 +124,32 @@ func TestPanicsAreSurvived(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopWaits: each round chooses the wait before the next.
+func TestLoopWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := background.New(nil)
+		start := time.Now()
+		var at []time.Duration
+		var mu sync.Mutex
+		g.Loop(context.Background(), "backoff", time.Second, func(context.Context) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			at = append(at, time.Since(start))
+			return time.Duration(len(at)) * time.Second
+		})
+		time.Sleep(10*time.Second + time.Millisecond)
+		g.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		want := []time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 7 * time.Second}
+		if len(at) != len(want) {
+			t.Fatalf("rounds at %v, want %v", at, want)
+		}
+		for i := range want {
+			if at[i] != want[i] {
+				t.Fatalf("rounds at %v, want %v", at, want)
+			}
+		}
+	})
+}
