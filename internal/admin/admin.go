@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/modproxy/modproxy/internal/cacheadmin"
 )
 
 // Options configures the admin handler.
@@ -248,9 +250,11 @@ func localHost(hostport string) bool {
 	return err == nil
 }
 
-// fail maps err to a status: ErrBadRequest 400, ErrNotFound 404, an
-// oversized body 413, anything else 500 with a generic message (the error
-// itself is logged, never sent).
+// fail maps err to a status, the one place that does: ErrBadRequest and
+// cacheadmin.ErrInvalid 400, ErrNotFound and cacheadmin.ErrNotFound 404,
+// cacheadmin.ErrConflict 409, an oversized body 413, a body that is not
+// JSON 415, anything else 500 with a generic message (the error itself is
+// logged, never sent).
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
@@ -258,10 +262,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
 	case errors.Is(err, errMediaType):
 		writeError(w, http.StatusUnsupportedMediaType, err.Error())
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, cacheadmin.ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, cacheadmin.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, cacheadmin.ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
 	default:
 		level := slog.LevelError
 		if r.Context().Err() != nil {

@@ -8,9 +8,12 @@ import (
 )
 
 // Backend is what the admin API needs from the server. internal/app
-// implements it over the domain packages; tests use a fake. Every method
-// is safe for concurrent use; errors for bad input wrap ErrBadRequest,
-// for unknown items ErrNotFound.
+// implements it with thin adapters over the cache administration
+// (package cacheadmin, whose types cache.go maps to these) and the
+// server's own state; tests use a fake. Every method is safe for
+// concurrent use. Errors for bad input wrap ErrBadRequest or
+// cacheadmin.ErrInvalid, for unknown items ErrNotFound or
+// cacheadmin.ErrNotFound, for items in use cacheadmin.ErrConflict.
 type Backend interface {
 	Status(ctx context.Context) (Status, error)
 	Upstreams(ctx context.Context) ([]Upstream, error)

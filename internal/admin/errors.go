@@ -4,7 +4,8 @@ package admin
 
 import "errors"
 
-// Errors a Backend wraps to choose the HTTP status.
+// Errors a Backend wraps to choose the HTTP status (besides the error
+// classes of package cacheadmin; see handler.fail).
 var (
 	ErrBadRequest = errors.New("bad request")
 	ErrNotFound   = errors.New("not found")

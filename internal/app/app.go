@@ -12,14 +12,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/module"
 
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/background"
+	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
@@ -27,6 +29,7 @@ import (
 	"github.com/modproxy/modproxy/internal/coord/rediscoord"
 	"github.com/modproxy/modproxy/internal/goenv"
 	"github.com/modproxy/modproxy/internal/goproxy"
+	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/quarantine"
@@ -75,8 +78,14 @@ type Server struct {
 	namespaces []*namespace
 	metrics    *metrics.Metrics
 	info       Info
-	life       *lifecycle
+	started    time.Time
+	traffic    *stats.Traffic
+	idx        *index.Index
+	cache      *cacheadmin.Service
+	bg         *background.Group // the scrub schedule
 	adminH     http.Handler
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New builds the server from a validated configuration. It reports
@@ -86,10 +95,11 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
-	store, tempDir, err := openStore(context.Background(), cfg)
+	st, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
+	store, tempDir := st.store, st.tempDir
 	m := metrics.New()
 	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
 	if err != nil {
@@ -111,37 +121,54 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain.HedgeDelay = time.Duration(cfg.Resilience.HedgeDelay)
-	chains := []*upstream.Chain{chain}
+	chains := []upstream.Fetcher{chain}
 	var routes []routing.Route
 	for i, rt := range cfg.Routes {
 		c, err := ups.chain(fmt.Sprintf("route[%d].upstream", i), rt.Upstream)
 		if err != nil {
 			return nil, err
 		}
-		c.HedgeDelay = chain.HedgeDelay
 		routes = append(routes, routing.Route{Match: rt.Match, Target: len(chains)})
 		chains = append(chains, c)
 	}
-	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info}
+	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
+		started: time.Now(), traffic: stats.New(nil), bg: background.New(log)}
 	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
 	if err != nil {
 		return nil, fmt.Errorf("metadata index: %w", err)
 	}
+	srv.idx = idx
+	built := false
+	defer func() { // a server New does not return releases what it opened
+		if !built {
+			srv.upstreams.close()
+			srv.closeCoord()
+			idx.Close()
+			srv.audit.Close()
+		}
+	}()
 	tr, err := trash.New(filepath.Join(cfg.CacheDir, "trash"), trash.Options{Retention: time.Duration(cfg.GC.TrashRetention), MaxBytes: int64(cfg.GC.TrashMaxSize)})
 	if err != nil {
-		idx.Close()
 		return nil, err
 	}
-	life := &lifecycle{s: srv, idx: idx, trash: tr, traffic: stats.New(nil), started: time.Now()}
-	srv.life = life
-	if err := life.loadState(); err != nil {
-		idx.Close()
-		return nil, err
+	var co coord.Coordinator // a nil *rediscoord.Coordinator must not become a non-nil interface
+	if cfg.Cluster.Redis != "" {
+		srv.coord = rediscoord.New(rediscoord.Options{Addr: cfg.Cluster.Redis, Password: cfg.Cluster.RedisPassword, DB: cfg.Cluster.RedisDB, Logger: log})
+		co = srv.coord
+		if err := srv.coord.Ping(context.Background()); err != nil {
+			log.Warn("cluster coordination unavailable at start-up; serving without it until Redis answers", "redis", cfg.Cluster.Redis, "err", err)
+		} else {
+			log.Info("cluster coordination on", "redis", cfg.Cluster.Redis)
+		}
 	}
-	rules, err := life.rules()
+	var svc *proxy.Service
+	cache, err := srv.newCache(st, idx, tr, co, gateFunc(func(mod, version string) (func(), bool) { return svc.TryLockVersion(mod, version) }))
 	if err != nil {
-		idx.Close()
+		return nil, err
+	}
+	srv.cache = cache
+	rules, err := srv.rules(cache.Blocks())
+	if err != nil {
 		return nil, &config.Error{Key: "deny", Err: err}
 	}
 	sumdbs := map[string]upstream.Fetcher{}
@@ -185,9 +212,10 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Quarantine: q,
 		Audit:      auditLog,
 		Metrics:    m,
-		Index:      idx,
+		Index:      cache,
 		Logger:     log,
 	}
+	popts.Coordinator = co
 	if ps, ok := store.(interface {
 		PresignGet(ctx context.Context, key string, ttl time.Duration) (*url.URL, error)
 	}); ok && cfg.Storage.S3.Redirect {
@@ -200,18 +228,6 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			return u.String(), nil
 		}
 	}
-	if cfg.Cluster.Redis != "" {
-		srv.coord = rediscoord.New(rediscoord.Options{Addr: cfg.Cluster.Redis, Password: cfg.Cluster.RedisPassword, DB: cfg.Cluster.RedisDB, Logger: log})
-		popts.Coordinator = srv.coord
-		life.access = &touched{m: map[string]coord.Access{}}
-		popts.Index = clusterIndex{Index: idx, access: life.access}
-		if err := srv.coord.Ping(context.Background()); err != nil {
-			log.Warn("cluster coordination unavailable at start-up; serving without it until Redis answers", "redis", cfg.Cluster.Redis, "err", err)
-		} else {
-			log.Info("cluster coordination on", "redis", cfg.Cluster.Redis)
-		}
-	}
-	var svc *proxy.Service
 	verifier, err := newVerifier(cfg, specs, private, func(name string) checksum.Remote {
 		return func(ctx context.Context, path string) ([]byte, error) { return svc.ReadSumDB(ctx, name, path) }
 	}, log, m, auditLog)
@@ -224,7 +240,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
 	observe := func(o proxy.Outcome, status int, bytes int64) {
-		life.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
+		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
 	}
 	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe})
 	var root http.Handler = h
@@ -257,10 +273,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		log.Warn("cache-only mode: nothing is fetched upstream (offline = true)")
 	}
 	srv.svc, srv.handler, srv.sumdbNames = svc, root, names
-	srv.adminH = admin.New(admin.Options{Backend: life, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
-	b, n := idx.Totals()
-	m.Store(b, n, int64(cfg.GC.MaxSize))
-	m.Trash(tr.Size())
+	srv.adminH = admin.New(admin.Options{Backend: adminBackend{srv}, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
+	built = true
 	return srv, nil
 }
 
@@ -309,29 +323,42 @@ func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, re
 // Handler returns the root HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// openStore opens the configured store and the local directory for
-// temporary files (the store's own tmp for disk; CACHE_DIR/tmp, emptied
-// at start-up, for S3).
-func openStore(ctx context.Context, cfg config.Config) (storage.Store, string, error) {
-	if cfg.Storage.Type != "s3" {
+// openedStore is an open store with what the rest of the server needs to
+// know about it.
+type openedStore struct {
+	store   storage.Store
+	tempDir string // local directory for temporary files
+	// shared: several replicas may use the store at once, so state that
+	// must be the same for all of them (pins, blocks) is kept in it.
+	shared bool
+}
+
+// openStore opens the configured store: the one place that knows the
+// storage types. Temporary files go to the store's own tmp for disk, and
+// to CACHE_DIR/tmp, emptied at start-up, for S3 (a bucket shared by the
+// replicas).
+func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
+	switch cfg.Storage.Type {
+	case "s3":
+		tmp := filepath.Join(cfg.CacheDir, "tmp")
+		_ = os.RemoveAll(tmp)
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
+		}
+		c := cfg.Storage.S3
+		st, err := s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
+			AccessKey: c.AccessKey, SecretKey: c.SecretKey, Secure: c.Secure, PathStyle: c.PathStyle})
+		if err != nil {
+			return openedStore{}, &config.Error{Key: "storage.s3", Err: err}
+		}
+		return openedStore{store: st, tempDir: tmp, shared: true}, nil
+	default: // "disk"
 		st, err := storagefs.New(cfg.CacheDir)
 		if err != nil {
-			return nil, "", &config.Error{Key: "cache_dir", Err: err}
+			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
 		}
-		return st, st.TempDir(), nil
+		return openedStore{store: st, tempDir: st.TempDir()}, nil
 	}
-	tmp := filepath.Join(cfg.CacheDir, "tmp")
-	_ = os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return nil, "", &config.Error{Key: "cache_dir", Err: err}
-	}
-	c := cfg.Storage.S3
-	st, err := s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
-		AccessKey: c.AccessKey, SecretKey: c.SecretKey, Secure: c.Secure, PathStyle: c.PathStyle})
-	if err != nil {
-		return nil, "", &config.Error{Key: "storage.s3", Err: err}
-	}
-	return st, tmp, nil
 }
 
 // stripPrefix fetches "sumdb/NAME/REST" as "REST" from a checksum
@@ -383,6 +410,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	s.RunBackground(ctx)
 	select {
 	case err := <-errc:
+		s.stopBackground()
 		s.closeServices()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -394,6 +422,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	if adminSrv != nil {
 		_ = adminSrv.Shutdown(sctx)
 	}
+	s.stopBackground()
 	s.closeServices()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
@@ -402,63 +431,45 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	return nil
 }
 
-// RunBackground starts the background jobs (health probes, scrub) until
-// ctx is done. Serve calls it; in-process tests may too.
+// RunBackground starts the background jobs until ctx is done or Close:
+// the scrub schedule, health probes, and the cache administration's
+// (scheduled GC, state reloads, store gauges). Each has an owner that
+// Close stops and waits for. Serve calls it; in-process tests may too.
 func (s *Server) RunBackground(ctx context.Context) {
 	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
-		go s.scrubLoop(ctx, d)
+		s.bg.Every(ctx, "background scrub", d, s.scrubRound)
 	}
 	if d := time.Duration(s.cfg.Resilience.ProbeInterval); d > 0 {
 		s.upstreams.startProbes(ctx, d, s.probePath())
 	}
-	if d := time.Duration(s.cfg.GC.Interval); d > 0 {
-		go s.life.gcLoop(ctx, d)
-	}
-	s.life.subscribe(ctx)
-	go func() { // keep the store gauges current between GC runs
-		t := time.NewTicker(15 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				b, n := s.life.idx.Totals()
-				s.metrics.Store(b, n, int64(s.cfg.GC.MaxSize))
-				s.life.pushAccess(ctx)
-			}
-		}
-	}()
+	s.cache.Start(ctx)
+}
+
+// stopBackground stops what RunBackground started and waits for it.
+func (s *Server) stopBackground() {
+	s.bg.Close()
+	s.upstreams.stopProbes()
+	s.cache.Close()
 }
 
 // AdminHandler returns the admin API and dashboard handler (for in-process tests).
 func (s *Server) AdminHandler() http.Handler { return s.adminH }
 
 // Admin returns the admin backend (for in-process tests and the CLI).
-func (s *Server) Admin() admin.Backend { return s.life }
+func (s *Server) Admin() admin.Backend { return adminBackend{s} }
 
-// scrubLoop re-hashes the store every interval and quarantines bad
-// objects, until ctx is done.
-func (s *Server) scrubLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rep, err := s.Scrub(ctx, true, nil)
-		if err != nil {
-			s.log.Error("background scrub failed", "err", err)
-			continue
-		}
-		lvl := slog.LevelInfo
-		if len(rep.Problems) > 0 {
-			lvl = slog.LevelError
-		}
-		s.log.Log(ctx, lvl, "background scrub done", "checked", rep.Checked, "bytes", rep.Bytes, "problems", len(rep.Problems))
+// scrubRound re-hashes the store and quarantines bad objects.
+func (s *Server) scrubRound(ctx context.Context) {
+	rep, err := s.Scrub(ctx, true, nil)
+	if err != nil {
+		s.log.Error("background scrub failed", "err", err)
+		return
 	}
+	lvl := slog.LevelInfo
+	if len(rep.Problems) > 0 {
+		lvl = slog.LevelError
+	}
+	s.log.Log(ctx, lvl, "background scrub done", "checked", rep.Checked, "bytes", rep.Bytes, "problems", len(rep.Problems))
 }
 
 // Scrub re-hashes every stored zip and go.mod; see package scrub.
@@ -469,15 +480,27 @@ func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, tot
 	})
 }
 
-// Close releases what New opened (the audit log, the direct fetcher's
-// private module cache).
+// Close shuts the server down in order and releases what New opened:
+// first the background loops (it waits for them), then the services they
+// use (proxy services with their fills, upstreams, the coordinator), then
+// the metadata index and the audit log. Later calls return the first
+// call's result.
 func (s *Server) Close() error {
-	s.upstreams.close()
-	s.life.idx.Close()
+	s.closeOnce.Do(func() {
+		s.stopBackground()
+		s.closeServices()
+		s.upstreams.close()
+		s.closeCoord()
+		s.idx.Close()
+		s.closeErr = s.audit.Close()
+	})
+	return s.closeErr
+}
+
+func (s *Server) closeCoord() {
 	if s.coord != nil {
 		s.coord.Close()
 	}
-	return s.audit.Close()
 }
 
 // SetOffline switches cache-only mode at run time.
@@ -512,8 +535,7 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 	if err != nil {
 		return nil, err
 	}
-	c.HedgeDelay = time.Duration(s.cfg.Resilience.HedgeDelay)
-	chains := []*upstream.Chain{c}
+	chains := []upstream.Fetcher{c}
 	n := &namespace{cfg: ns}
 	for j, rt := range ns.Routes {
 		rc, err := ups.chain(fmt.Sprintf("namespace[%d].route[%d].upstream", i, j), rt.Upstream)
@@ -523,7 +545,7 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 		n.routes = append(n.routes, routing.Route{Match: rt.Match, Target: len(chains)})
 		chains = append(chains, rc)
 	}
-	rules, err := n.rules(nil)
+	rules, err := n.rules(s.cache.Blocks())
 	if err != nil {
 		return nil, &config.Error{Key: fmt.Sprintf("namespace[%d].deny", i), Err: err}
 	}
@@ -542,8 +564,8 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 
 // rules are the namespace's deny and allow rules plus the blocks added by
 // purges (which apply everywhere).
-func (n *namespace) rules(blocked []config.DenyRule) (*routing.Rules, error) {
-	deny, err := denyRules(append(slices.Clone(n.cfg.Deny), blocked...))
+func (n *namespace) rules(blocks []cacheadmin.Block) (*routing.Rules, error) {
+	deny, err := denyRules(n.cfg.Deny, blocks)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +573,7 @@ func (n *namespace) rules(blocked []config.DenyRule) (*routing.Rules, error) {
 }
 
 // setBlocked applies purge blocks to every service.
-func (s *Server) setBlocked(rules *routing.Rules, blocked []config.DenyRule) {
+func (s *Server) setBlocked(rules *routing.Rules, blocked []cacheadmin.Block) {
 	s.svc.SetRules(rules)
 	for _, n := range s.namespaces {
 		if r, err := n.rules(blocked); err == nil {
@@ -573,7 +595,7 @@ func (s *Server) probePath() string {
 // Scrub runs a scrub on the cache directory of cfg without starting a
 // server (the offline `modproxy verify` command).
 func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(done, total int)) (scrub.Report, error) {
-	store, tempDir, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return scrub.Report{}, err
 	}
@@ -593,7 +615,7 @@ func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(do
 		}
 	}
 	return scrub.Run(ctx, scrub.Options{
-		Store: store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
-		TempDir: tempDir, Progress: progress,
+		Store: st.store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
+		TempDir: st.tempDir, Progress: progress,
 	})
 }

@@ -7,12 +7,12 @@ import (
 	"github.com/modproxy/modproxy/internal/routing"
 )
 
-// denyRules translates deny rules from the operator's syntax to routing's:
+// translateDeny translates deny rules from the operator's syntax to routing's:
 // the version range is parsed, and the rule's `status` key (403, the
 // default, or 410, as clients will see it) becomes routing's notion of a
 // refusal that stops the client (refused) or lets its "," list move on
 // (gone).
-func denyRules(rules []config.DenyRule) ([]routing.Deny, error) {
+func translateDeny(rules []config.DenyRule) ([]routing.Deny, error) {
 	var deny []routing.Deny
 	for _, d := range rules {
 		rg, err := routing.ParseRange(d.Versions)

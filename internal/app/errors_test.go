@@ -14,7 +14,7 @@ import (
 // TestDenyRules: the operator's `status` of a deny rule becomes routing's
 // refused (403, the default) or gone (410).
 func TestDenyRules(t *testing.T) {
-	deny, err := denyRules([]config.DenyRule{
+	deny, err := translateDeny([]config.DenyRule{
 		{Match: "example.com/a", Reason: "default"},
 		{Match: "example.com/b", Reason: "refused", Status: 403},
 		{Match: "example.com/c", Versions: "<v1.2.0", Reason: "gone", Status: 410},
@@ -34,7 +34,7 @@ func TestDenyRules(t *testing.T) {
 	if err := rules.CheckVersion("example.com/c", "v1.2.0"); err != nil {
 		t.Errorf("example.com/c@v1.2.0: %v, want allowed", err)
 	}
-	if _, err := denyRules([]config.DenyRule{{Match: "example.com/a", Versions: ">=banana", Reason: "r"}}); err == nil {
+	if _, err := translateDeny([]config.DenyRule{{Match: "example.com/a", Versions: ">=banana", Reason: "r"}}); err == nil {
 		t.Error("bad version range accepted")
 	}
 }

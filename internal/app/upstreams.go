@@ -32,9 +32,9 @@ type upstreams struct {
 	direct *direct.Fetcher
 }
 
-// chain builds the chain for list; key names the configuration key in
-// errors.
-func (u *upstreams) chain(key, list string) (*upstream.Chain, error) {
+// chain builds the chain for list, hedged as resilience.hedge_delay asks;
+// key names the configuration key in errors.
+func (u *upstreams) chain(key, list string) (upstream.Fetcher, error) {
 	specs, err := upstream.ParseList(list)
 	if err != nil {
 		return nil, &config.Error{Key: key, Err: err}
@@ -46,7 +46,7 @@ func (u *upstreams) chain(key, list string) (*upstream.Chain, error) {
 			// The go command stops at "off"; so does the chain: what follows
 			// is never reached.
 			c.Links = append(c.Links, upstream.Link{Fetcher: offFetcher{}})
-			return c, nil
+			return resilient.Hedge(c, time.Duration(u.cfg.Resilience.HedgeDelay)), nil
 		case "direct":
 			if u.direct == nil {
 				d, err := direct.New(direct.Options{
@@ -87,7 +87,7 @@ func (u *upstreams) chain(key, list string) (*upstream.Chain, error) {
 	if len(c.Links) == 0 {
 		return nil, &config.Error{Key: key, Err: fmt.Errorf("%q has no usable entry", list)}
 	}
-	return c, nil
+	return resilient.Hedge(c, time.Duration(u.cfg.Resilience.HedgeDelay)), nil
 }
 
 // offFetcher ends a chain the way GOPROXY=off does.
@@ -98,29 +98,17 @@ func (offFetcher) Fetch(ctx context.Context, path string) (*upstream.Response, e
 }
 
 // startProbes probes every upstream proxy every interval (backing off up
-// to 8x while it fails) until ctx is done.
+// to 8x while it fails) until ctx is done or stopProbes.
 func (u *upstreams) startProbes(ctx context.Context, every time.Duration, path string) {
 	for _, f := range u.order {
-		go func() {
-			wait := every
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
-				pctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
-				err := f.Probe(pctx, path)
-				cancel()
-				u.metrics.Probe(f.Name(), err == nil)
-				if err != nil {
-					u.log.Warn("upstream health probe failed", "upstream", f.Name(), "path", path, "state", f.State(), "err", err)
-					wait = min(wait*2, 8*every)
-					continue
-				}
-				wait = every
-			}
-		}()
+		f.StartProbes(ctx, every, path)
+	}
+}
+
+// stopProbes stops the probes and waits for them.
+func (u *upstreams) stopProbes() {
+	for _, f := range u.order {
+		f.Close()
 	}
 }
 
@@ -147,7 +135,10 @@ func (u *upstreams) ready(svc *proxy.Service) func(ctx context.Context) (string,
 	}
 }
 
+// close stops the probes and releases the direct fetcher's private module
+// cache.
 func (u *upstreams) close() {
+	u.stopProbes()
 	if u.direct != nil {
 		_ = u.direct.Close()
 	}

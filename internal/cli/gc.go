@@ -15,6 +15,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/app"
+	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/config"
 )
 
@@ -81,10 +82,7 @@ func runGC(ctx context.Context, env Env, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy gc: %v\n", err)
-		if errors.Is(err, admin.ErrNotFound) || errors.Is(err, admin.ErrBadRequest) {
-			return ExitUsage
-		}
-		return ExitFailure
+		return cacheExit(err)
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(env.Stdout)
@@ -94,6 +92,19 @@ func runGC(ctx context.Context, env Env, args []string) int {
 	}
 	writeGC(env.Stdout, out)
 	return ExitOK
+}
+
+// cacheExit maps the error classes of the cache administration to exit
+// codes: a request that cannot succeed as given (invalid, or naming
+// something that does not exist) is a usage error; anything else, being
+// in use included, a failure.
+func cacheExit(err error) int {
+	switch {
+	case errors.Is(err, cacheadmin.ErrInvalid), errors.Is(err, cacheadmin.ErrNotFound):
+		return ExitUsage
+	default:
+		return ExitFailure
+	}
 }
 
 // offlineServer wires a server on the configured cache directory without

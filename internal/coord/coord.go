@@ -21,9 +21,11 @@ import (
 // back to working alone (per-process coalescing), never fail a request.
 var ErrUnavailable = errors.New("coordinator unavailable")
 
-// Lock is a held lease. It is renewed in the background until Release.
+// Lock is a held lease. It is renewed in the background until Release
+// (or until the coordinator is closed).
 type Lock interface {
-	// Release gives the lock up (if still held).
+	// Release gives the lock up (if still held). When it returns, the
+	// renewal has stopped.
 	Release(ctx context.Context) error
 	// Lost is closed if the lease could not be renewed and may now be held
 	// by another replica.
@@ -37,8 +39,9 @@ type Coordinator interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (Lock, bool, error)
 	// Publish broadcasts msg to every replica's Subscribe (including this one).
 	Publish(ctx context.Context, msg string) error
-	// Subscribe calls fn for every message until ctx is done; it reconnects
-	// by itself.
+	// Subscribe calls fn for every message, one at a time, until ctx is
+	// done, reconnecting by itself; then it returns, and fn is not called
+	// any more. The caller owns the goroutine that runs it.
 	Subscribe(ctx context.Context, fn func(msg string))
 	// Ping reports whether the coordinator is reachable.
 	Ping(ctx context.Context) error

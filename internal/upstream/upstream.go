@@ -21,9 +21,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/hedgepolicy"
 )
 
 // Fetcher fetches a protocol file from an upstream.
@@ -137,14 +134,10 @@ type Link struct {
 
 // Chain tries its links in order with the go command's GOPROXY semantics.
 // A link whose circuit breaker is open is skipped whatever its separator.
-// It is safe for concurrent use if its Fetchers are.
+// It is safe for concurrent use if its Fetchers are. (Hedging a chain's
+// requests is a policy of upstream/resilient.)
 type Chain struct {
 	Links []Link
-	// HedgeDelay, when positive, hedges mutable requests (@v/list, @latest,
-	// version queries): if the first link has not answered after this
-	// long, the rest of the chain is tried at the same time and the first
-	// success wins. The loser is cancelled; its answer is discarded.
-	HedgeDelay time.Duration
 }
 
 // Fetch implements Fetcher. When every link fails, it returns the most
@@ -154,28 +147,8 @@ type Chain struct {
 // wins. (The go command also ranks a "direct" error above all others; a
 // Chain does not know which link is direct.)
 func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
-	if c.HedgeDelay > 0 && len(c.Links) > 1 && mutablePath(path) {
-		hp := hedgepolicy.NewBuilderWithDelay[*Response](c.HedgeDelay).WithMaxHedges(1).
-			CancelIf(func(r *Response, err error) bool { return err == nil }).Build()
-		return failsafe.With(hp).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*Response]) (*Response, error) {
-			if exec.IsHedge() {
-				return c.fetchFrom(exec.Context(), path, 1)
-			}
-			return c.fetchFrom(exec.Context(), path, 0)
-		})
-	}
-	return c.fetchFrom(ctx, path, 0)
-}
-
-// mutablePath reports whether a protocol path's answer changes over time.
-func mutablePath(p string) bool {
-	return strings.HasSuffix(p, "/@v/list") || strings.HasSuffix(p, "/@latest") ||
-		(strings.HasSuffix(p, ".info") && !strings.HasPrefix(p, "sumdb/"))
-}
-
-func (c *Chain) fetchFrom(ctx context.Context, path string, first int) (*Response, error) {
 	var best error
-	for _, l := range c.Links[first:] {
+	for _, l := range c.Links {
 		resp, err := l.Fetcher.Fetch(ctx, path)
 		if err == nil {
 			return resp, nil

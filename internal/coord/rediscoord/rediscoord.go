@@ -2,6 +2,9 @@
 // (github.com/redis/go-redis/v9): locks are SET NX PX with a random token,
 // renewed by a Lua compare-and-expire at a third of the TTL and released
 // by a compare-and-delete; broadcasts use Pub/Sub on one channel.
+//
+// The coordinator owns the renewal goroutines of its locks: Release stops
+// one and waits for it, Close stops and waits for all of them.
 package rediscoord
 
 import (
@@ -17,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/modproxy/modproxy/internal/background"
 	"github.com/modproxy/modproxy/internal/coord"
 )
 
@@ -35,6 +39,7 @@ type Coordinator struct {
 	rdb    *redis.Client
 	prefix string
 	log    *slog.Logger
+	bg     *background.Group // lock renewals
 }
 
 // New returns a Coordinator; it does not contact Redis (see Ping).
@@ -53,11 +58,16 @@ func New(opts Options) *Coordinator {
 		DialTimeout: opts.Timeout, ReadTimeout: opts.Timeout, WriteTimeout: opts.Timeout,
 		MaxRetries: 1, ContextTimeoutEnabled: true,
 	})
-	return &Coordinator{rdb: rdb, prefix: opts.Prefix, log: opts.Logger}
+	return &Coordinator{rdb: rdb, prefix: opts.Prefix, log: opts.Logger, bg: background.New(opts.Logger)}
 }
 
-// Close closes the connections.
-func (c *Coordinator) Close() error { return c.rdb.Close() }
+// Close stops renewing the locks still held (their leases then expire
+// in Redis), waits for the renewals to end and closes the connections.
+// Subscriptions must have ended before (their contexts done).
+func (c *Coordinator) Close() error {
+	c.bg.Close()
+	return c.rdb.Close()
+}
 
 func unavailable(err error) error { return fmt.Errorf("%w: %v", coord.ErrUnavailable, err) }
 
@@ -75,20 +85,22 @@ var (
 )
 
 type lock struct {
-	c      *Coordinator
-	key    string
-	token  string
-	stop   chan struct{}
-	lost   chan struct{}
-	once   sync.Once
-	loseMu sync.Once
+	c       *Coordinator
+	key     string
+	token   string
+	stop    chan struct{}
+	renewed chan struct{} // closed when the renewal goroutine has returned
+	lost    chan struct{}
+	once    sync.Once
+	loseMu  sync.Once
 }
 
 // TryLock implements coord.Coordinator.
 func (c *Coordinator) TryLock(ctx context.Context, name string, ttl time.Duration) (coord.Lock, bool, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	l := &lock{c: c, key: c.prefix + "lock:" + name, token: hex.EncodeToString(b[:]), stop: make(chan struct{}), lost: make(chan struct{})}
+	l := &lock{c: c, key: c.prefix + "lock:" + name, token: hex.EncodeToString(b[:]),
+		stop: make(chan struct{}), renewed: make(chan struct{}), lost: make(chan struct{})}
 	ok, err := c.rdb.SetNX(ctx, l.key, l.token, ttl).Result()
 	if err != nil {
 		return nil, false, unavailable(err)
@@ -96,22 +108,36 @@ func (c *Coordinator) TryLock(ctx context.Context, name string, ttl time.Duratio
 	if !ok {
 		return nil, false, nil
 	}
-	go l.renew(ttl)
+	if !c.bg.Go(context.Background(), "lock renewal "+l.key, func(ctx context.Context) {
+		defer close(l.renewed)
+		l.renew(ctx, ttl)
+	}) {
+		// Closed meanwhile: give the lock back rather than hold it unrenewed.
+		_ = releaseScript.Run(context.WithoutCancel(ctx), c.rdb, []string{l.key}, l.token).Err()
+		return nil, false, unavailable(errors.New("coordinator closed"))
+	}
 	return l, true, nil
 }
 
-func (l *lock) renew(ttl time.Duration) {
+// renew extends the lease every third of its TTL until the lock is
+// released or ctx (the coordinator) is done.
+func (l *lock) renew(ctx context.Context, ttl time.Duration) {
 	t := time.NewTicker(ttl / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
+		case <-ctx.Done():
+			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
-		n, err := renewScript.Run(ctx, l.c.rdb, []string{l.key}, l.token, ttl.Milliseconds()).Int()
+		rctx, cancel := context.WithTimeout(ctx, ttl/3)
+		n, err := renewScript.Run(rctx, l.c.rdb, []string{l.key}, l.token, ttl.Milliseconds()).Int()
 		cancel()
+		if ctx.Err() != nil {
+			return // closing: not a lost lease
+		}
 		if err != nil || n == 0 {
 			l.c.log.Warn("lost a coordination lock lease", "lock", l.key, "err", err)
 			l.loseMu.Do(func() { close(l.lost) })
@@ -126,6 +152,7 @@ func (l *lock) Release(ctx context.Context) error {
 	var err error
 	l.once.Do(func() {
 		close(l.stop)
+		<-l.renewed
 		if e := releaseScript.Run(ctx, l.c.rdb, []string{l.key}, l.token).Err(); e != nil && !errors.Is(e, redis.Nil) {
 			err = unavailable(e)
 		}
@@ -141,22 +168,34 @@ func (c *Coordinator) Publish(ctx context.Context, msg string) error {
 	return nil
 }
 
-// Subscribe implements coord.Coordinator.
+// Subscribe implements coord.Coordinator: it blocks until ctx is done.
 func (c *Coordinator) Subscribe(ctx context.Context, fn func(msg string)) {
-	go func() {
-		for ctx.Err() == nil {
-			ps := c.rdb.Subscribe(ctx, c.prefix+"events")
-			ch := ps.Channel(redis.WithChannelHealthCheckInterval(5 * time.Second))
-			for m := range ch {
-				fn(m.Payload)
-			}
-			ps.Close()
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+	for ctx.Err() == nil {
+		c.receive(ctx, fn)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // reconnect
 		}
-	}()
+	}
+}
+
+// receive delivers messages of one subscription until it breaks or ctx
+// is done.
+func (c *Coordinator) receive(ctx context.Context, fn func(msg string)) {
+	ps := c.rdb.Subscribe(ctx, c.prefix+"events")
+	defer ps.Close()
+	ch := ps.Channel(redis.WithChannelHealthCheckInterval(5 * time.Second))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			fn(m.Payload)
+		}
+	}
 }
 
 var maxScript = redis.NewScript(`

@@ -3,6 +3,8 @@ package rediscoord_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,7 +62,12 @@ func TestLocksAndEvents(t *testing.T) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	got := make(chan string, 4)
-	b.Subscribe(sctx, func(m string) { got <- m })
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		b.Subscribe(sctx, func(m string) { got <- m })
+	}()
+	defer func() { cancel(); <-subscribed }()
 	time.Sleep(200 * time.Millisecond)
 	if err := a.Publish(ctx, "invalidate example.com/a/@v/list"); err != nil {
 		t.Fatal(err)
@@ -126,5 +133,96 @@ func TestAccessStatsMerge(t *testing.T) {
 	}
 	if got["k1"].Hits != 5 || !got["k1"].Last.Equal(t2) || got["k2"].Hits != 6 || !got["k2"].Last.Equal(t2) {
 		t.Fatalf("merged %+v", got)
+	}
+}
+
+// running returns the stacks of goroutines executing this package's code.
+func running() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "/coord/rediscoord.(") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestCloseJoinsRenewals: Release and Close return only once the lease
+// renewals they stop have ended; nothing of the coordinator runs after
+// Close.
+func TestCloseJoinsRenewals(t *testing.T) {
+	r := coordtest.Start(t)
+	c := rediscoord.New(rediscoord.Options{Addr: r.Addr})
+	ctx := context.Background()
+	released, ok, err := c.TryLock(ctx, "released", 30*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("TryLock: %v %v", ok, err)
+	}
+	if _, ok, err := c.TryLock(ctx, "held", 30*time.Second); err != nil || !ok {
+		t.Fatalf("TryLock: %v %v", ok, err)
+	}
+	defer c.Close()
+	// The renewals have started (a goroutine may not have run yet).
+	for deadline := time.Now().Add(5 * time.Second); len(running()) != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d renewals running, want 2", len(running()))
+		}
+	}
+	if err := released.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := running(); len(g) != 1 {
+		t.Fatalf("after Release: %d renewals running, want 1:\n%s", len(g), strings.Join(g, "\n\n"))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g := running(); len(g) != 0 {
+		t.Fatalf("after Close:\n%s", strings.Join(g, "\n\n"))
+	}
+	if _, _, err := c.TryLock(ctx, "late", time.Second); err == nil {
+		t.Error("TryLock after Close succeeded")
+	}
+}
+
+// TestSubscribeReturns: Subscribe blocks until its context is done and
+// leaves nothing behind, so that its caller can own it.
+func TestSubscribeReturns(t *testing.T) {
+	r := coordtest.Start(t)
+	c := rediscoord.New(rediscoord.Options{Addr: r.Addr})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan string, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Subscribe(ctx, func(m string) { got <- m })
+	}()
+	// Subscribed once a message comes through.
+	deadline := time.Now().Add(5 * time.Second)
+	for delivered := false; !delivered; {
+		if err := c.Publish(context.Background(), "hello"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+			delivered = true
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no message delivered")
+			}
+		}
+	}
+	select {
+	case <-done:
+		t.Fatal("Subscribe returned before its context was done")
+	default:
+	}
+	cancel()
+	<-done
+	if g := running(); len(g) != 0 {
+		t.Fatalf("after Subscribe returned:\n%s", strings.Join(g, "\n\n"))
 	}
 }

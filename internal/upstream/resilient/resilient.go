@@ -14,7 +14,10 @@
 //     success closes it again;
 //   - Probe, for active health checks, which feeds the same breaker: a
 //     failed probe counts as a failure, a successful one closes an open
-//     breaker, so it recovers without user traffic.
+//     breaker, so it recovers without user traffic. StartProbes runs it
+//     on a schedule; Close stops the schedule and waits for it;
+//   - Hedge (hedge.go), which hedges a chain's mutable requests to the
+//     rest of the chain.
 //
 // A Fetcher is safe for concurrent use.
 package resilient
@@ -35,6 +38,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 
+	"github.com/modproxy/modproxy/internal/background"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
@@ -62,6 +66,7 @@ type Fetcher struct {
 	retry   retrypolicy.RetryPolicy[*upstream.Response]
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	bg      *background.Group // probes
 }
 
 // New wraps inner; name identifies the upstream in logs and metrics.
@@ -87,7 +92,7 @@ func New(name string, inner upstream.Fetcher, opts Options) *Fetcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Fetcher{name: name, inner: inner, opts: opts, log: opts.Logger, metrics: opts.Metrics}
+	f := &Fetcher{name: name, inner: inner, opts: opts, log: opts.Logger, metrics: opts.Metrics, bg: background.New(opts.Logger)}
 	f.cb = circuitbreaker.NewBuilder[*upstream.Response]().
 		HandleIf(func(_ *upstream.Response, err error) bool { return transient(err) }).
 		WithFailureThreshold(opts.FailureThreshold).
@@ -257,3 +262,31 @@ func (f *Fetcher) Probe(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// StartProbes probes path every interval, backing off up to 8 intervals
+// while the probes fail, until ctx is done or Close is called. Each probe
+// has a timeout of the interval (at least 5 s); failures are logged and
+// every outcome is counted in the metrics.
+func (f *Fetcher) StartProbes(ctx context.Context, every time.Duration, path string) {
+	wait := every
+	f.bg.Loop(ctx, "upstream probe "+f.name, every, func(ctx context.Context) time.Duration {
+		pctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+		err := f.Probe(pctx, path)
+		cancel()
+		if ctx.Err() != nil {
+			return wait // stopping
+		}
+		f.metrics.Probe(f.name, err == nil)
+		if err != nil {
+			f.log.Warn("upstream health probe failed", "upstream", f.name, "path", path, "state", f.State(), "err", err)
+			wait = min(wait*2, 8*every)
+		} else {
+			wait = every
+		}
+		return wait
+	})
+}
+
+// Close stops the probes and waits for them to return. The Fetcher still
+// fetches afterwards.
+func (f *Fetcher) Close() { f.bg.Close() }

@@ -45,7 +45,7 @@ func (s *scripted) count() int {
 	return s.calls
 }
 
-func unavailable(retryAfter time.Duration) error {
+func unavailableAfter(retryAfter time.Duration) error {
 	return &upstream.Error{Upstream: "scripted", Path: list, Status: 503, RetryAfter: retryAfter}
 }
 
@@ -59,10 +59,10 @@ func TestRetryDelays(t *testing.T) {
 		errs     []error
 		min, max time.Duration // time Fetch takes
 	}{
-		{"Retry-After", resilient.Options{}, []error{unavailable(7 * time.Second)}, 7 * time.Second, 7 * time.Second},
-		{"Retry-After capped", resilient.Options{MaxRetryAfter: 10 * time.Second}, []error{unavailable(time.Hour)}, 10 * time.Second, 10 * time.Second},
+		{"Retry-After", resilient.Options{}, []error{unavailableAfter(7 * time.Second)}, 7 * time.Second, 7 * time.Second},
+		{"Retry-After capped", resilient.Options{MaxRetryAfter: 10 * time.Second}, []error{unavailableAfter(time.Hour)}, 10 * time.Second, 10 * time.Second},
 		{"backoff", resilient.Options{BackoffBase: time.Second, BackoffMax: 2 * time.Second},
-			[]error{unavailable(0), unavailable(0)}, 0, 3 * time.Second},
+			[]error{unavailableAfter(0), unavailableAfter(0)}, 0, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestRetryDelays(t *testing.T) {
 func TestBreakerHalfOpensAfterOpenDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		inner := &scripted{}
-		inner.fail(unavailable(0), unavailable(0))
+		inner.fail(unavailableAfter(0), unavailableAfter(0))
 		f := resilient.New("scripted", inner, resilient.Options{MaxAttempts: 1, FailureThreshold: 2, OpenDelay: time.Minute})
 		for range 2 {
 			if err := fetch(t, f, list); err == nil {
