@@ -163,7 +163,8 @@ func credential(h string) (string, error) {
 }
 
 func (s *Service) token(secret string) (Identity, error) {
-	e := s.cur.Load().byHash[sha256.Sum256([]byte(secret))]
+	var buf [maxTokenLen]byte // credential bounds the length; no allocation
+	e := s.cur.Load().byHash[sha256.Sum256(buf[:copy(buf[:], secret)])]
 	switch {
 	case e == nil && !strings.HasPrefix(secret, TokenPrefix):
 		return Identity{}, &AuthError{Class: ErrRejected, Reason: "not a modproxy token"}

@@ -123,7 +123,7 @@ func validName(n string) bool {
 	return true
 }
 
-// identity builds the Identity of a grant, with its patterns precomputed.
+// newIdentity builds the Identity of a grant, with its patterns precomputed.
 func newIdentity(name string, kind Kind, g Grant) Identity {
 	return Identity{Name: name, Kind: kind, Grant: g, match: strings.Join(g.Match, ",")}
 }
