@@ -26,11 +26,13 @@ func TestLocksAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One holder at a time, across clients, and renewed past its TTL.
-	la, ok, err := a.TryLock(ctx, "fill:x", 300*time.Millisecond)
+	// The TTL is long enough that a renewal delayed by a busy machine
+	// (renewals run every TTL/3) does not lose the lease.
+	la, ok, err := a.TryLock(ctx, "fill:x", time.Second)
 	if err != nil || !ok {
 		t.Fatalf("first TryLock: %v %v", ok, err)
 	}
-	time.Sleep(700 * time.Millisecond) // > 2 TTLs: renewal keeps it
+	time.Sleep(2500 * time.Millisecond) // > 2 TTLs: renewal keeps it
 	if _, ok, _ := b.TryLock(ctx, "fill:x", time.Second); ok {
 		t.Fatal("a second replica took a held lock")
 	}
