@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/modproxy/modproxy/internal/atomicfile"
 )
 
 // Pins are the pins added through the service (the configured ones are
@@ -107,16 +109,11 @@ func (s *Service) saveState(ctx context.Context, name string, v any) error {
 	return nil
 }
 
-// writeFile replaces p with data through a temporary file and a rename.
+// writeFile replaces p with data durably (temporary file, fsync, rename,
+// directory fsync): a crash leaves the old state or the new, never a torn
+// or unsynced one.
 func writeFile(p string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
+	return atomicfile.Write(p, data, 0o644)
 }
 
 // onMessage reloads state when another replica (or this one) changed it.

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/modproxy/modproxy/internal/atomicfile"
 )
 
 // SumDBKey returns the verifier key that the go command has built in for
@@ -205,31 +207,11 @@ func cachedKey(cacheFile, goBin, name string) (string, bool) {
 	return e.Key, true
 }
 
-// writeCache replaces cacheFile with e: a temporary file in the same
-// directory, synced, then renamed over it.
+// writeCache replaces cacheFile with e durably (internal/atomicfile).
 func writeCache(cacheFile string, e cacheEntry) error {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(cacheFile)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-sumdbkey-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails harmlessly after the rename
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), cacheFile)
+	return atomicfile.Write(cacheFile, data, 0o644)
 }
