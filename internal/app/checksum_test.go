@@ -61,3 +61,20 @@ func TestChecksumDatabaseRecovery(t *testing.T) {
 		t.Fatalf("right after the database recovered: %d %s", status, body)
 	}
 }
+
+// TestChecksumDatabaseOwnURL: a database configured with its own URL
+// (GOSUMDB syntax "NAME+KEY URL") is read there, with paths relative to it.
+func TestChecksumDatabaseOwnURL(t *testing.T) {
+	up := upstreamtest.New(t, testMods())
+	name, key := up.SumDB()
+	h := start(t, func(c *config.Config) {
+		c.Upstream = up.URL()
+		c.SumDB = []string{key + " " + up.URL() + "/sumdb/" + name}
+	})
+	if status, body, _ := h.get(t, "/example.com/a/@v/v1.0.0.mod"); status != 200 {
+		t.Fatalf("verified through the database's own URL: %d %s", status, body)
+	}
+	if n := up.Requests("sumdb/" + name + "/lookup/example.com/a@v1.0.0"); n != 1 {
+		t.Errorf("the database's own URL was asked for the lookup %d times, want 1; log %q", n, up.Log())
+	}
+}

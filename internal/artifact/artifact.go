@@ -259,11 +259,28 @@ func ParseSumDB(p string) (Request, error) {
 	if err := module.CheckPath(name); err != nil || strings.Contains(name, "/") {
 		return Request{}, invalid("invalid checksum database name %q", name)
 	}
-	r := Request{Kind: SumDB, SumDBName: name, SumDBPath: rest}
+	r, err := ParseSumDBPath(rest)
+	if err != nil {
+		return Request{}, err
+	}
+	r.SumDBName = name
+	if rest != "supported" {
+		r.Key = "sumdb/" + p
+	}
+	return r, nil
+}
+
+// ParseSumDBPath parses the path of a checksum database file relative to
+// the database itself: "lookup/M@V", "tile/H/L/K[.p/W]", "latest" or
+// "supported". The Request has Kind SumDB and SumDBPath set (Module and
+// Version for lookups) and no SumDBName or Key.
+func ParseSumDBPath(rest string) (Request, error) {
+	if len(rest) > MaxPathLen {
+		return Request{}, invalid("path longer than %d bytes", MaxPathLen)
+	}
+	r := Request{Kind: SumDB, SumDBPath: rest}
 	switch {
-	case rest == "supported":
-		return r, nil
-	case rest == "latest":
+	case rest == "supported", rest == "latest":
 	case strings.HasPrefix(rest, "lookup/"):
 		mv := strings.TrimPrefix(rest, "lookup/")
 		escMod, escVer, ok := strings.Cut(mv, "@")
@@ -293,7 +310,6 @@ func ParseSumDB(p string) (Request, error) {
 	default:
 		return Request{}, invalid("%q: unknown checksum database endpoint", rest)
 	}
-	r.Key = "sumdb/" + p
 	return r, nil
 }
 

@@ -10,8 +10,11 @@ import (
 	"github.com/modproxy/modproxy/internal/artifact"
 )
 
-// requestURL returns the URL of the protocol path p below base. p is parsed
-// (artifact.Parse or, under "sumdb/", artifact.ParseSumDB) and the URL path
+// requestURL returns the URL of path p below base. p is a protocol path
+// relative to a proxy base ("example.com/a/@v/list", "sumdb/NAME/latest"),
+// or a checksum database path relative to the database's own URL
+// ("lookup/M@V", "tile/...", "latest", "supported"; GOSUMDB="NAME+KEY URL").
+// p is parsed (artifact.Parse, ParseSumDB, ParseSumDBPath) and the URL path
 // is built again from the module path and version with the protocol's
 // escaping only: module.EscapePath/EscapeVersion, then URL path escaping of
 // every element, as the go command does, the version being one element.
@@ -33,25 +36,21 @@ func requestURL(base *url.URL, p string) (string, error) {
 	return u.String(), nil
 }
 
-// escapedPath is the URL path of the protocol path p, relative to the base.
+// escapedPath is the URL path of p, relative to the base.
 func escapedPath(p string) (string, error) {
 	if rest, ok := strings.CutPrefix(p, "sumdb/"); ok {
 		r, err := artifact.ParseSumDB(rest)
 		if err != nil {
 			return "", err
 		}
-		name := escapeElems(r.SumDBName)
-		if r.Module == "" { // latest, supported, tiles: validated, canonical
-			return "sumdb/" + name + "/" + escapeElems(r.SumDBPath), nil
-		}
-		mod, ver, err := escapeModuleVersion(r.Module, r.Version)
-		if err != nil {
-			return "", err
-		}
-		return "sumdb/" + name + "/lookup/" + mod + "@" + ver, nil
+		esc, err := escapedSumDBPath(r)
+		return "sumdb/" + escapeElems(r.SumDBName) + "/" + esc, err
 	}
 	r, err := artifact.Parse(p)
 	if err != nil {
+		if dr, derr := artifact.ParseSumDBPath(p); derr == nil {
+			return escapedSumDBPath(dr)
+		}
 		return "", err
 	}
 	mod, ver, err := escapeModuleVersion(r.Module, r.Version)
@@ -71,6 +70,19 @@ func escapedPath(p string) (string, error) {
 		return mod + "/@v/" + ver + ".zip", nil
 	}
 	return "", fmt.Errorf("%w: %q: unexpected kind %v", artifact.ErrInvalid, p, r.Kind)
+}
+
+// escapedSumDBPath is the URL path of a checksum database file relative
+// to the database.
+func escapedSumDBPath(r artifact.Request) (string, error) {
+	if r.Module == "" { // latest, supported, tiles: validated, canonical
+		return escapeElems(r.SumDBPath), nil
+	}
+	mod, ver, err := escapeModuleVersion(r.Module, r.Version)
+	if err != nil {
+		return "", err
+	}
+	return "lookup/" + mod + "@" + ver, nil
 }
 
 // escapeModuleVersion returns the URL path forms of a module path (its

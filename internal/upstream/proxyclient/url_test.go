@@ -65,6 +65,11 @@ func TestRequestURL(t *testing.T) {
 		{"", "sumdb/sum.example/latest", "/sumdb/sum.example/latest"},
 		{"", "sumdb/sum.example/lookup/github.com/!burnt!sushi/toml@v1.3.2", "/sumdb/sum.example/lookup/github.com/%21burnt%21sushi/toml@v1.3.2"},
 		{"", "sumdb/sum.example/tile/8/0/x001/234.p/5", "/sumdb/sum.example/tile/8/0/x001/234.p/5"},
+		// A checksum database's own URL (GOSUMDB="NAME+KEY URL").
+		{"/db", "lookup/github.com/!burnt!sushi/toml@v1.3.2", "/db/lookup/github.com/%21burnt%21sushi/toml@v1.3.2"},
+		{"/db", "tile/8/1/000.p/5", "/db/tile/8/1/000.p/5"},
+		{"/db", "latest", "/db/latest"},
+		{"/db", "supported", "/db/supported"},
 		// A base with a path, with and without a trailing slash.
 		{"/ns/prod", "example.com/a/@v/list", "/ns/prod/example.com/a/@v/list"},
 		{"/ns/prod/", "example.com/a/@v/feat%2fx.info", "/ns/prod/example.com/a/@v/feat%252fx.info"},
@@ -109,6 +114,8 @@ func TestRequestURLRefusesInvalidPaths(t *testing.T) {
 		"example.com/a/@v/../../admin/secret.info",
 		"sumdb/sum.example/lookup/../../admin@v1.0.0",
 		"sumdb/sum.example/tile/../x",
+		"lookup/../../admin@v1.0.0",
+		"tile/8/0/../../x",
 		"healthz",
 	} {
 		resp, err := c.Fetch(context.Background(), p)
