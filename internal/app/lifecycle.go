@@ -28,6 +28,7 @@ import (
 	"github.com/modproxy/modproxy/internal/stats"
 	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/trash"
+	"github.com/modproxy/modproxy/internal/upstream"
 )
 
 // lifecycle owns the metadata index, the trash, GC, purge, pins and the
@@ -441,22 +442,10 @@ func redactedConfig(cfg config.Config) map[string]any {
 	// Credentials in URLs.
 	for _, k := range []string{"Upstream"} {
 		if s, ok := m[k].(string); ok {
-			m[k] = redactURLs(s)
+			m[k] = upstream.RedactList(s)
 		}
 	}
 	return m
-}
-
-func redactURLs(list string) string {
-	parts := strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == '|' })
-	for _, p := range parts {
-		if i := strings.Index(p, "@"); i > 0 && strings.Contains(p[:i], "://") {
-			scheme, rest, _ := strings.Cut(p, "://")
-			_, host, _ := strings.Cut(rest, "@")
-			list = strings.ReplaceAll(list, p, scheme+"://REDACTED@"+host)
-		}
-	}
-	return list
 }
 
 func (l *lifecycle) Upstreams(ctx context.Context) ([]admin.Upstream, error) {

@@ -40,7 +40,7 @@ type Client struct {
 func New(baseURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("upstream %q: not an http(s) URL", baseURL)
+		return nil, fmt.Errorf("upstream %q: not an http(s) URL", upstream.RedactURL(baseURL))
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -69,10 +69,9 @@ func New(baseURL string, opts Options) (*Client, error) {
 			ExpectContinueTimeout: time.Second,
 		}
 	}
-	display := u.Redacted()
 	return &Client{
 		base:    u,
-		display: strings.TrimRight(display, "/"),
+		display: upstream.RedactURL(strings.TrimRight(baseURL, "/")),
 		hc: &http.Client{Transport: rt, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects")
