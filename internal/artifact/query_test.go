@@ -54,3 +54,29 @@ func TestParseQueryEscapes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSumDBPath(t *testing.T) {
+	for _, tc := range []struct {
+		path     string
+		mod, ver string
+		ok       bool
+	}{
+		{path: "lookup/github.com/!burnt!sushi/toml@v1.3.2", mod: "github.com/BurntSushi/toml", ver: "v1.3.2", ok: true},
+		{path: "tile/8/0/x001/234.p/5", ok: true},
+		{path: "latest", ok: true},
+		{path: "supported", ok: true},
+		{path: "lookup/example.com/a@master"},
+		{path: "lookup/../../admin@v1.0.0"},
+		{path: "tile/8/0/../../x"},
+		{path: "sum.example/latest"}, // a name in front: that is ParseSumDB's
+		{path: ""},
+	} {
+		r, err := ParseSumDBPath(tc.path)
+		switch {
+		case tc.ok && (err != nil || r.Kind != SumDB || r.SumDBPath != tc.path || r.Module != tc.mod || r.Version != tc.ver || r.Key != ""):
+			t.Errorf("ParseSumDBPath(%q) = %+v, %v", tc.path, r, err)
+		case !tc.ok && !errors.Is(err, ErrInvalid):
+			t.Errorf("ParseSumDBPath(%q) = %+v, %v; want an ErrInvalid error", tc.path, r, err)
+		}
+	}
+}
