@@ -50,7 +50,9 @@ type skip struct {
 // summary accumulates the state of a run.
 type summary struct {
 	w       io.Writer
-	output  map[string][]string // buffered output per running test, by package+" "+test
+	output  map[string][]string         // output of each running test, by package+" "+test
+	report  map[string]*strings.Builder // what is printed when a package ends: failed tests' output
+	lines   map[string]*strings.Builder // ... then the package's own lines ("ok", "FAIL")
 	skips   []skip
 	passed  int
 	failed  int // tests
@@ -59,9 +61,12 @@ type summary struct {
 }
 
 // summarize reads events from r and writes the report to w. It reports
-// whether anything failed; err is a read or write error.
+// whether anything failed; err is a read or write error. Like go test, it
+// prints each package's failures and result line together when the
+// package is done, and build errors as they come.
 func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
-	s := &summary{w: w, output: map[string][]string{}, pkgFail: map[string]bool{}}
+	s := &summary{w: w, output: map[string][]string{}, report: map[string]*strings.Builder{},
+		lines: map[string]*strings.Builder{}, pkgFail: map[string]bool{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -76,8 +81,19 @@ func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 	if err := sc.Err(); err != nil {
 		return true, err
 	}
-	s.report()
+	for _, pkg := range slices.Sorted(maps.Keys(s.lines)) { // packages that never ended
+		s.end(pkg)
+	}
+	s.summary()
 	return s.broken || s.failed > 0 || len(s.pkgFail) > 0, nil
+}
+
+// buf returns the builder for pkg in m.
+func buf(m map[string]*strings.Builder, pkg string) *strings.Builder {
+	if m[pkg] == nil {
+		m[pkg] = &strings.Builder{}
+	}
+	return m[pkg]
 }
 
 func (s *summary) add(e event) {
@@ -88,12 +104,16 @@ func (s *summary) add(e event) {
 	case e.Action == "build-fail":
 		s.broken = true
 	case e.Test == "": // the package's own events
-		switch {
-		case e.Action == "output" && e.Output != "PASS\n":
-			fmt.Fprint(s.w, e.Output)
-		case e.Action == "fail":
+		switch e.Action {
+		case "output":
+			if e.Output != "PASS\n" {
+				buf(s.lines, e.Package).WriteString(e.Output)
+			}
+		case "fail":
 			s.pkgFail[e.Package] = true
-			s.flush(e.Package) // tests that never finished (panic, timeout)
+			s.end(e.Package)
+		case "pass", "skip":
+			s.end(e.Package)
 		}
 	case e.Action == "output":
 		s.output[key] = append(s.output[key], e.Output)
@@ -102,32 +122,36 @@ func (s *summary) add(e event) {
 		delete(s.output, key)
 	case e.Action == "fail":
 		s.failed++
-		s.print(key)
+		s.keep(key, e.Package)
 	case e.Action == "skip":
 		s.skips = append(s.skips, skip{pkg: e.Package, test: e.Test, reason: reason(s.output[key])})
 		delete(s.output, key)
 	}
 }
 
-// print writes the buffered output of a test, without the === lines that
-// only -v shows, and forgets it.
-func (s *summary) print(key string) {
+// keep moves the output of a test into its package's report, without the
+// === lines that only -v shows.
+func (s *summary) keep(key, pkg string) {
+	b := buf(s.report, pkg)
 	for _, l := range s.output[key] {
 		if !strings.HasPrefix(strings.TrimLeft(l, " "), "=== ") {
-			fmt.Fprint(s.w, l)
+			b.WriteString(l)
 		}
 	}
 	delete(s.output, key)
 }
 
-// flush prints the output of every test of pkg still buffered.
-func (s *summary) flush(pkg string) {
-	keys := slices.Sorted(maps.Keys(s.output))
-	for _, key := range keys {
+// end prints the report of a package that is done: its failed tests, the
+// tests that never finished (a panic, a timeout), then its own lines.
+func (s *summary) end(pkg string) {
+	for _, key := range slices.Sorted(maps.Keys(s.output)) {
 		if strings.HasPrefix(key, pkg+" ") {
-			s.print(key)
+			s.keep(key, pkg)
 		}
 	}
+	fmt.Fprint(s.w, buf(s.report, pkg).String(), buf(s.lines, pkg).String())
+	delete(s.report, pkg)
+	delete(s.lines, pkg)
 }
 
 // reason is what a skipped test logged: its output without the === and
@@ -147,7 +171,7 @@ func reason(out []string) string {
 	return strings.Join(parts, " / ")
 }
 
-func (s *summary) report() {
+func (s *summary) summary() {
 	if len(s.skips) > 0 {
 		fmt.Fprintf(s.w, "\nskipped tests (%d):\n", len(s.skips))
 		for _, k := range s.skips {

@@ -85,7 +85,8 @@ func New(baseURL string, opts Options) (*Client, error) {
 // String returns the base URL without credentials.
 func (c *Client) String() string { return c.display }
 
-// Fetch implements upstream.Fetcher. path must be a protocol path: the
+// Fetch implements upstream.Fetcher. path must be a protocol path (or, for
+// a checksum database's own URL, a path relative to the database): the
 // request URL is built again from its parsed module path and version (see
 // requestURL), and a path that does not parse is not sent.
 func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
