@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/upstream"
 )
 
 // adminBackend is admin.Backend over the server: thin adapters that ask
@@ -43,22 +43,10 @@ func redactedConfig(cfg config.Config) map[string]any {
 	// Credentials in URLs.
 	for _, k := range []string{"Upstream"} {
 		if s, ok := m[k].(string); ok {
-			m[k] = redactURLs(s)
+			m[k] = upstream.RedactList(s)
 		}
 	}
 	return m
-}
-
-func redactURLs(list string) string {
-	parts := strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == '|' })
-	for _, p := range parts {
-		if i := strings.Index(p, "@"); i > 0 && strings.Contains(p[:i], "://") {
-			scheme, rest, _ := strings.Cut(p, "://")
-			_, host, _ := strings.Cut(rest, "@")
-			list = strings.ReplaceAll(list, p, scheme+"://REDACTED@"+host)
-		}
-	}
-	return list
 }
 
 func (b adminBackend) Upstreams(ctx context.Context) ([]admin.Upstream, error) {

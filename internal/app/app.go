@@ -268,7 +268,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
-	log.Info("configured", "cache_dir", cfg.CacheDir, "upstream", cfg.Upstream, "sumdb", strings.Join(names, ","), "private", private)
+	log.Info("configured", "cache_dir", cfg.CacheDir, "upstream", upstream.RedactList(cfg.Upstream), "sumdb", strings.Join(names, ","), "private", private)
 	if cfg.Offline {
 		log.Warn("cache-only mode: nothing is fetched upstream (offline = true)")
 	}

@@ -15,7 +15,9 @@ package artifact
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
@@ -170,12 +172,58 @@ func Parse(p string) (Request, error) {
 		if ver == "latest" || ver == "upgrade" || ver == "patch" || strings.HasPrefix(ver, "<") || strings.HasPrefix(ver, ">") {
 			return Request{}, invalid("version query %q is not supported by the proxy protocol", ver)
 		}
+		if err := checkQuery(ver); err != nil {
+			return Request{}, err
+		}
 		return Request{Kind: Query, Module: mod, Version: ver, Key: p}, nil
 	}
 	if err := module.Check(mod, ver); err != nil {
 		return Request{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return Request{Kind: kind, Module: mod, Version: ver, Key: p}, nil
+}
+
+// checkQuery rejects version queries that a server behind an upstream could
+// read as a path traversal or a control character. x/mod has checked the
+// query as a path element (no "/", "\", "..", control characters), but it
+// allows "%": the upstream receives that escaped again (as "%25") and reads
+// the query we read, yet a server that decodes twice would turn
+// "..%2f..%2fadmin" into "../../admin". So no further decoding of the query
+// (each valid %XX escape decoded, as lenient decoders do, as often as one
+// is left) may contain a "." or ".." element between "/" or "\", or a
+// control character.
+func checkQuery(q string) error {
+	for d, prev := decodeEscapes(q), q; d != prev; d, prev = decodeEscapes(d), d {
+		if strings.ContainsFunc(d, unicode.IsControl) {
+			return invalid("version query %q: decodes to a control character", q)
+		}
+		for _, el := range strings.FieldsFunc(d, func(r rune) bool { return r == '/' || r == '\\' }) {
+			if el == "." || el == ".." {
+				return invalid("version query %q: decodes to a path with a %q element", q, el)
+			}
+		}
+	}
+	return nil
+}
+
+// decodeEscapes decodes every valid %XX escape of s and keeps every other
+// byte, "%" included.
+func decodeEscapes(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if c, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(c))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // IsCanonical reports whether v is a canonical semantic version, including
@@ -214,11 +262,28 @@ func ParseSumDB(p string) (Request, error) {
 	if err := module.CheckPath(name); err != nil || strings.Contains(name, "/") {
 		return Request{}, invalid("invalid checksum database name %q", name)
 	}
-	r := Request{Kind: SumDB, SumDBName: name, SumDBPath: rest}
+	r, err := ParseSumDBPath(rest)
+	if err != nil {
+		return Request{}, err
+	}
+	r.SumDBName = name
+	if rest != "supported" {
+		r.Key = "sumdb/" + p
+	}
+	return r, nil
+}
+
+// ParseSumDBPath parses the path of a checksum database file relative to
+// the database itself: "lookup/M@V", "tile/H/L/K[.p/W]", "latest" or
+// "supported". The Request has Kind SumDB and SumDBPath set (Module and
+// Version for lookups) and no SumDBName or Key.
+func ParseSumDBPath(rest string) (Request, error) {
+	if len(rest) > MaxPathLen {
+		return Request{}, invalid("path longer than %d bytes", MaxPathLen)
+	}
+	r := Request{Kind: SumDB, SumDBPath: rest}
 	switch {
-	case rest == "supported":
-		return r, nil
-	case rest == "latest":
+	case rest == "supported", rest == "latest":
 	case strings.HasPrefix(rest, "lookup/"):
 		mv := strings.TrimPrefix(rest, "lookup/")
 		escMod, escVer, ok := strings.Cut(mv, "@")
@@ -248,7 +313,6 @@ func ParseSumDB(p string) (Request, error) {
 	default:
 		return Request{}, invalid("%q: unknown checksum database endpoint", rest)
 	}
-	r.Key = "sumdb/" + p
 	return r, nil
 }
 

@@ -120,7 +120,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		for _, parse := range []func(string) (Request, error){Parse, ParseSumDB} {
+		for _, parse := range []func(string) (Request, error){Parse, ParseSumDB, ParseSumDBPath} {
 			r, err := parse(p)
 			if err != nil {
 				if !errors.Is(err, ErrInvalid) {

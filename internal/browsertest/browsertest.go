@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/modproxy/modproxy/internal/testenv"
 )
 
 // Find returns the Chromium binary.
@@ -25,12 +27,8 @@ func Find(t testing.TB) string {
 			return p
 		}
 	}
-	const msg = "headless Chromium not found: install Debian's chromium package " +
-		"(apt-get install -y chromium) or set MODPROXY_CHROMIUM to a Chromium binary"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "; skipping the browser test")
+	testenv.Unavailable(t, "headless Chromium not found: install Debian's chromium package "+
+		"(apt-get install -y chromium) or set MODPROXY_CHROMIUM to a Chromium binary")
 	return ""
 }
 

@@ -15,7 +15,13 @@
 //   - such a security error is logged at error level, counted, audited and
 //     fails the verification that saw it;
 //   - module paths matching Options.Private (GONOSUMDB syntax) are never
-//     looked up: they are admitted on the upstream's word.
+//     looked up: they are admitted on the upstream's word;
+//   - nothing a failed verification read is remembered: every Verify uses
+//     a fresh sumdb.Client (whose cache would keep a failed lookup or tile
+//     read, and a failed start-up, for its whole life). Continuity comes
+//     from the persisted tree head, which every client reads first and
+//     advances by compare-and-swap, exactly as separate go command
+//     processes share one; lookups and tiles come from the store.
 //
 // A Verifier is safe for concurrent use.
 package checksum
@@ -70,7 +76,6 @@ type Options struct {
 type Verifier struct {
 	name    string
 	private string
-	client  *sumdb.Client
 	ops     *ops
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -94,9 +99,19 @@ func New(opts Options) (*Verifier, error) {
 	}
 	vr := &Verifier{name: v.Name(), private: opts.Private, log: opts.Logger, metrics: opts.Metrics, audit: opts.Audit}
 	vr.ops = &ops{v: vr, key: opts.Key, remote: opts.Remote, timeout: opts.Timeout, state: opts.StateDir}
-	vr.client = sumdb.NewClient(vr.ops)
-	vr.client.SetGONOSUMDB(opts.Private)
 	return vr, nil
+}
+
+// client returns a new sumdb.Client for one verification. sumdb.Client
+// caches the outcome of every lookup, tile read and its own start-up,
+// failures included, so a long-lived one would answer a transient failure
+// (a database 5xx, a full disk) until restart. A fresh client costs a read
+// of the persisted tree head and a signature check, and reads lookups and
+// tiles from the store, where they are cached.
+func (v *Verifier) client() *sumdb.Client {
+	c := sumdb.NewClient(v.ops)
+	c.SetGONOSUMDB(v.private)
+	return c
 }
 
 // Name is the database name.
@@ -156,7 +171,7 @@ func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool,
 	if goMod {
 		vers, file = version+"/go.mod", "go.mod"
 	}
-	lines, err := v.client.Lookup(path, vers)
+	lines, err := v.client().Lookup(path, vers)
 	if err != nil {
 		le := &LookupError{Module: path, Version: version, DB: v.name, Err: err}
 		switch {

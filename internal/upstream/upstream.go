@@ -218,7 +218,7 @@ func ParseList(list string) ([]Spec, error) {
 				entry = "https://" + entry
 			}
 			if !strings.HasPrefix(entry, "https://") && !strings.HasPrefix(entry, "http://") {
-				return nil, fmt.Errorf("entry %q: only http and https URLs, direct and off are allowed", entry)
+				return nil, fmt.Errorf("entry %q: only http and https URLs, direct and off are allowed", RedactURL(entry))
 			}
 			entry = strings.TrimRight(entry, "/")
 		}

@@ -4,11 +4,12 @@ package coordtest
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/modproxy/modproxy/internal/testenv"
 )
 
 // Redis is a running redis-server.
@@ -21,15 +22,12 @@ type Redis struct {
 }
 
 // Start starts redis-server on a free loopback port with a temp directory,
-// stopped at cleanup. Without redis-server it skips the test, unless CI
-// is set, where it fails: CI installs it.
+// stopped at cleanup. Without redis-server it skips the test, or fails
+// under CI=true (testenv.Unavailable).
 func Start(t testing.TB) *Redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not installed (CI must install it: apt-get install redis-server)")
-		}
-		t.Skip("redis-server is not installed; install Debian's redis-server to run this test")
+		testenv.Unavailable(t, "redis-server is not installed; install Debian's redis-server package to run this test")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

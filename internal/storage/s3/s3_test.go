@@ -2,9 +2,8 @@ package s3
 
 // These tests run against a real S3-compatible server: versitygw (posix
 // backend in a temporary directory), started by the tests themselves on a
-// free loopback port. The binary is looked up in PATH, GOBIN and GOPATH/bin,
-// and installed with scripts/s3server --install-only when missing. When it
-// cannot be had, the tests are skipped, except with CI=true, where they fail.
+// free loopback port with s3test.Start. The tests never install it; when it
+// is missing they are skipped, except with CI=true, where they fail.
 //
 // MODPROXY_TEST_S3_ENDPOINT (with MODPROXY_TEST_S3_ACCESS_KEY and
 // MODPROXY_TEST_S3_SECRET_KEY) runs them against another server instead,
@@ -20,14 +19,11 @@ import (
 	"io"
 	iofs "io/fs"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -40,12 +36,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/modproxy/modproxy/internal/storage"
+	"github.com/modproxy/modproxy/internal/storage/s3/s3test"
 	"github.com/modproxy/modproxy/internal/storage/storagetest"
-)
-
-const (
-	testAccessKey = "modproxytest"
-	testSecretKey = "modproxytestsecret"
 )
 
 // testServer is a running S3-compatible server.
@@ -55,64 +47,6 @@ type testServer struct {
 	admin          *minio.Client
 }
 
-// unavailable skips the test, or fails it in CI, where the server must run.
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("S3 test server unavailable (CI=true, so this fails): %s", msg)
-	}
-	t.Skipf("S3 test server unavailable, skipping: %s (install it with scripts/s3server --install-only)", msg)
-}
-
-// installVersitygw finds the versitygw binary, installing it once per test
-// binary when it is missing.
-var installVersitygw = sync.OnceValues(func() (string, error) {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	gobin, gopath := goEnv("GOBIN"), goEnv("GOPATH")
-	var dirs []string
-	if gobin != "" {
-		dirs = append(dirs, gobin)
-	}
-	if gopath != "" {
-		dirs = append(dirs, filepath.Join(filepath.SplitList(gopath)[0], "bin"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "versitygw")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p, nil
-		}
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "..", "scripts", "s3server"))
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", script, "--install-only")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%s --install-only: %v\n%s", script, err, stderr.Bytes())
-	}
-	p := strings.TrimSpace(string(out))
-	if i := strings.LastIndexByte(p, '\n'); i >= 0 {
-		p = p[i+1:]
-	}
-	return p, nil
-})
-
-func goEnv(name string) string {
-	out, err := exec.Command("go", "env", name).Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // startServer starts a fresh server for the test (or uses the one named by
 // MODPROXY_TEST_S3_ENDPOINT) and stops it at cleanup.
 func startServer(t *testing.T) *testServer {
@@ -120,75 +54,8 @@ func startServer(t *testing.T) *testServer {
 	if ep := os.Getenv("MODPROXY_TEST_S3_ENDPOINT"); ep != "" {
 		return connect(t, ep, os.Getenv("MODPROXY_TEST_S3_ACCESS_KEY"), os.Getenv("MODPROXY_TEST_S3_SECRET_KEY"))
 	}
-	bin, err := installVersitygw()
-	if err != nil {
-		unavailable(t, "versitygw is not installed and could not be installed: %v", err)
-	}
-	var lastErr error
-	for range 3 { // a free port can be taken by someone else before the server binds it
-		srv, err := startVersitygw(t, bin)
-		if err == nil {
-			return srv
-		}
-		lastErr = err
-	}
-	t.Fatalf("starting %s: %v", bin, lastErr)
-	return nil
-}
-
-func startVersitygw(t *testing.T, bin string) (*testServer, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", dir)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+testAccessKey, "ROOT_SECRET_KEY="+testSecretKey)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop := func() {
-		cmd.Process.Kill()
-		<-exited
-	}
-	srv := &testServer{endpoint: addr, access: testAccessKey, secret: testSecretKey}
-	srv.admin, err = minio.New(addr, &minio.Options{
-		Creds:        credentials.NewStaticV4(testAccessKey, testSecretKey, ""),
-		BucketLookup: minio.BucketLookupPath,
-		Region:       "us-east-1",
-		MaxRetries:   1,
-	})
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := srv.admin.ListBuckets(ctx)
-		cancel()
-		if err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("versitygw exited: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("versitygw not ready on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Cleanup(stop)
-	return srv, nil
+	srv := s3test.Start(t)
+	return &testServer{endpoint: srv.Endpoint, access: s3test.AccessKey, secret: s3test.SecretKey, admin: srv.Admin}
 }
 
 func connect(t *testing.T, endpoint, access, secret string) *testServer {

@@ -30,7 +30,7 @@ type Options struct {
 
 // Client fetches from one GOPROXY base URL. It is safe for concurrent use.
 type Client struct {
-	base    string // without trailing slash
+	base    *url.URL
 	display string // base without credentials, for errors and logs
 	hc      *http.Client
 	opts    Options
@@ -40,7 +40,7 @@ type Client struct {
 func New(baseURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("upstream %q: not an http(s) URL", baseURL)
+		return nil, fmt.Errorf("upstream %q: not an http(s) URL", upstream.RedactURL(baseURL))
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -69,10 +69,9 @@ func New(baseURL string, opts Options) (*Client, error) {
 			ExpectContinueTimeout: time.Second,
 		}
 	}
-	display := u.Redacted()
 	return &Client{
-		base:    strings.TrimRight(baseURL, "/"),
-		display: strings.TrimRight(display, "/"),
+		base:    u,
+		display: upstream.RedactURL(strings.TrimRight(baseURL, "/")),
 		hc: &http.Client{Transport: rt, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects")
@@ -86,21 +85,21 @@ func New(baseURL string, opts Options) (*Client, error) {
 // String returns the base URL without credentials.
 func (c *Client) String() string { return c.display }
 
-// Fetch implements upstream.Fetcher.
+// Fetch implements upstream.Fetcher. path must be a protocol path (or, for
+// a checksum database's own URL, a path relative to the database): the
+// request URL is built again from its parsed module path and version (see
+// requestURL), and a path that does not parse is not sent.
 func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	fail := func(status int, msg string, err error) (*upstream.Response, error) {
 		cancel()
 		return nil, &upstream.Error{Upstream: c.display, Path: path, Status: status, Msg: msg, Err: err, Timeout: isTimeout(ctx, err)}
 	}
-	// path is escaped protocol text; only characters outside the path set
-	// need encoding, and url.URL does that when we set Path.
-	u, err := url.Parse(c.base)
+	target, err := requestURL(c.base, path)
 	if err != nil {
-		return fail(0, "bad base URL", err)
+		return fail(0, "not sent: "+upstream.Sanitize(err.Error(), 200), err)
 	}
-	u = u.JoinPath(path)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return fail(0, "bad request", err)
 	}

@@ -66,7 +66,8 @@ func TestFetchOK(t *testing.T) {
 	if body != `{"Version":"v1.0.0+incompatible"}` || resp.Size != int64(len(body)) || resp.Source != c.String() {
 		t.Errorf("response %q, size %d, source %q", body, resp.Size, resp.Source)
 	}
-	if gotPath != "/github.com/!burnt!sushi/toml/@v/v1.0.0+incompatible.info" {
+	// As the go command sends it: "!" percent-encoded, "+" literal.
+	if gotPath != "/github.com/%21burnt%21sushi/toml/@v/v1.0.0+incompatible.info" {
 		t.Errorf("upstream saw path %q", gotPath)
 	}
 	if gotUA != "modproxy-test" {

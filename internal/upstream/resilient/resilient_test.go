@@ -108,11 +108,11 @@ func TestBreakerOpensAndProbeCloses(t *testing.T) {
 		t.Logf("open-breaker fetch took %v", d)
 	}
 	// A probe against the still-failing upstream keeps it open.
-	if err := f.Probe(context.Background(), "sumdb/x/supported"); err == nil || f.State() != "open" {
+	if err := f.Probe(context.Background(), "sumdb/sum.example/supported"); err == nil || f.State() != "open" {
 		t.Fatalf("probe of a failing upstream: %v, state %s", err, f.State())
 	}
 	up.ClearFaults()
-	if err := f.Probe(context.Background(), "sumdb/x/supported"); err != nil {
+	if err := f.Probe(context.Background(), "sumdb/sum.example/supported"); err != nil {
 		t.Fatalf("probe of a healed upstream (404 counts as an answer): %v", err)
 	}
 	if f.State() != "closed" {
@@ -128,7 +128,7 @@ func TestProbeFailuresOpenBreakerBeforeUsersHitIt(t *testing.T) {
 	f := newFetcher(t, up, resilient.Options{FailureThreshold: 3, OpenDelay: time.Hour})
 	up.Stop()
 	for range 3 {
-		_ = f.Probe(context.Background(), "sumdb/x/supported")
+		_ = f.Probe(context.Background(), "sumdb/sum.example/supported")
 	}
 	if f.State() != "open" {
 		t.Fatalf("breaker %s after 3 failed probes, want open", f.State())

@@ -1,6 +1,9 @@
 // Package s3test starts a real S3-compatible server (versitygw with its
-// posix backend, installed by scripts/s3server or .ci/run) on loopback for
-// tests of code that uses the S3 store.
+// posix backend) on loopback for tests of code that uses the S3 store.
+// The binary is looked up in PATH, GOBIN and GOPATH/bin, never installed
+// by the tests (.ci/run installs it; by hand: scripts/s3server
+// --install-only); without it the test is skipped, or fails under CI=true
+// (testenv.Unavailable).
 package s3test
 
 import (
@@ -18,6 +21,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/modproxy/modproxy/internal/testenv"
 )
 
 // Credentials of the test server.
@@ -28,40 +33,58 @@ const (
 
 // Server is a running S3-compatible server.
 type Server struct {
-	Endpoint string // host:port, path-style, plain http
-	admin    *minio.Client
+	Endpoint string        // host:port, path-style, plain http
+	Admin    *minio.Client // a client with the server's credentials
 }
 
 var seq atomic.Int64
 
+// find returns the versitygw binary from PATH, GOBIN or GOPATH/bin.
 func find() (string, error) {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p, nil
 	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
+	for _, v := range []string{"GOBIN", "GOPATH"} {
+		out, err := exec.Command("go", "env", v).Output()
+		dir := strings.TrimSpace(string(out))
+		if err != nil || dir == "" {
+			continue
+		}
+		if v == "GOPATH" {
+			dir = filepath.Join(filepath.SplitList(dir)[0], "bin")
+		}
+		p := filepath.Join(dir, "versitygw")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("versitygw not found (install: scripts/s3server --install-only)")
+	return "", fmt.Errorf("versitygw (an S3-compatible server) is not installed; install it with scripts/s3server --install-only")
 }
 
 // Start starts the server with a temp directory, stopped at cleanup.
-// Without the binary it skips, unless CI is set, where it fails.
+// Without the binary it skips, or fails under CI=true.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := find()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err.Error())
+		testenv.Unavailable(t, "%v", err)
 	}
+	var lastErr error
+	for range 3 { // a free port can be taken by someone else before the server binds it
+		s, err := start(t, bin)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting %s: %v", bin, lastErr)
+	return nil
+}
+
+func start(t testing.TB, bin string) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	addr := l.Addr().String()
 	l.Close()
@@ -70,15 +93,16 @@ func Start(t testing.TB) *Server {
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	stop := func() { cmd.Process.Kill(); <-exited }
 	admin, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(AccessKey, SecretKey, ""),
 		BucketLookup: minio.BucketLookupPath, Region: "us-east-1", MaxRetries: 1})
 	if err != nil {
-		t.Fatal(err)
+		stop()
+		return nil, err
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -90,22 +114,24 @@ func Start(t testing.TB) *Server {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("versitygw exited: %s", logs.String())
+			return nil, fmt.Errorf("versitygw exited: %s", logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("versitygw not ready: %v\n%s", err, logs.String())
+			stop()
+			return nil, fmt.Errorf("versitygw not ready on %s: %v\n%s", addr, err, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &Server{Endpoint: addr, admin: admin}
+	t.Cleanup(stop)
+	return &Server{Endpoint: addr, Admin: admin}, nil
 }
 
 // NewBucket creates an empty bucket and returns its name.
 func (s *Server) NewBucket(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("modproxy-%d-%d", time.Now().UnixNano()%1e9, seq.Add(1))
-	if err := s.admin.MakeBucket(context.Background(), name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+	if err := s.Admin.MakeBucket(context.Background(), name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
 		t.Fatalf("MakeBucket(%s): %v", name, err)
 	}
 	return name
