@@ -89,7 +89,7 @@ func (r *results) gomodMarkdown(b *strings.Builder) {
 			sumdbNote = fmt.Sprintf("%d lookups and tiles (go.sum lacks some hashes)", n)
 		}
 		p("The real go command, each run with a copy of the project, a GOPATH and module cache of its own (GOFLAGS adds `-modcacherw`; GOTOOLCHAIN=local; GOSUMDB = `go env GOSUMDB`), "+
-			"against the real upstream, the first entry of `go env GOPROXY`. %d interleaved rounds (direct first in odd rounds, last in even ones). "+
+			"against the real upstream, the first entry of `go env GOPROXY`. Interleaved rounds: %d (direct first in odd rounds, last in even ones). "+
 			"Each run leaves %d .info/.mod/.zip files (%.1f MB) in cache/download. The go command's own checksum-database traffic: %s. "+
 			"modproxy verifies everything it admits against the default database, through the upstream's /sumdb/.\n\n",
 			len(pr.Rounds), ref.Download.Files, float64(ref.Download.Bytes)/1e6, sumdbNote)
