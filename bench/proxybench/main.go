@@ -13,7 +13,11 @@
 // modproxy, 50 concurrent requests for one cold zip, the latency of a cached
 // hit while 40 slow misses are in flight, wrk load on cached hits through
 // modproxy, net/http.FileServer and nginx, and modproxy's peak RSS while
-// serving 50 concurrent zip downloads. See bench/README.md.
+// serving 50 concurrent zip downloads. The gomod phase (-phases gomod, not
+// in the default set: it needs the network) times the real go command's
+// "go mod download" with a fresh module cache against the real upstream,
+// straight, through a cold and a warm modproxy, from a file:// GOPROXY, and
+// as a fleet of concurrent clients. See bench/README.md.
 //
 // Everything listens on 127.0.0.1; every loop is bounded; the servers it
 // starts are stopped before it exits.
@@ -60,6 +64,7 @@ type options struct {
 	Phases          string        `json:"phases"`
 	Rev             string        `json:"rev"`
 	Variants        []variant     `json:"variants"`
+	GoMod           gomodOptions  `json:"gomod"`
 }
 
 func main() {
@@ -101,7 +106,15 @@ func run() int {
 	flag.BoolVar(&o.Install, "install", true, "install missing wrk and nginx with apt-get (as root only)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (logs, caches, nginx config)")
 	flag.StringVar(&o.Rev, "rev", "", "build modproxy from this git revision (e.g. HEAD) instead of the working tree")
-	flag.StringVar(&o.Phases, "phases", "direct,fill,coalesce,hits,load,memory", "phases to run, comma-separated (load and memory need fill)")
+	flag.StringVar(&o.Phases, "phases", "direct,fill,coalesce,hits,load,memory", "phases to run, comma-separated (load and memory need fill; gomod needs the network), or all: these and gomod")
+	flag.Func("gomod-project", "`DIR`: a project for the gomod phase (repeatable; default: -project)", func(s string) error {
+		o.GoMod.Projects = append(o.GoMod.Projects, s)
+		return nil
+	})
+	flag.IntVar(&o.GoMod.Rounds, "gomod-rounds", 3, "gomod phase: interleaved rounds of direct, cold, warm and file:// per project (the median is reported)")
+	flag.IntVar(&o.GoMod.Fleet, "gomod-fleet", 8, "gomod phase: concurrent go mod download clients of the fleet measurement (0: none)")
+	flag.IntVar(&o.GoMod.FleetRounds, "gomod-fleet-rounds", 1, "gomod phase: rounds of the fleet measurement, direct and through a cold modproxy")
+	flag.DurationVar(&o.GoMod.Timeout, "gomod-timeout", 10*time.Minute, "gomod phase: limit for one go mod download")
 	flag.Func("variant", "`NAME=FLAGS`: a modproxy configuration for the fill phases: extra serve flags, after the base ones;\n"+
 		"{sumdb} stands for the harness's checksum database (NAME+KEY). Repeatable; the first also serves the other phases.\n"+
 		"Default: \"verification on=--sumdb {sumdb}\" and \"verification off=\"", func(s string) error {
@@ -123,12 +136,24 @@ func run() int {
 			{Name: "verification off"},
 		}
 	}
-	if o.Reps < 1 || o.Parallel < 1 || o.Coalesce < 1 || o.Misses < 0 || o.Hits < 1 || o.Load.Conns < 1 || o.Load.Threads < 1 || o.LoadReps < 1 ||
+	if len(o.GoMod.Projects) == 0 {
+		o.GoMod.Projects = []string{o.Project}
+	}
+	if o.GoMod.Rounds < 1 || o.GoMod.Fleet < 0 || o.GoMod.FleetRounds < 0 || o.GoMod.Timeout <= 0 || o.Reps < 1 || o.Parallel < 1 || o.Coalesce < 1 || o.Misses < 0 || o.Hits < 1 || o.Load.Conns < 1 || o.Load.Threads < 1 || o.LoadReps < 1 ||
 		o.Load.Duration < time.Second || o.RSSConns < 1 || o.RSSDuration <= 0 || o.RSSDuration > 5*time.Minute || o.Load.Duration > 10*time.Minute {
 		fmt.Fprintln(os.Stderr, "proxybench: a count or duration is out of range")
 		return 2
 	}
 
+	o.GoMod.dirs = make([]string, len(o.GoMod.Projects))
+	for i, p := range o.GoMod.Projects {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "proxybench: %v\n", err)
+			return 2
+		}
+		o.GoMod.dirs[i] = abs
+	}
 	for _, p := range []*string{&o.Project, &o.Out, &o.Cache} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
@@ -172,7 +197,8 @@ type bench struct {
 	opts     options
 	res      results
 	tmp      string
-	up       *upstreamServer
+	up       *upstreamServer // the local upstream, nil when only gomod runs
+	db       *localSumDB     // its checksum database
 	mp       *modproxyRunner
 	arts     []artifact
 	zip      artifact // the zip nearest to 3 MiB
@@ -209,7 +235,74 @@ func (b *bench) run(ctx context.Context) error {
 		b.onCleanup(func() { os.RemoveAll(tmp) })
 	}
 
-	// The artifacts and the local upstream.
+	type phase struct {
+		name  string
+		local bool // needs the artifacts, the local upstream and its checksum database
+		fn    func(context.Context) error
+	}
+	phases := []phase{
+		{"direct", true, b.direct},
+		{"fill", true, b.fill},
+		{"coalesce", true, b.coalesce},
+		{"hits", true, b.hitUnderMisses},
+		{"load", true, b.load},
+		{"memory", true, b.memory},
+		{"gomod", false, b.gomod},
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(o.Phases, ",") {
+		name = strings.TrimSpace(name)
+		if name == "all" {
+			for _, p := range phases {
+				want[p.name] = true
+			}
+			continue
+		}
+		if !slices.ContainsFunc(phases, func(p phase) bool { return p.name == name }) {
+			return fmt.Errorf("unknown phase %q", name)
+		}
+		want[name] = true
+	}
+	if want["load"] || want["memory"] {
+		want["fill"] = true
+	}
+	if slices.ContainsFunc(phases, func(p phase) bool { return p.local && want[p.name] }) {
+		if err := b.setupLocal(ctx); err != nil {
+			return err
+		}
+	}
+
+	// modproxy.
+	bin, commit, err := buildModproxy(ctx, b.tmp, o.Rev)
+	if err != nil {
+		return err
+	}
+	b.res.Machine.Modproxy = commit
+	b.mp = &modproxyRunner{bin: bin, tmp: b.tmp}
+	if b.up != nil {
+		b.mp.upstream, b.mp.sumdb = b.up.URL, b.db.Verifier
+	}
+
+	for _, p := range phases {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !want[p.name] {
+			continue
+		}
+		logf("phase: %s", p.name)
+		if err := p.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// setupLocal derives the artifacts from the project's go.sum and starts
+// the local upstream with its checksum database: what every phase but
+// gomod measures against.
+func (b *bench) setupLocal(ctx context.Context) error {
+	o := b.opts
 	sum, err := os.ReadFile(filepath.Join(o.Project, "go.sum"))
 	if err != nil {
 		return err
@@ -235,61 +328,17 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.pickTargets(); err != nil {
 		return err
 	}
-	db, err := newLocalSumDB(ctx, sum)
+	b.db, err = newLocalSumDB(ctx, sum)
 	if err != nil {
 		return err
 	}
-	b.res.SumDB = fmt.Sprintf("%s, %d module versions recorded, served by the upstream at /sumdb/%s/", db.Name, db.Records, db.Name)
-	b.up, err = startUpstream(dl, db)
+	b.res.SumDB = fmt.Sprintf("%s, %d module versions recorded, served by the upstream at /sumdb/%s/", b.db.Name, b.db.Records, b.db.Name)
+	b.up, err = startUpstream(dl, b.db)
 	if err != nil {
 		return err
 	}
 	b.onCleanup(b.up.Close)
 	b.up.SetLatency(o.UpstreamLatency)
-
-	// modproxy.
-	bin, commit, err := buildModproxy(ctx, b.tmp, o.Rev)
-	if err != nil {
-		return err
-	}
-	b.res.Machine.Modproxy = commit
-	b.mp = &modproxyRunner{bin: bin, upstream: b.up.URL, tmp: b.tmp, sumdb: db.Verifier}
-
-	type phase struct {
-		name string
-		fn   func(context.Context) error
-	}
-	phases := []phase{
-		{"direct", b.direct},
-		{"fill", b.fill},
-		{"coalesce", b.coalesce},
-		{"hits", b.hitUnderMisses},
-		{"load", b.load},
-		{"memory", b.memory},
-	}
-	want := map[string]bool{}
-	for _, name := range strings.Split(o.Phases, ",") {
-		name = strings.TrimSpace(name)
-		if !slices.ContainsFunc(phases, func(p phase) bool { return p.name == name }) {
-			return fmt.Errorf("unknown phase %q", name)
-		}
-		want[name] = true
-	}
-	if want["load"] || want["memory"] {
-		want["fill"] = true
-	}
-	for _, p := range phases {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !want[p.name] {
-			continue
-		}
-		logf("phase: %s", p.name)
-		if err := p.fn(ctx); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-	}
 	return nil
 }
 
@@ -601,16 +650,7 @@ func (b *bench) coalesce(ctx context.Context) error {
 		return err
 	}
 	// All 50 requests are for one path: count them all.
-	al := accessLog{Cache: map[string]int{}, Status: map[string]int{}}
-	for _, r := range rounds {
-		al.Requests += r.Requests
-		for k, v := range r.Cache {
-			al.Cache[k] += v
-		}
-		for k, v := range r.Status {
-			al.Status[k] += v
-		}
-	}
+	al := sumRounds(rounds)
 	cr := coalesceResult{Requests: n, Zip: b.zip.Path, Size: b.zip.Size, Wall: wall, UpstreamFetches: counts[b.zip.Path], Log: al}
 	for _, k := range counts {
 		cr.UpstreamTotal += k

@@ -132,10 +132,12 @@ func tail(path string, n int) string {
 
 // modproxyRunner starts modproxy processes: one binary, one upstream, and
 // the extra flags of a variant (appended last, so they override the
-// defaults, e.g. "--sumdb NAME" for checksum verification).
+// defaults, e.g. "--sumdb NAME" for checksum verification). Every process
+// gets its admin listener on a free loopback port, so that it never
+// collides with another modproxy on this machine.
 type modproxyRunner struct {
 	bin      string
-	upstream string
+	upstream string // the local upstream; empty when the harness has none
 	tmp      string // where logs go
 	sumdb    string // replaces {sumdb} in a variant's flags
 	seq      int
@@ -159,13 +161,32 @@ func (m *modproxyRunner) baseArgs(cacheDir string) []string {
 }
 
 func (m *modproxyRunner) start(cacheDir string, v variant) (*proc, error) {
-	m.seq++
-	argv := append([]string{m.bin}, m.baseArgs(cacheDir)...)
+	if m.upstream == "" {
+		return nil, errors.New("modproxy: no local upstream to point it at")
+	}
+	argv := m.baseArgs(cacheDir)
 	for _, a := range v.Args {
 		argv = append(argv, strings.ReplaceAll(a, "{sumdb}", m.sumdb))
 	}
+	return m.exec(argv)
+}
+
+// startDefaults starts modproxy with its own defaults for the upstream and
+// the checksum database (go env GOPROXY and go env GOSUMDB, read by
+// modproxy itself): the real upstream, as a new user would run it.
+func (m *modproxyRunner) startDefaults(cacheDir string) (*proc, error) {
+	return m.exec([]string{"serve",
+		"--listen", "127.0.0.1:0",
+		"--log-format", "json",
+		"--cache-dir", cacheDir,
+	})
+}
+
+func (m *modproxyRunner) exec(args []string) (*proc, error) {
+	m.seq++
 	logPath := filepath.Join(m.tmp, fmt.Sprintf("modproxy-%02d.log", m.seq))
-	return startProc("modproxy", argv, cleanEnv(), logPath, modproxyReady, 30*time.Second)
+	env := append(cleanEnv(), "MODPROXY_ADMIN_LISTEN=127.0.0.1:0")
+	return startProc("modproxy", append([]string{m.bin}, args...), env, logPath, modproxyReady, 30*time.Second)
 }
 
 // cleanEnv is the environment without MODPROXY_* variables, so only the
@@ -252,6 +273,26 @@ func readAccessLog(path string) ([]accessLog, error) {
 		}
 	}
 	return rounds, nil
+}
+
+// sumRounds adds up the rounds of an access log (the first five errors).
+func sumRounds(rounds []accessLog) accessLog {
+	al := accessLog{Cache: map[string]int{}, Status: map[string]int{}}
+	for _, r := range rounds {
+		al.Requests += r.Requests
+		for k, v := range r.Cache {
+			al.Cache[k] += v
+		}
+		for k, v := range r.Status {
+			al.Status[k] += v
+		}
+		for _, e := range r.Errors {
+			if len(al.Errors) < 5 {
+				al.Errors = append(al.Errors, e)
+			}
+		}
+	}
+	return al
 }
 
 // round returns rounds[i], or an empty accessLog.

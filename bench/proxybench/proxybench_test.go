@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +135,121 @@ func TestUpstream(t *testing.T) {
 	u.Reset()
 	if len(u.Counts()) != 0 {
 		t.Error("Reset kept counts")
+	}
+}
+
+func TestParseUpstreamMetrics(t *testing.T) {
+	text := []byte(`# HELP modproxy_upstream_fetch_seconds Upstream fetch latency.
+# TYPE modproxy_upstream_fetch_seconds histogram
+modproxy_upstream_fetch_seconds_bucket{result="ok",upstream="https://a.example",le="+Inf"} 700
+modproxy_upstream_fetch_seconds_sum{result="ok",upstream="https://a.example"} 12.5
+modproxy_upstream_fetch_seconds_count{result="ok",upstream="https://a.example"} 700
+modproxy_upstream_fetch_seconds_count{result="not_found",upstream="https://a.example"} 3
+modproxy_upstream_fetch_seconds_count{result="ok",upstream="https://b.example"} 40
+modproxy_upstream_retries_total{upstream="https://a.example"} 2
+modproxy_requests_total{kind="zip",code="200"} 99
+`)
+	m := parseUpstreamMetrics(text)
+	if m.Fetches["ok"] != 740 || m.Fetches["not_found"] != 3 || len(m.Fetches) != 2 || m.Retries != 2 || m.Requests != 745 {
+		t.Errorf("parseUpstreamMetrics = %+v", m)
+	}
+	d := m.sub(upstreamMetrics{Fetches: map[string]int64{"ok": 740}, Retries: 1, Requests: 741})
+	if d.Fetches["ok"] != 0 || d.Fetches["not_found"] != 3 || len(d.Fetches) != 1 || d.Retries != 1 || d.Requests != 4 {
+		t.Errorf("sub = %+v", d)
+	}
+}
+
+// TestFileGOPROXY checks the file:// tree made of a module cache's
+// cache/download: a URL of the directory, a "supported" file for every
+// checksum database the go command consulted, the download described
+// without the sumdb files.
+func TestFileGOPROXY(t *testing.T) {
+	dl := t.TempDir()
+	for name, body := range map[string]string{
+		"example.com/m/@v/v1.0.0.info":                 `{"Version":"v1.0.0"}`,
+		"example.com/m/@v/v1.0.0.mod":                  "module example.com/m\n",
+		"example.com/m/@v/v1.0.0.zip":                  "PK",
+		"example.com/m/@v/v1.0.0.lock":                 "",
+		"example.com/m/@v/v1.0.0.ziphash":              "h1:x=",
+		"sumdb/db.example/lookup/example.com/m@v1.0.0": "1\n",
+	} {
+		p := filepath.Join(dl, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := fileGOPROXY(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "file://" + filepath.ToSlash(dl); u != want {
+		t.Errorf("fileGOPROXY = %s, want %s", u, want)
+	}
+	if _, err := os.Stat(filepath.Join(dl, "sumdb", "db.example", "supported")); err != nil {
+		t.Errorf("no supported file: %v", err)
+	}
+	ds, err := describeDownload(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Files != 3 || ds.Bytes != int64(len(`{"Version":"v1.0.0"}`)+len("module example.com/m\n")+2) || ds.SumDBFiles != 2 || ds.Fingerprint == "" {
+		t.Errorf("describeDownload = %+v", ds)
+	}
+	// The same files elsewhere have the same fingerprint; another size does not.
+	again, err := describeDownload(dl)
+	if err != nil || again.Fingerprint != ds.Fingerprint {
+		t.Errorf("fingerprint not stable: %+v, %v", again, err)
+	}
+	if err := os.WriteFile(filepath.Join(dl, "example.com", "m", "@v", "v1.0.0.zip"), []byte("PK.."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if other, err := describeDownload(dl); err != nil || other.Fingerprint == ds.Fingerprint {
+		t.Errorf("fingerprint unchanged by a new size: %+v, %v", other, err)
+	}
+	// No sumdb directory: nothing to add.
+	if _, err := fileGOPROXY(t.TempDir()); err != nil {
+		t.Errorf("fileGOPROXY of a tree without sumdb/: %v", err)
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	d, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 0 {
+		t.Errorf("procCPU = %v", d)
+	}
+}
+
+// TestGomodMarkdown renders a synthetic gomod result: medians, ratios of
+// the medians and of each round, the fleet.
+func TestGomodMarkdown(t *testing.T) {
+	run := func(s float64) gomodRun {
+		return gomodRun{Wall: time.Duration(s * float64(time.Second)), Download: downloadStats{Files: 3, Bytes: 100, Fingerprint: "f"}}
+	}
+	rounds := []gomodRound{}
+	for _, w := range [][4]float64{{20, 30, 5, 4}, {22, 26, 6, 5}, {30, 33, 5, 5}} {
+		rounds = append(rounds, gomodRound{Order: []string{cfgDirect, cfgCold, cfgWarm, cfgFile},
+			Runs: map[string]gomodRun{cfgDirect: run(w[0]), cfgCold: run(w[1]), cfgWarm: run(w[2]), cfgFile: run(w[3])}})
+	}
+	r := results{GoMod: []gomodProject{{Project: "proj", Rounds: rounds,
+		Fleet: []fleetRound{{Clients: 2, Order: []string{cfgDirect, cfgCold}, Direct: []gomodRun{run(30), run(40)}, Cold: []gomodRun{run(50), run(60)}}}}}}
+	r.Options.GoMod.Fleet = 2
+	md := r.markdown()
+	for _, want := range []string{
+		"| cold / direct | 1.36x | 1.50, 1.18, 1.10 | <= 1x: not met |",
+		"| warm / direct | 0.23x | 0.25, 0.27, 0.17 | <= 0.25x: met |",
+		"| warm / file | 1.00x | 1.25, 1.20, 1.00 | <= 1.2x: met |",
+		"22.000 s | 20.000 s | 30.000 s | 20.000, 22.000, 30.000 |",
+		"| 1 | one cold modproxy | 60.000 s | 50.000 s | 50.000 s | 50.000, 60.000 |",
+		"| 1 | direct, cold | 1.50x | 1.67x |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
 	}
 }

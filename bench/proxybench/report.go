@@ -30,6 +30,7 @@ type results struct {
 	SumDB           string              `json:"sumdb"`
 	Load            []loadResult        `json:"load"`
 	Memory          []memResult         `json:"memory"`
+	GoMod           []gomodProject      `json:"gomod,omitempty"`
 	Checks          []check             `json:"checks"`
 }
 
@@ -178,7 +179,7 @@ func joinSecs(ds []time.Duration) string {
 	return strings.Join(s, ", ")
 }
 
-func countsText(m map[string]int) string {
+func countsText[V int | int64](m map[string]V) string {
 	var s []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		s = append(s, fmt.Sprintf("%s %d", k, m[k]))
@@ -203,10 +204,15 @@ func (r *results) markdown() string {
 	p("| Go | %s |\n", m.Go)
 	p("| modproxy | %s |\n", m.Modproxy)
 	a := r.Artifacts
-	p("| artifacts | %d (%s; %.1f MB) of the %d derived from go.sum; the other %d are go.sum entries `go mod download` does not fetch |\n",
-		a.Measured, countsText(a.Kinds), float64(a.Bytes)/1e6, a.FromGoSum, len(a.NotFetched))
-	p("| upstream | local GOPROXY on 127.0.0.1 serving the go command's download cache, added latency %v |\n", o.UpstreamLatency)
-	p("| checksum database | %s |\n", r.SumDB)
+	if r.SumDB != "" { // the local phases ran
+		p("| artifacts | %d (%s; %.1f MB) of the %d derived from go.sum; the other %d are go.sum entries `go mod download` does not fetch |\n",
+			a.Measured, countsText(a.Kinds), float64(a.Bytes)/1e6, a.FromGoSum, len(a.NotFetched))
+		p("| upstream | local GOPROXY on 127.0.0.1 serving the go command's download cache, added latency %v |\n", o.UpstreamLatency)
+		p("| checksum database | %s |\n", r.SumDB)
+	}
+	if len(r.GoMod) > 0 {
+		p("| upstream of the `go mod download` sections | the real one: the first entry of `go env GOPROXY`; checksum database: `go env GOSUMDB` |\n")
+	}
 	if r.LoadTool != "" {
 		tool := r.LoadTool
 		if tool == "wrk" {
@@ -325,6 +331,8 @@ func (r *results) markdown() string {
 		}
 		p("\n")
 	}
+
+	r.gomodMarkdown(&b)
 
 	p("## Checks\n\n")
 	for _, c := range r.Checks {
