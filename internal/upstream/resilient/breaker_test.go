@@ -214,3 +214,67 @@ func TestHangingUpstreamWithProbes(t *testing.T) {
 		t.Errorf("upstream saw %d attempts, want 3", n)
 	}
 }
+
+// TestAbandonedRequestsAreNotCounted: a request or probe whose caller went
+// away (a hedge's loser, a stopping server) says nothing about the
+// upstream: the breaker does not count it, however many there are.
+func TestAbandonedRequestsAreNotCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := newFake(func(ctx context.Context, n int) (*upstream.Response, error) {
+			<-ctx.Done()
+			return nil, &upstream.Error{Upstream: "fake", Msg: "canceled", Err: ctx.Err()}
+		})
+		f := resilient.New("fake", inner, resilient.Options{MinRequests: 1, FailureRate: 1, ProbeFailures: 1})
+		for range 3 {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(time.Second, cancel)
+			if _, err := f.Fetch(ctx, list); !errors.Is(err, context.Canceled) {
+				t.Fatalf("abandoned Fetch: %v, want context.Canceled", err)
+			}
+			ctx, cancel = context.WithCancel(context.Background())
+			time.AfterFunc(time.Second, cancel)
+			if err := f.Probe(ctx, "probe"); err == nil {
+				t.Fatal("abandoned Probe succeeded")
+			}
+		}
+		if f.State() != "closed" {
+			t.Errorf("breaker %s after abandoned requests and probes, want closed", f.State())
+		}
+	})
+}
+
+// TestAbandonedTrialReopens: a half-open breaker's trial request that its
+// caller abandons gives its permit back by reopening the breaker, so the
+// breaker never sticks half-open with no trial allowed: after the next
+// OpenDelay a trial goes through and closes it.
+func TestAbandonedTrialReopens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := newFake(func(ctx context.Context, n int) (*upstream.Response, error) {
+			switch n {
+			case 1:
+				return nil, unavailable
+			case 2:
+				<-ctx.Done()
+				return nil, &upstream.Error{Upstream: "fake", Msg: "canceled", Err: ctx.Err()}
+			}
+			return ok("v1.0.0\n")
+		})
+		f := resilient.New("fake", inner, resilient.Options{MaxAttempts: 1, MinRequests: 1, FailureRate: 1, OpenDelay: time.Minute})
+		if err := fetch(t, f, list); err == nil || f.State() != "open" {
+			t.Fatalf("failed request: %v, breaker %s; want an error and open", err, f.State())
+		}
+		time.Sleep(time.Minute)
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Second, cancel)
+		if _, err := f.Fetch(ctx, list); !errors.Is(err, context.Canceled) {
+			t.Fatalf("abandoned trial: %v, want context.Canceled", err)
+		}
+		if f.State() != "open" {
+			t.Fatalf("breaker %s after an abandoned trial, want open", f.State())
+		}
+		time.Sleep(time.Minute)
+		if err := fetch(t, f, list); err != nil || f.State() != "closed" {
+			t.Fatalf("next trial: %v, breaker %s; want success and closed", err, f.State())
+		}
+	})
+}
