@@ -69,15 +69,24 @@ func (u *upstreams) chain(key, list string) (upstream.Fetcher, error) {
 				return nil, &config.Error{Key: key, Err: err}
 			}
 			r := u.cfg.Resilience
+			rate, minRequests := r.Breaker()
+			if r.BreakerFailures > 0 && len(u.order) == 0 {
+				u.log.Warn("resilience.breaker_failures is deprecated: use breaker_failure_rate and breaker_min_requests",
+					"breaker_failure_rate", rate, "breaker_min_requests", minRequests)
+			}
 			f = resilient.New(pc.String(), pc, resilient.Options{
-				MaxAttempts:      r.MaxAttempts,
-				BackoffBase:      time.Duration(r.BackoffBase),
-				BackoffMax:       time.Duration(r.BackoffMax),
-				FailureThreshold: uint(r.BreakerFailures),
-				OpenDelay:        time.Duration(r.BreakerOpen),
-				TempDir:          u.tempDir,
-				Logger:           u.log,
-				Metrics:          u.metrics,
+				MaxAttempts:    r.MaxAttempts,
+				BackoffBase:    time.Duration(r.BackoffBase),
+				BackoffMax:     time.Duration(r.BackoffMax),
+				RequestTimeout: time.Duration(r.RequestTimeout),
+				FailureRate:    rate,
+				MinRequests:    uint(minRequests),
+				Window:         time.Duration(r.BreakerWindow),
+				ProbeFailures:  uint(r.ProbeFailures),
+				OpenDelay:      time.Duration(r.BreakerOpen),
+				TempDir:        u.tempDir,
+				Logger:         u.log,
+				Metrics:        u.metrics,
 			})
 			u.byURL[sp.Target] = f
 			u.order = append(u.order, f)

@@ -101,15 +101,36 @@ type DenyRule struct {
 // Resilience configures retries, circuit breakers, health probes and
 // hedging for every upstream proxy.
 type Resilience struct {
-	MaxAttempts     int      `toml:"max_attempts"`     // per fetch, first included
-	BackoffBase     Duration `toml:"backoff_base"`     // exponential backoff with full jitter from here...
-	BackoffMax      Duration `toml:"backoff_max"`      // ...up to here
-	BreakerFailures int      `toml:"breaker_failures"` // consecutive failures that open a breaker
-	BreakerOpen     Duration `toml:"breaker_open"`     // how long a breaker stays open before a trial
-	HeaderTimeout   Duration `toml:"header_timeout"`   // an upstream slower than this to answer fails over
-	ProbeInterval   Duration `toml:"probe_interval"`   // active health probes; 0 disables
-	ProbePath       string   `toml:"probe_path"`       // protocol path probed; default sumdb/NAME/supported
-	HedgeDelay      Duration `toml:"hedge_delay"`      // hedge list/latest to the next upstream after this; 0 disables
+	MaxAttempts    int      `toml:"max_attempts"`    // per request, first included
+	BackoffBase    Duration `toml:"backoff_base"`    // exponential backoff with full jitter from here...
+	BackoffMax     Duration `toml:"backoff_max"`     // ...up to here
+	RequestTimeout Duration `toml:"request_timeout"` // one request to one upstream, every attempt and backoff included
+	// A breaker opens when, within breaker_window, at least
+	// breaker_min_requests requests were made to its upstream and at least
+	// breaker_failure_rate (0 < r <= 1) of them failed after their retries.
+	BreakerFailureRate float64  `toml:"breaker_failure_rate"`
+	BreakerMinRequests int      `toml:"breaker_min_requests"`
+	BreakerWindow      Duration `toml:"breaker_window"`
+	// BreakerFailures is deprecated (0: unset): N stands for
+	// breaker_min_requests = N and breaker_failure_rate = 1 (N requests in
+	// the window, none of them answered), overriding both; see Breaker.
+	BreakerFailures int      `toml:"breaker_failures"`
+	BreakerOpen     Duration `toml:"breaker_open"`   // how long a breaker stays open before a trial
+	HeaderTimeout   Duration `toml:"header_timeout"` // per attempt: an upstream slower than this to answer fails over
+	ProbeInterval   Duration `toml:"probe_interval"` // active health probes; 0 disables
+	ProbeFailures   int      `toml:"probe_failures"` // failed probes in a row that open a breaker
+	ProbePath       string   `toml:"probe_path"`     // protocol path probed; default sumdb/NAME/supported
+	HedgeDelay      Duration `toml:"hedge_delay"`    // hedge list/latest to the next upstream after this; 0 disables
+}
+
+// Breaker returns the failure rate and minimum number of requests that
+// open a breaker: those the deprecated breaker_failures stands for when it
+// is set, else breaker_failure_rate and breaker_min_requests.
+func (r Resilience) Breaker() (rate float64, minRequests int) {
+	if r.BreakerFailures > 0 {
+		return 1, r.BreakerFailures
+	}
+	return r.BreakerFailureRate, r.BreakerMinRequests
 }
 
 // GC configures eviction. Zero values disable each policy.
@@ -238,13 +259,17 @@ func Default() Config {
 			MaxZipSize:     ByteSize(500 << 20),
 		},
 		Resilience: Resilience{
-			MaxAttempts:     3,
-			BackoffBase:     Duration(100 * time.Millisecond),
-			BackoffMax:      Duration(2 * time.Second),
-			BreakerFailures: 3,
-			BreakerOpen:     Duration(30 * time.Second),
-			HeaderTimeout:   Duration(30 * time.Second),
-			ProbeInterval:   Duration(30 * time.Second),
+			MaxAttempts:        3,
+			BackoffBase:        Duration(100 * time.Millisecond),
+			BackoffMax:         Duration(2 * time.Second),
+			RequestTimeout:     Duration(5 * time.Minute),
+			BreakerFailureRate: 0.5,
+			BreakerMinRequests: 10,
+			BreakerWindow:      Duration(time.Minute),
+			BreakerOpen:        Duration(30 * time.Second),
+			HeaderTimeout:      Duration(30 * time.Second),
+			ProbeInterval:      Duration(30 * time.Second),
+			ProbeFailures:      3,
 		},
 		Direct: Direct{Concurrency: 4, Timeout: Duration(5 * time.Minute)},
 		GC: GC{
@@ -429,6 +454,12 @@ func Set(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		var parts []string
 		for p := range strings.SplitSeq(s, ",") {
@@ -547,12 +578,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	r := c.Resilience
-	for key, n := range map[string]int{"resilience.max_attempts": r.MaxAttempts, "resilience.breaker_failures": r.BreakerFailures, "direct.concurrency": c.Direct.Concurrency} {
+	for key, n := range map[string]int{"resilience.max_attempts": r.MaxAttempts, "resilience.breaker_min_requests": r.BreakerMinRequests,
+		"resilience.probe_failures": r.ProbeFailures, "direct.concurrency": c.Direct.Concurrency} {
 		if n <= 0 {
 			return &Error{Key: key, Err: errors.New("must be at least 1")}
 		}
 	}
+	if r.BreakerFailures < 0 {
+		return &Error{Key: "resilience.breaker_failures", Err: errors.New("must not be negative (deprecated: use breaker_failure_rate and breaker_min_requests)")}
+	}
+	if !(r.BreakerFailureRate > 0 && r.BreakerFailureRate <= 1) {
+		return &Error{Key: "resilience.breaker_failure_rate", Err: fmt.Errorf("%v: want a share of the requests, more than 0 and at most 1 (e.g. 0.5)", r.BreakerFailureRate)}
+	}
 	for key, d := range map[string]Duration{"resilience.backoff_base": r.BackoffBase, "resilience.backoff_max": r.BackoffMax,
+		"resilience.request_timeout": r.RequestTimeout, "resilience.breaker_window": r.BreakerWindow,
 		"resilience.breaker_open": r.BreakerOpen, "resilience.header_timeout": r.HeaderTimeout, "direct.timeout": c.Direct.Timeout} {
 		if d <= 0 {
 			return &Error{Key: key, Err: errors.New("must be positive")}

@@ -90,6 +90,14 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "bad size", set: [2]string{"fetch.max_zip_size", "big"}, wantKey: "fetch.max_zip_size"},
 		{name: "bad sumdb", set: [2]string{"sumdb", "name+key ftp://x"}, wantKey: "sumdb"},
 		{name: "unknown set key", set: [2]string{"nope", "x"}, wantKey: "nope"},
+		{name: "breaker rate above 1", file: "[resilience]\nbreaker_failure_rate = 1.5\n", wantKey: "resilience.breaker_failure_rate"},
+		{name: "breaker rate 0", set: [2]string{"resilience.breaker_failure_rate", "0"}, wantKey: "resilience.breaker_failure_rate"},
+		{name: "bad breaker rate env", env: map[string]string{"MODPROXY_RESILIENCE_BREAKER_FAILURE_RATE": "half"}, wantKey: "MODPROXY_RESILIENCE_BREAKER_FAILURE_RATE"},
+		{name: "no breaker minimum", set: [2]string{"resilience.breaker_min_requests", "0"}, wantKey: "resilience.breaker_min_requests"},
+		{name: "zero breaker window", set: [2]string{"resilience.breaker_window", "0s"}, wantKey: "resilience.breaker_window"},
+		{name: "zero request timeout", set: [2]string{"resilience.request_timeout", "0s"}, wantKey: "resilience.request_timeout"},
+		{name: "no probe failures", set: [2]string{"resilience.probe_failures", "0"}, wantKey: "resilience.probe_failures"},
+		{name: "negative breaker failures", set: [2]string{"resilience.breaker_failures", "-1"}, wantKey: "resilience.breaker_failures"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
@@ -241,5 +249,41 @@ func TestExampleFile(t *testing.T) {
 		if !strings.Contains(string(data), name+" =") {
 			t.Errorf("deploy/modproxy.toml does not show %s", k.Key)
 		}
+	}
+}
+
+// TestBreakerKeys: the failure-rate breaker's keys from the file (a rate
+// written as an integer too) and the environment, and the deprecated
+// breaker_failures, which still works: N requests in the window, all
+// failed.
+func TestBreakerKeys(t *testing.T) {
+	c := Default()
+	c.Upstream = "https://proxy.example"
+	if rate, n := c.Resilience.Breaker(); rate != 0.5 || n != 10 {
+		t.Errorf("default breaker: rate %v, minimum %d; want 0.5, 10", rate, n)
+	}
+	if err := c.LoadFile(writeFile(t, "[resilience]\nbreaker_failure_rate = 1\nbreaker_min_requests = 20\nbreaker_window = \"2m\"\nrequest_timeout = \"90s\"\nprobe_failures = 5\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Resilience
+	if rate, n := r.Breaker(); rate != 1 || n != 20 || time.Duration(r.BreakerWindow) != 2*time.Minute ||
+		time.Duration(r.RequestTimeout) != 90*time.Second || r.ProbeFailures != 5 {
+		t.Errorf("from the file: rate %v, minimum %d, %+v", rate, n, r)
+	}
+	env := map[string]string{"MODPROXY_RESILIENCE_BREAKER_FAILURE_RATE": "0.25"}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if rate, _ := c.Resilience.Breaker(); rate != 0.25 {
+		t.Errorf("from the environment: rate %v, want 0.25", rate)
+	}
+	if err := c.LoadFile(writeFile(t, "[resilience]\nbreaker_failures = 4\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if rate, n := c.Resilience.Breaker(); rate != 1 || n != 4 {
+		t.Errorf("deprecated breaker_failures = 4: rate %v, minimum %d; want 1, 4", rate, n)
 	}
 }

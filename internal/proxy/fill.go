@@ -145,7 +145,10 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 	resp, err := up.Fetch(ctx, strings.TrimPrefix(req.Key, s.opts.MutablePrefix))
 	if err != nil {
 		var ue *upstream.Error
+		var le *upstream.LocalError
 		switch {
+		case errors.As(err, &le):
+			// This machine failed (a full disk), not the upstream.
 		case errors.As(err, &ue) && ue.NotFound():
 			s.opts.Metrics.UpstreamError("not_found")
 			s.neg.put(req.Key, ue.Error(), s.opts.Now().Add(s.opts.Policy.NegativeTTL))

@@ -93,9 +93,11 @@ func reported(err error) string {
 // TestChainSeparators: "," moves to the next link only on not found
 // (404, 410, anything that is fs.ErrNotExist), "|" on any error, as the go
 // command's GOPROXY does; a link whose breaker is open is skipped whatever
-// its separator.
+// its separator, and a local failure (*upstream.LocalError) ends the chain
+// whatever its separator.
 func TestChainSeparators(t *testing.T) {
 	plain := errors.New("store: disk full")
+	local := &upstream.LocalError{Upstream: "A", Path: "p", Op: "spooling the body", Err: plain}
 	for _, tc := range []struct {
 		name   string
 		links  []link
@@ -118,6 +120,8 @@ func TestChainSeparators(t *testing.T) {
 		{"| past a transport error", []link{{"A", transport("A"), "|"}, {"B", nil, ""}}, []string{"A", "B"}, "B", ""},
 		{"| past another error", []link{{"A", plain, "|"}, {"B", nil, ""}}, []string{"A", "B"}, "B", ""},
 		{"| past 404", []link{{"A", status("A", 404), "|"}, {"B", nil, ""}}, []string{"A", "B"}, "B", ""},
+		{"| stops at a local failure", []link{{"A", local, "|"}, {"B", nil, ""}}, []string{"A"}, "", ""},
+		{", stops at a local failure", []link{{"A", local, ","}, {"B", nil, ""}}, []string{"A"}, "", ""},
 		{", past an open breaker", []link{{"A", breakerOpen("A"), ","}, {"B", nil, ""}}, []string{"A", "B"}, "B", ""},
 		// The separator after a link decides: A|B,C moves past A on any
 		// error, past B only on not found.

@@ -133,7 +133,9 @@ type Link struct {
 }
 
 // Chain tries its links in order with the go command's GOPROXY semantics.
-// A link whose circuit breaker is open is skipped whatever its separator.
+// A link whose circuit breaker is open is skipped whatever its separator;
+// a *LocalError (this machine failed, e.g. its disk is full) ends the chain
+// whatever its separator, since every other link would fail the same way.
 // It is safe for concurrent use if its Fetchers are. (Hedging a chain's
 // requests is a policy of upstream/resilient.)
 type Chain struct {
@@ -157,7 +159,8 @@ func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
 		if best == nil || r >= errRank(best) {
 			best = err
 		}
-		if ctx.Err() != nil || (r == rankFailed && !l.AnyError) {
+		var le *LocalError
+		if ctx.Err() != nil || (r == rankFailed && !l.AnyError) || errors.As(err, &le) {
 			return nil, err
 		}
 	}

@@ -65,7 +65,7 @@ func TestProbeSchedule(t *testing.T) {
 			}
 			return ok("ok")
 		})
-		f := resilient.New("fake", inner, resilient.Options{FailureThreshold: 100})
+		f := resilient.New("fake", inner, resilient.Options{ProbeFailures: 100})
 		f.StartProbes(context.Background(), time.Second, "probe")
 		time.Sleep(30*time.Second + time.Millisecond)
 		synctest.Wait()

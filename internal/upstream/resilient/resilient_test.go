@@ -86,13 +86,15 @@ func TestNeverRetriesNotFoundOrForbidden(t *testing.T) {
 
 func TestBreakerOpensAndProbeCloses(t *testing.T) {
 	up := upstreamtest.New(t, mods, upstreamtest.WithoutSumDB())
-	f := newFetcher(t, up, resilient.Options{FailureThreshold: 3, OpenDelay: time.Hour})
+	f := newFetcher(t, up, resilient.Options{MinRequests: 2, FailureRate: 1, OpenDelay: time.Hour})
 	up.SetFault("ALL", upstreamtest.Fault{Kind: upstreamtest.ServerError})
-	if err := fetch(t, f, list); err == nil {
-		t.Fatal("want error")
+	for range 2 {
+		if err := fetch(t, f, list); err == nil {
+			t.Fatal("want error")
+		}
 	}
 	if f.State() != "open" {
-		t.Fatalf("breaker %s after 3 consecutive failures, want open", f.State())
+		t.Fatalf("breaker %s after 2 failed requests, want open", f.State())
 	}
 	before := up.Total()
 	start := time.Now()
@@ -125,11 +127,15 @@ func TestBreakerOpensAndProbeCloses(t *testing.T) {
 
 func TestProbeFailuresOpenBreakerBeforeUsersHitIt(t *testing.T) {
 	up := upstreamtest.New(t, mods, upstreamtest.WithoutSumDB())
-	f := newFetcher(t, up, resilient.Options{FailureThreshold: 3, OpenDelay: time.Hour})
+	f := newFetcher(t, up, resilient.Options{ProbeFailures: 3, OpenDelay: time.Hour})
 	up.Stop()
-	for range 3 {
+	for range 2 {
 		_ = f.Probe(context.Background(), "sumdb/sum.example/supported")
 	}
+	if f.State() != "closed" {
+		t.Fatalf("breaker %s after 2 failed probes, want closed", f.State())
+	}
+	_ = f.Probe(context.Background(), "sumdb/x/supported")
 	if f.State() != "open" {
 		t.Fatalf("breaker %s after 3 failed probes, want open", f.State())
 	}
@@ -138,7 +144,7 @@ func TestProbeFailuresOpenBreakerBeforeUsersHitIt(t *testing.T) {
 func TestChainSkipsOpenBreaker(t *testing.T) {
 	primary := upstreamtest.New(t, mods, upstreamtest.WithoutSumDB())
 	secondary := upstreamtest.New(t, mods, upstreamtest.WithoutSumDB())
-	p := newFetcher(t, primary, resilient.Options{FailureThreshold: 1, OpenDelay: time.Hour, MaxAttempts: 1})
+	p := newFetcher(t, primary, resilient.Options{MinRequests: 1, FailureRate: 1, OpenDelay: time.Hour, MaxAttempts: 1})
 	s := newFetcher(t, secondary, resilient.Options{})
 	chain := &upstream.Chain{Links: []upstream.Link{{Fetcher: p}, {Fetcher: s}}} // "," semantics
 	primary.Stop()

@@ -91,7 +91,7 @@ func TestBreakerHalfOpensAfterOpenDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		inner := &scripted{}
 		inner.fail(unavailableAfter(0), unavailableAfter(0))
-		f := resilient.New("scripted", inner, resilient.Options{MaxAttempts: 1, FailureThreshold: 2, OpenDelay: time.Minute})
+		f := resilient.New("scripted", inner, resilient.Options{MaxAttempts: 1, MinRequests: 2, FailureRate: 1, OpenDelay: time.Minute})
 		for range 2 {
 			if err := fetch(t, f, list); err == nil {
 				t.Fatal("Fetch succeeded against a failing upstream")
