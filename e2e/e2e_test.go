@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -249,17 +250,29 @@ func TestGracefulShutdown(t *testing.T) {
 	type result struct {
 		status int
 		body   []byte
+		err    error
 	}
+	// The download runs in its own goroutine, which must not call
+	// t.Fatal: when the server is gone early the test would wait forever.
 	res := make(chan result, 1)
 	go func() {
-		status, body := srv.get(t, "/example.com/a/@v/v1.0.0.zip")
-		res <- result{status, body}
+		resp, err := http.Get(srv.URL + "/example.com/a/@v/v1.0.0.zip")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		res <- result{resp.StatusCode, body, err}
 	}()
 	time.Sleep(300 * time.Millisecond)
 	if err := srv.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	r := <-res
+	if r.err != nil {
+		t.Fatalf("in-flight download: %v", r.err)
+	}
 	if r.status != 200 || !bytes.Equal(r.body, up.ZipBytes("example.com/a", "v1.0.0")) {
 		t.Errorf("in-flight download: %d, %d bytes", r.status, len(r.body))
 	}
