@@ -29,6 +29,7 @@ func TestEveryRecorderWorks(t *testing.T) {
 	m.GCEvicted("size-cap", 5)
 	m.Trash(7)
 	m.CoordFallback()
+	m.StoreFull("zip")
 	if got := testutil.ToFloat64(m.storeBytes); got != 10 {
 		t.Errorf("store bytes %v", got)
 	}
