@@ -148,7 +148,13 @@ type Chain struct {
 }
 
 // Fetch implements Fetcher. When every link fails, it returns the most
-// informative error: a failure that is not "not found" beats "not found".
+// informative error: a failure that is not "not found" beats "not found",
+// and so does a link skipped because its breaker is open. A skipped link
+// is one that could not be asked, not one that does not know the path: a
+// later link's "not found" does not make the answer "not found" (the go
+// command, had it asked the failing link, would have stopped at its
+// error), so that a cached copy is served stale rather than dropped, and
+// nothing is remembered as missing while an upstream is down.
 func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
 	if c.HedgeDelay > 0 && len(c.Links) > 1 && mutablePath(path) {
 		hp := hedgepolicy.NewBuilderWithDelay[*Response](c.HedgeDelay).WithMaxHedges(1).
@@ -179,7 +185,7 @@ func (c *Chain) fetchFrom(ctx context.Context, path string, first int) (*Respons
 		notFound := errors.Is(err, iofs.ErrNotExist)
 		var ue *Error
 		skipped := errors.As(err, &ue) && ue.BreakerOpen
-		if best == nil || (errors.Is(best, iofs.ErrNotExist) && !notFound) || (isSkipped(best) && !skipped) {
+		if best == nil || (errors.Is(best, iofs.ErrNotExist) && !notFound) || (isSkipped(best) && !skipped && !notFound) {
 			best = err
 		}
 		if ctx.Err() != nil || (!notFound && !skipped && !l.AnyError) {
