@@ -86,6 +86,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkCacheDir(cfg.CacheDir); err != nil {
+		return nil, err
+	}
 	store, tempDir, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
