@@ -95,6 +95,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkCacheDir(cfg.CacheDir); err != nil {
+		return nil, err
+	}
 	st, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err

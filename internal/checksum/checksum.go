@@ -46,6 +46,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/metrics"
 )
 
@@ -146,13 +147,24 @@ type LookupError struct {
 	// the version (as opposed to being unreachable or misbehaving).
 	NotFound bool
 	Err      error
+	// Cause, when set, is the local failure behind Err (local storage
+	// full while a tile or lookup was stored, or the tree head written),
+	// which sumdb.Client flattened into Err's text; it is kept so that
+	// errors.Is and errclass.Of find it (the class is then StoreFull).
+	Cause error
 }
 
 func (e *LookupError) Error() string {
 	return fmt.Sprintf("verifying %s@%s with checksum database %s: %v", e.Module, e.Version, e.DB, e.Err)
 }
 
-func (e *LookupError) Unwrap() error { return e.Err }
+// Unwrap returns Err and Cause.
+func (e *LookupError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.Cause}
+}
 
 // ErrPrivate is returned by Verify for private module paths: nothing was
 // looked up; callers admit them on the upstream's word.
@@ -171,12 +183,15 @@ func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool,
 	if goMod {
 		vers, file = version+"/go.mod", "go.mod"
 	}
+	mark := v.ops.full.mark()
 	lines, err := v.client().Lookup(path, vers)
 	if err != nil {
-		le := &LookupError{Module: path, Version: version, DB: v.name, Err: err}
+		le := &LookupError{Module: path, Version: version, DB: v.name, Err: err, Cause: v.ops.full.since(mark)}
 		switch {
 		case errors.Is(err, sumdb.ErrSecurity):
 			v.metrics.Verification("security")
+		case le.Cause != nil:
+			v.metrics.Verification("error")
 		case v.notFound(ctx, path, version):
 			le.NotFound = true
 			v.metrics.Verification("unknown")
@@ -225,12 +240,55 @@ type ops struct {
 	timeout time.Duration
 	state   string
 	mu      sync.Mutex // serializes WriteConfig's compare-and-swap
+	full    fullStore  // causes that sumdb.Client would flatten
+}
+
+// fullStore remembers the latest "local storage full" failure
+// (errclass.IsStoreFull) of a remote read (the proxy could not store a
+// tile or lookup) or of a tree head write. sumdb.Client flattens the
+// errors of its operations into text, so Verify takes the cause from
+// here: a failure recorded after its lookup began (sequence numbers). With
+// verifications running at once, the failure may be another's; a full
+// disk is full for all of them.
+type fullStore struct {
+	mu  sync.Mutex
+	seq uint64
+	err error
+}
+
+// note records err if it says that local storage is full.
+func (f *fullStore) note(err error) {
+	if errclass.IsStoreFull(err) {
+		f.mu.Lock()
+		f.seq++
+		f.err = err
+		f.mu.Unlock()
+	}
+}
+
+// mark returns the current sequence number, for since.
+func (f *fullStore) mark() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seq
+}
+
+// since returns the latest failure recorded after mark, or nil.
+func (f *fullStore) since(mark uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seq == mark {
+		return nil
+	}
+	return f.err
 }
 
 func (o *ops) ReadRemote(path string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	return o.remote(ctx, path)
+	data, err := o.remote(ctx, path)
+	o.full.note(err)
+	return data, err
 }
 
 func (o *ops) configPath(file string) (string, error) {
@@ -270,7 +328,9 @@ func (o *ops) WriteConfig(file string, old, new []byte) error {
 	if !bytes.Equal(cur, old) {
 		return sumdb.ErrWriteConflict
 	}
-	return writeFileAtomic(p, new)
+	err = writeFileAtomic(p, new)
+	o.full.note(err)
+	return err
 }
 
 func writeFileAtomic(p string, data []byte) error {

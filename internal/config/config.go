@@ -286,23 +286,47 @@ func Default() Config {
 	}
 }
 
-// Error is a configuration problem; Key names the offending key.
+// Error is a configuration problem; Key names the offending key (empty
+// for a file that is not valid TOML), Line and Column its place in the
+// file when known (1-based; 0 when not).
 type Error struct {
 	Source string // "file PATH", "environment", "flag"
 	Key    string
+	Line   int
+	Column int
 	Err    error
 }
 
 func (e *Error) Error() string {
-	if e.Source != "" {
-		return fmt.Sprintf("config (%s): %s: %v", e.Source, e.Key, e.Err)
+	where := e.Source
+	if e.Line > 0 {
+		if where != "" {
+			where += ", "
+		}
+		where += "line " + strconv.Itoa(e.Line)
+		if e.Column > 0 {
+			where += " column " + strconv.Itoa(e.Column)
+		}
 	}
-	return fmt.Sprintf("config: %s: %v", e.Key, e.Err)
+	var b strings.Builder
+	b.WriteString("config")
+	if where != "" {
+		b.WriteString(" (" + where + ")")
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	fmt.Fprint(&b, e.Err)
+	return b.String()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// LoadFile applies the TOML file at path over c. Unknown keys are errors.
+// LoadFile applies the TOML file at path over c. Unknown keys are errors,
+// every one of them reported (errors.Join of *Error, one per key, each with
+// its line); a file that is not valid TOML is an *Error with the line and
+// column of the problem.
 func (c *Config) LoadFile(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -319,12 +343,18 @@ func (c *Config) LoadFile(path string) error {
 	if err := dec.Decode(c); err != nil {
 		var sme *toml.StrictMissingError
 		if errors.As(err, &sme) && len(sme.Errors) > 0 {
-			return &Error{Source: "file " + path, Key: strings.Join(sme.Errors[0].Key(), "."), Err: errors.New("unknown key")}
+			errs := make([]error, len(sme.Errors))
+			for i := range sme.Errors {
+				de := &sme.Errors[i]
+				row, _ := de.Position()
+				errs[i] = &Error{Source: "file " + path, Key: strings.Join(de.Key(), "."), Line: row, Err: errors.New("unknown key")}
+			}
+			return errors.Join(errs...)
 		}
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
-			return &Error{Source: "file " + path, Key: strings.Join(de.Key(), "."), Err: fmt.Errorf("line %d column %d: %s", row, col, de.Error())}
+			return &Error{Source: "file " + path, Key: strings.Join(de.Key(), "."), Line: row, Column: col, Err: errors.New(strings.TrimPrefix(de.Error(), "toml: "))}
 		}
 		return &Error{Source: "file " + path, Key: "(file)", Err: err}
 	}
@@ -651,8 +681,8 @@ func (c *Config) Validate() error {
 		return &Error{Key: "gc", Err: errors.New("sizes and counts must not be negative")}
 	}
 	for _, p := range c.GC.Pins {
-		if m, _, _ := strings.Cut(p, "@"); m == "" {
-			return &Error{Key: "gc.pins", Err: fmt.Errorf("%q: want module-pattern[@version]", p)}
+		if err := CheckPin(p); err != nil {
+			return &Error{Key: "gc.pins", Err: err}
 		}
 	}
 	if c.Admin.Listen != "" {

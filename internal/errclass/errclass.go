@@ -18,8 +18,8 @@ import (
 )
 
 // Class is an error class. A few classes are variants of another (Gone of
-// Denied, Timeout of Unavailable, Mismatch of Integrity): Kind returns the
-// class they refine. The zero value is Internal.
+// Denied, Timeout and StoreFull of Unavailable, Mismatch of Integrity):
+// Kind returns the class they refine. The zero value is Internal.
 type Class uint8
 
 // The classes.
@@ -54,14 +54,20 @@ const (
 	// Mismatch is Integrity: the content's hash differs from the one the
 	// checksum database records — a possible attack.
 	Mismatch
+	// StoreFull is Unavailable because local storage is full (no space
+	// left on the device, or a disk quota exceeded): an answer could not
+	// be stored. It is never the fault of an upstream; it heals by itself
+	// when space returns.
+	StoreFull
 )
 
 // NumClasses is the number of classes; they are 0 .. NumClasses-1.
-const NumClasses = int(Mismatch) + 1
+const NumClasses = int(StoreFull) + 1
 
 var names = [NumClasses]string{
 	Internal: "internal", NotExist: "not-exist", Invalid: "invalid", Denied: "denied", Gone: "gone",
 	Unavailable: "unavailable", Timeout: "timeout", Integrity: "integrity", Mismatch: "mismatch",
+	StoreFull: "store-full",
 }
 
 func (c Class) String() string {
@@ -72,12 +78,13 @@ func (c Class) String() string {
 }
 
 // Kind returns the class a variant refines (Denied for Gone, Unavailable
-// for Timeout, Integrity for Mismatch), and c itself otherwise.
+// for Timeout and StoreFull, Integrity for Mismatch), and c itself
+// otherwise.
 func (c Class) Kind() Class {
 	switch c {
 	case Gone:
 		return Denied
-	case Timeout:
+	case Timeout, StoreFull:
 		return Unavailable
 	case Mismatch:
 		return Integrity
@@ -95,14 +102,19 @@ type Classer interface {
 	Class() Class
 }
 
-// Of returns the class of err: that of the outermost error in its tree
-// that implements Classer (found with errors.As); otherwise NotExist for
+// Of returns the class of err. A full local store (StoreFull: see
+// IsStoreFull) anywhere in its tree decides, whatever wraps it: a full
+// disk is always a local condition, never the fault of what was asked.
+// Otherwise it is the class of the outermost error in the tree that
+// implements Classer (found with errors.As); otherwise NotExist for
 // fs.ErrNotExist, Timeout for context.DeadlineExceeded, and Internal for
 // anything else (context.Canceled included: whether the client went away
 // is the edge's knowledge). Of(nil) is Internal.
 func Of(err error) Class {
 	var c Classer
 	switch {
+	case IsStoreFull(err):
+		return StoreFull
 	case errors.As(err, &c):
 		return c.Class()
 	case errors.Is(err, iofs.ErrNotExist):

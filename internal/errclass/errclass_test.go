@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/modproxy/modproxy/internal/errclass"
@@ -38,6 +40,11 @@ func TestOf(t *testing.T) {
 		{"classer over deadline", &classed{c: errclass.Unavailable, err: context.DeadlineExceeded}, errclass.Unavailable},
 		// The outermost classer wins.
 		{"outermost", &classed{c: errclass.Denied, err: &classed{c: errclass.NotExist}}, errclass.Denied},
+		// A full local disk decides whatever wraps it.
+		{"no space", &iofs.PathError{Op: "write", Path: "tmp/put-1", Err: syscall.ENOSPC}, errclass.StoreFull},
+		{"quota", fmt.Errorf("put k: %w", &os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EDQUOT}), errclass.StoreFull},
+		{"no space under a classer", &classed{c: errclass.Unavailable, err: os.NewSyscallError("write", syscall.ENOSPC)}, errclass.StoreFull},
+		{"other errno", &iofs.PathError{Op: "write", Path: "x", Err: syscall.EIO}, errclass.Internal},
 		{"sentinel", sentinel, errclass.Invalid},
 		{"wrapped sentinel", fmt.Errorf("%w: %w", sentinel, errors.New("detail")), errclass.Invalid},
 	} {
@@ -65,6 +72,7 @@ func TestVariants(t *testing.T) {
 		errclass.Timeout:     {errclass.Unavailable, true, "timeout"},
 		errclass.Integrity:   {errclass.Integrity, false, "integrity"},
 		errclass.Mismatch:    {errclass.Integrity, false, "mismatch"},
+		errclass.StoreFull:   {errclass.Unavailable, true, "store-full"},
 	}
 	if len(all) != errclass.NumClasses {
 		t.Errorf("the test lists %d classes, the package has %d", len(all), errclass.NumClasses)

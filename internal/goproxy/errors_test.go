@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/mod/sumdb"
@@ -109,6 +110,12 @@ func TestErrorAnswers(t *testing.T) {
 			answer{502, "https://up/p: 500 Internal Server Error: boom", true}},
 		{"breaker open", &upstream.Error{Upstream: "https://up", Path: "p", Msg: "circuit breaker open", BreakerOpen: true}, errclass.Unavailable, mod,
 			answer{502, "https://up/p: circuit breaker open", true}},
+		// Before: 500 "internal error". A full disk is this server's
+		// temporary condition, said so, with the retry hint.
+		{"store full", fmt.Errorf("put k: %w", &iofs.PathError{Op: "write", Path: "/cache/tmp/put-1", Err: syscall.ENOSPC}), errclass.StoreFull, mod,
+			answer{503, "cache storage is full: the answer could not be stored; try again later", true}},
+		{"store full under sumdb", &checksum.LookupError{Module: "example.com/a", Version: "v1.0.0", DB: "sum.example", Err: errors.New("flattened"), Cause: syscall.EDQUOT}, errclass.StoreFull, sdb,
+			answer{503, "cache storage is full: the answer could not be stored; try again later", true}},
 		{"internal", fmt.Errorf("cache read k: %w", errors.New("disk on fire")), errclass.Internal, mod,
 			answer{500, "internal error", false}},
 		{"canceled, client still there", context.Canceled, errclass.Internal, mod,
@@ -126,13 +133,14 @@ func TestErrorAnswers(t *testing.T) {
 	}
 }
 
-// TestClassTable: every class has an answer, and only Internal hides the
-// error's text.
+// TestClassTable: every class has an answer, and only Internal and
+// StoreFull hide the error's text (it names local paths).
 func TestClassTable(t *testing.T) {
 	want := map[errclass.Class][2]int{ // status outside and under /sumdb/
 		errclass.Internal: {500, 500}, errclass.NotExist: {404, 404}, errclass.Invalid: {404, 400},
 		errclass.Denied: {403, 403}, errclass.Gone: {410, 410}, errclass.Unavailable: {502, 502},
 		errclass.Timeout: {504, 504}, errclass.Integrity: {502, 502}, errclass.Mismatch: {502, 502},
+		errclass.StoreFull: {503, 503},
 	}
 	if len(want) != errclass.NumClasses {
 		t.Fatalf("the test lists %d classes, errclass has %d", len(want), errclass.NumClasses)
@@ -141,7 +149,7 @@ func TestClassTable(t *testing.T) {
 		err := errclass.New(c, "text of "+c.String())
 		for i, path := range []string{"/example.com/a/@v/list", "/sumdb/sum.example/latest"} {
 			got, _ := serve(t, err, path)
-			if got.status != st[i] || got.retry != c.Retry() || strings.Contains(got.body, "text of") == (c == errclass.Internal) {
+			if got.status != st[i] || got.retry != c.Retry() || strings.Contains(got.body, "text of") == (c == errclass.Internal || c == errclass.StoreFull) {
 				t.Errorf("%v at %s: %+v, want status %d, Retry-After %v", c, path, got, st[i], c.Retry())
 			}
 		}

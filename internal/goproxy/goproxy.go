@@ -8,6 +8,7 @@
 //	Invalid                  404 (so "," chains fall through); 400 under /sumdb/
 //	Denied / Gone            403 / 410
 //	Unavailable / Timeout    502 / 504 "timed out: ...", with Retry-After
+//	StoreFull                503 "cache storage is full", with Retry-After
 //	Integrity / Mismatch     502 / 502 "SECURITY: ..."
 //	Internal                 500 "internal error" (the error is logged)
 //
@@ -287,9 +288,11 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 	c := errclass.Of(err)
 	a := answerFor(c, req.Kind == artifact.SumDB)
 	msg := a.prefix + err.Error()
-	if a.hide {
+	if a.text != "" {
+		msg = a.text
+	}
+	if a.log {
 		h.log.Error("request failed", "key", req.Key, "err", err)
-		msg = "internal error"
 	}
 	if c.Retry() {
 		w.Header().Set("Retry-After", retryAfter)
@@ -301,14 +304,17 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 type answer struct {
 	status int
 	prefix string // put before the error's text
-	hide   bool   // the text is logged, not shown ("internal error")
+	text   string // shown instead of the error's text, which is not for clients
+	log    bool   // the error is logged here (no one else logs it)
 }
 
 // answers maps every error class to its HTTP answer: the one place where
 // domain errors become statuses. Invalid requests are 404, so that a
-// client's "," list moves on, except under /sumdb/ (sumdbAnswers).
+// client's "," list moves on, except under /sumdb/ (sumdbAnswers). A full
+// store is 503: this server, not the upstream, cannot answer for now (the
+// domain logs and counts it, with the local paths its text holds).
 var answers = [errclass.NumClasses]answer{
-	errclass.Internal:    {status: http.StatusInternalServerError, hide: true},
+	errclass.Internal:    {status: http.StatusInternalServerError, text: "internal error", log: true},
 	errclass.NotExist:    {status: http.StatusNotFound, prefix: "not found: "},
 	errclass.Invalid:     {status: http.StatusNotFound},
 	errclass.Denied:      {status: http.StatusForbidden},
@@ -317,6 +323,7 @@ var answers = [errclass.NumClasses]answer{
 	errclass.Timeout:     {status: http.StatusGatewayTimeout, prefix: "timed out: "},
 	errclass.Integrity:   {status: http.StatusBadGateway},
 	errclass.Mismatch:    {status: http.StatusBadGateway, prefix: "SECURITY: "},
+	errclass.StoreFull:   {status: http.StatusServiceUnavailable, text: "cache storage is full: the answer could not be stored; try again later"},
 }
 
 // sumdbAnswers are the answers that differ under /sumdb/.

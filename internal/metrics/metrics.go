@@ -36,6 +36,7 @@ type Metrics struct {
 	gcEvicted      *prometheus.CounterVec
 	trashBytes     prometheus.Gauge
 	coordFallback  prometheus.Counter
+	storeFull      *prometheus.CounterVec
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -52,7 +53,7 @@ func New() *Metrics {
 			"Answers by artifact kind and cache outcome (hit, miss, coalesced, stale, negative).", "kind", "outcome"),
 		fillsInFlight: f.gauge("modproxy_fills_in_flight", "Upstream fills in progress."),
 		upstreamErrors: f.counterVec("modproxy_upstream_errors_total",
-			"Failed upstream fetches by class (not_found, invalid, unavailable, timeout).", "class"),
+			"Failed upstream fetches by class (not_found: 404, 410 and 400; denied: 403; invalid: content that failed validation; unavailable; timeout).", "class"),
 		verifications: f.counterVec("modproxy_checksum_verifications_total",
 			"Checksum database verifications at admission by result (ok, mismatch, unknown, error, private, security).", "result"),
 		securityErrors: f.counter("modproxy_checksum_security_errors_total",
@@ -73,6 +74,8 @@ func New() *Metrics {
 		gcEvicted:     f.counterVec("modproxy_gc_evicted_bytes_total", "Bytes moved to trash by garbage collection, by policy.", "policy"),
 		trashBytes:    f.gauge("modproxy_trash_bytes", "Bytes held in the trash."),
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
+		storeFull: f.counterVec("modproxy_store_full_total",
+			"Fills that could not store their answer because local storage is full (no space left, quota exceeded), by artifact kind.", "kind"),
 	}
 }
 
@@ -244,6 +247,14 @@ func (m *Metrics) GCEvicted(policy string, bytes int64) {
 func (m *Metrics) Trash(bytes int64) {
 	if m != nil {
 		m.trashBytes.Set(float64(bytes))
+	}
+}
+
+// StoreFull counts a fill whose answer could not be stored because local
+// storage is full.
+func (m *Metrics) StoreFull(kind string) {
+	if m != nil {
+		m.storeFull.WithLabelValues(kind).Inc()
 	}
 }
 

@@ -69,6 +69,7 @@ func TestEveryRecorder(t *testing.T) {
 		{"FillStarted", m.FillStarted, map[string]float64{`modproxy_fills_in_flight`: 1}},
 		{"FillDone", m.FillDone, map[string]float64{`modproxy_fills_in_flight`: 0}},
 		{"UpstreamError", func() { m.UpstreamError("timeout") }, map[string]float64{`modproxy_upstream_errors_total{class="timeout"}`: 1}},
+		{"StoreFull", func() { m.StoreFull("zip") }, map[string]float64{`modproxy_store_full_total{kind="zip"}`: 1}},
 		{"Verification", func() { m.Verification("mismatch") }, map[string]float64{`modproxy_checksum_verifications_total{result="mismatch"}`: 1}},
 		{"SecurityError", m.SecurityError, map[string]float64{`modproxy_checksum_security_errors_total`: 1}},
 		{"Quarantined", m.Quarantined, map[string]float64{`modproxy_quarantined_total`: 1}},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
@@ -81,7 +82,8 @@ func (c *hashCache) put(key, h string) {
 	c.m[key] = e
 }
 
-// negCache remembers not-found answers for a short time.
+// negCache remembers definitive upstream answers (not found, refused:
+// see definitive) for a short time, with their text and class.
 type negCache struct {
 	mu sync.Mutex
 	m  map[string]negEntry
@@ -90,25 +92,32 @@ type negCache struct {
 type negEntry struct {
 	until time.Time
 	msg   string
+	class errclass.Class
 }
 
 const negCacheMax = 100_000
 
-func (c *negCache) get(key string, now time.Time) (string, bool) {
+// get returns the remembered answer for key as the error to answer with
+// (a *NotFoundError for a not-found, a *RefusedError for a refusal), or
+// nil.
+func (c *negCache) get(key string, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
 	if !ok {
-		return "", false
+		return nil
 	}
 	if !now.Before(e.until) {
 		delete(c.m, key)
-		return "", false
+		return nil
 	}
-	return e.msg, true
+	if e.class == errclass.NotExist {
+		return &NotFoundError{Key: key, Msg: e.msg, Cached: true}
+	}
+	return &RefusedError{Key: key, Msg: e.msg, class: e.class}
 }
 
-func (c *negCache) put(key, msg string, until time.Time) {
+func (c *negCache) put(key, msg string, class errclass.Class, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= negCacheMax {
@@ -122,7 +131,7 @@ func (c *negCache) put(key, msg string, until time.Time) {
 			clear(c.m)
 		}
 	}
-	c.m[key] = negEntry{until: until, msg: msg}
+	c.m[key] = negEntry{until: until, msg: msg, class: class}
 }
 
 func (c *negCache) del(key string) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
@@ -144,19 +145,7 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 	defer s.opts.Metrics.FillDone()
 	resp, err := up.Fetch(ctx, strings.TrimPrefix(req.Key, s.opts.MutablePrefix))
 	if err != nil {
-		var ue *upstream.Error
-		var le *upstream.LocalError
-		switch {
-		case errors.As(err, &le):
-			// This machine failed (a full disk), not the upstream.
-		case errors.As(err, &ue) && ue.NotFound():
-			s.opts.Metrics.UpstreamError("not_found")
-			s.neg.put(req.Key, ue.Error(), s.opts.Now().Add(s.opts.Policy.NegativeTTL))
-		case errors.As(err, &ue) && ue.Timeout:
-			s.opts.Metrics.UpstreamError("timeout")
-		default:
-			s.opts.Metrics.UpstreamError("unavailable")
-		}
+		s.fetchFailed(req, err)
 		return err
 	}
 	defer resp.Body.Close()
@@ -168,7 +157,10 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 	}
 	if err != nil {
 		var ire *InvalidResponseError
-		if errors.As(err, &ire) {
+		switch {
+		case errclass.Of(err) == errclass.StoreFull:
+			s.storeFull(req, err)
+		case errors.As(err, &ire):
 			s.opts.Metrics.UpstreamError("invalid")
 			s.log.Error("rejected invalid upstream answer", "key", req.Key, "err", err)
 		}
@@ -177,6 +169,59 @@ func (s *Service) fill(ctx context.Context, req artifact.Request) error {
 	s.neg.del(req.Key)
 	s.log.Debug("filled", "key", req.Key, "from", resp.Source, "bytes", info.Size, "took", s.opts.Now().Sub(start))
 	return nil
+}
+
+// fetchFailed counts a failed upstream fetch by what it means, and
+// remembers a definitive answer (see definitive) in the negative cache.
+// An upstream's 400 is counted and remembered like a not-found: it is the
+// upstream's final word on the path, and clients get a 404 for it (see
+// errclass.Invalid). A full local store (an upstream body spooled to
+// disk) is not the upstream's failure.
+func (s *Service) fetchFailed(req artifact.Request, err error) {
+	c := errclass.Of(err)
+	var le *upstream.LocalError
+	switch {
+	case c == errclass.StoreFull:
+		s.storeFull(req, err)
+		return
+	case errors.As(err, &le):
+		// This machine failed, not the upstream: not an upstream error,
+		// never remembered.
+		s.log.Error("fetch failed locally", "key", req.Key, "err", err)
+		return
+	}
+	switch c {
+	case errclass.NotExist, errclass.Invalid:
+		s.opts.Metrics.UpstreamError("not_found")
+	case errclass.Denied, errclass.Gone:
+		s.opts.Metrics.UpstreamError("denied")
+	case errclass.Timeout:
+		s.opts.Metrics.UpstreamError("timeout")
+	default:
+		s.opts.Metrics.UpstreamError("unavailable")
+	}
+	if definitive(err) {
+		s.neg.put(req.Key, err.Error(), c, s.opts.Now().Add(s.opts.Policy.NegativeTTL))
+	}
+}
+
+// storeFull logs and counts a fill that could not store its answer
+// because local storage is full. Hits are still served.
+func (s *Service) storeFull(req artifact.Request, err error) {
+	s.opts.Metrics.StoreFull(req.Kind.String())
+	s.log.Error("cache storage is full: the answer was not stored", "key", req.Key, "err", err)
+}
+
+// definitive reports whether a failed fetch is the upstream's final word
+// on the path, which neither a retry nor a stale copy should override: not
+// found (404, 410), or refused (400, 403). Other failures (unavailable,
+// timed out, invalid content, a full store) may heal.
+func definitive(err error) bool {
+	switch errclass.Of(err).Kind() {
+	case errclass.NotExist, errclass.Invalid, errclass.Denied:
+		return true
+	}
+	return false
 }
 
 func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *upstream.Response) (storage.Info, error) {

@@ -13,10 +13,12 @@
 //   - Errors report their class (errclass.Of): NotExist for not-found
 //     (upstream 404/410, remembered by the negative cache, a miss in
 //     cache-only mode; errors.Is(err, fs.ErrNotExist) too); Denied or Gone
-//     for a *routing.DeniedError; Integrity for an *InvalidResponseError
-//     (an answer that failed validation) and for checksum failures;
-//     otherwise the class of the *upstream.Error, or Internal for a store
-//     error.
+//     for a *routing.DeniedError; Invalid or Denied for an upstream's 400
+//     or 403 (remembered: *RefusedError); Integrity for an
+//     *InvalidResponseError (an answer that failed validation) and for
+//     checksum failures; StoreFull when local storage is full (logged and
+//     counted); otherwise the class of the *upstream.Error, or Internal
+//     for another store error.
 //   - Service is safe for concurrent use; Close waits for background fills.
 //
 // Files: service.go (Service, Options, New, Close, Get), fill.go (fetch,
@@ -415,20 +417,29 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 			}
 			return res, nil
 		}
-		switch s.opts.Policy.Classify(age) {
-		case cachepolicy.Fresh:
+		state := s.opts.Policy.Classify(age)
+		if state == cachepolicy.Fresh {
 			return &Result{Object: obj, Outcome: Hit, Age: age}, nil
-		case cachepolicy.Revalidate:
+		}
+		// Past its TTL, an entry the upstream has since answered with a
+		// definitive not-found or refusal (remembered for negative_ttl) is
+		// not served.
+		if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
+			obj.Close()
+			return nil, nerr
+		}
+		if state == cachepolicy.Revalidate {
 			s.revalidate(req)
 			return &Result{Object: obj, Outcome: Stale, Age: age, Stale: true, Warning: `110 - "Response is Stale"`}, nil
 		}
-		// Refetch: fetch now, fall back to what we have.
+		// Refetch: fetch now; if the upstream cannot answer (anything but
+		// its definitive word), fall back to what we have (stale-if-error).
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr == nil {
 			obj.Close()
 			return res, nil
 		}
-		if !errors.Is(ferr, iofs.ErrNotExist) && ctx.Err() == nil && s.opts.Policy.ServeStaleOnError(age) {
+		if !definitive(ferr) && ctx.Err() == nil && s.opts.Policy.ServeStaleOnError(age) {
 			s.log.Warn("serving stale content: upstream failed", "key", req.Key, "age", age.Round(time.Second), "err", ferr)
 			return &Result{Object: obj, Outcome: Stale, Age: age, Stale: true, Warning: `111 - "Revalidation Failed"`}, nil
 		}
@@ -438,8 +449,12 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	if s.cacheOnly(ctx) {
 		return nil, &NotFoundError{Key: req.Key, Msg: req.Key + " is not in the cache (cache-only mode: nothing is fetched upstream)"}
 	}
-	if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
-		return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
+	// A remembered not-found or refusal is answered while it lasts
+	// (negative_ttl), whether or not the upstream is up; after that the
+	// upstream is asked again, and if it cannot answer, its failure is the
+	// answer (unavailable, never "not found").
+	if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
+		return nil, nerr
 	}
 	return s.fillAndOpen(ctx, req)
 }
@@ -459,11 +474,26 @@ func (e *NotFoundError) Unwrap() error { return iofs.ErrNotExist }
 // Class implements errclass.Classer.
 func (e *NotFoundError) Class() errclass.Class { return errclass.NotExist }
 
+// RefusedError is an upstream's refusal of a path (its 400 or 403, class
+// Invalid or Denied) remembered by the negative cache.
+type RefusedError struct {
+	Key   string
+	Msg   string // the upstream's answer
+	class errclass.Class
+}
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+// Class implements errclass.Classer: the class of the remembered answer.
+func (e *RefusedError) Class() errclass.Class { return e.class }
+
 // ErrorOutcome is the outcome of a request that Get answered with err:
-// Negative for a not-found remembered by the negative cache, "" otherwise.
+// Negative for a not-found or refusal remembered by the negative cache, ""
+// otherwise.
 func ErrorOutcome(err error) Outcome {
 	var nfe *NotFoundError
-	if errors.As(err, &nfe) && nfe.Cached {
+	var re *RefusedError
+	if errors.As(err, &nfe) && nfe.Cached || errors.As(err, &re) {
 		return Negative
 	}
 	return ""
@@ -486,8 +516,8 @@ func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, 
 		if s.cacheOnly(ctx) {
 			return nil, &NotFoundError{Key: req.Key, Msg: req.Key + " is not in the cache (cache-only mode: nothing is fetched upstream)"}
 		}
-		if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
-			return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
+		if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
+			return nil, nerr
 		}
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr != nil {

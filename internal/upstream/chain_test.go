@@ -163,7 +163,9 @@ func TestChainSeparators(t *testing.T) {
 // TestChainErrorRanking: when every link fails, the chain reports the most
 // informative error, ranked as the go command's TryProxies ranks them: any
 // failure other than "not found" beats "not found", and within a rank the
-// later error wins. A skipped link (breaker open) ranks below both.
+// later error wins. A skipped link (breaker open) ranks between them: it
+// could not be asked, so a later "not found" is not the answer (a cached
+// copy is then served stale instead of being dropped).
 func TestChainErrorRanking(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -181,8 +183,8 @@ func TestChainErrorRanking(t *testing.T) {
 		{"500 then 502: the later failure", []link{{"A", status("A", 500), "|"}, {"B", status("B", 502), ""}}, "B", false, 502},
 		{"500, 404, 404: the failure", []link{{"A", status("A", 500), "|"}, {"B", status("B", 404), ","}, {"C", status("C", 404), ""}}, "A", false, 500},
 		{"403 then 404: the refusal", []link{{"A", status("A", 403), "|"}, {"B", status("B", 404), ""}}, "A", false, 403},
-		{"skipped then 404: the not found", []link{{"A", breakerOpen("A"), ","}, {"B", status("B", 404), ""}}, "B", true, 404},
-		{"404 then skipped: the not found", []link{{"A", status("A", 404), ","}, {"B", breakerOpen("B"), ""}}, "A", true, 404},
+		{"skipped then 404: the skip", []link{{"A", breakerOpen("A"), ","}, {"B", status("B", 404), ""}}, "A", false, 0},
+		{"404 then skipped: the skip", []link{{"A", status("A", 404), ","}, {"B", breakerOpen("B"), ""}}, "B", false, 0},
 		{"skipped then 500: the failure", []link{{"A", breakerOpen("A"), ","}, {"B", status("B", 500), ""}}, "B", false, 500},
 		{"500 then skipped: the failure", []link{{"A", status("A", 500), "|"}, {"B", breakerOpen("B"), ""}}, "A", false, 500},
 		{"all skipped: the later skip", []link{{"A", breakerOpen("A"), ","}, {"B", breakerOpen("B"), ""}}, "B", false, 0},

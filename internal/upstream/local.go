@@ -1,5 +1,7 @@
 package upstream
 
+import "github.com/modproxy/modproxy/internal/errclass"
+
 // LocalError is a failure of this machine during a fetch, not of the
 // upstream: writing the body to a local temporary file failed (a full disk,
 // a read-only or broken file system). The upstream answered; asking it again
@@ -8,9 +10,10 @@ package upstream
 // nor counts it against the upstream's circuit breaker, and it is not an
 // upstream error in the metrics.
 //
-// It is deliberately not an *Error and has no class of its own: errclass
-// classifies its cause (Err is kept, so errors.Is(err, syscall.ENOSPC)
-// holds for a full disk).
+// It is deliberately not an *Error. Its class is Internal, whatever its
+// cause (a missing temporary directory is not a missing module), except
+// that errclass.Of finds a full disk through it first (Err is kept, so
+// errors.Is(err, syscall.ENOSPC) holds) and answers StoreFull.
 type LocalError struct {
 	Upstream string // the upstream whose answer was being written, without credentials
 	Path     string
@@ -23,3 +26,6 @@ func (e *LocalError) Error() string {
 }
 
 func (e *LocalError) Unwrap() error { return e.Err }
+
+// Class implements errclass.Classer.
+func (e *LocalError) Class() errclass.Class { return errclass.Internal }

@@ -144,10 +144,15 @@ type Chain struct {
 
 // Fetch implements Fetcher. When every link fails, it returns the most
 // informative error, ranked as the go command ranks them: a failure that
-// is not "not found" beats "not found", which beats a link skipped because
-// its breaker is open (treated as absent); within a rank the later error
-// wins. (The go command also ranks a "direct" error above all others; a
-// Chain does not know which link is direct.)
+// is not "not found" beats a link skipped because its breaker is open,
+// which beats "not found"; within a rank the later error wins. A skipped
+// link is one that could not be asked, not one that does not know the
+// path: a later link's "not found" does not make the answer "not found"
+// (the go command, had it asked the failing link, would have stopped at
+// its error), so that a cached copy is served stale rather than dropped,
+// and nothing is remembered as missing while an upstream is down. (The go
+// command also ranks a "direct" error above all others; a Chain does not
+// know which link is direct.)
 func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
 	var best error
 	for _, l := range c.Links {
@@ -172,8 +177,8 @@ func (c *Chain) Fetch(ctx context.Context, path string) (*Response, error) {
 
 // Error ranks of a Chain, least informative first.
 const (
-	rankSkipped  = iota // breaker open: the link was not asked
-	rankNotFound        // fs.ErrNotExist: 404, 410
+	rankNotFound = iota // fs.ErrNotExist: 404, 410
+	rankSkipped         // breaker open: the link was not asked
 	rankFailed          // any other failure
 )
 
