@@ -40,7 +40,16 @@ status (ok, warning, problem), what was seen and the fix:
   - with --module PATH[@VERSION]: whether it is cached (and its tree
     unedited; a cached version hides GOPROXY changes), which proxy and
     checksum database a fresh download would use, and whether the path
-    looks private while the go command would send it to a public service.
+    looks private while the go command would send it to a public service;
+  - without --module, the current project (go env GOWORK, else GOMOD and
+    its go.sum): every module version they reference is asked for along
+    the GOPROXY chain as a machine with an empty module cache would ask
+    (its .info, or its .mod when only its go.mod is needed; 8 at a time,
+    at most 2000), so that a version only your module cache still has
+    ("it builds on my machine, CI fails") is a problem, marked
+    "[cached here]"; paths that look private are judged as below, never
+    sent to a public proxy, and reported when the go command would leak
+    them.
 
 Public services are the proxies of the go command's default GOPROXY and its
 default checksum database, as "go env" reports them without the go env
@@ -92,7 +101,7 @@ func doctorCommand() *command {
 			f.module = fs.String("module", "", "also check module `PATH[@VERSION]`: cached locally? which proxy and checksum database would serve it?")
 			f.canary = fs.String("canary", doctor.DefaultCanary, "module `path` whose @v/list is requested from each proxy")
 			f.private = fs.String("private", "", "module path `patterns` (GOPRIVATE syntax) you know to be private, besides GOPRIVATE's")
-			f.probePrivate = fs.Bool("probe-private", false, "ask the proxies that are not public for a --module that looks private")
+			f.probePrivate = fs.Bool("probe-private", false, "ask the proxies that are not public for a module that looks private (--module, or the project's)")
 			f.quiet = fs.Bool("quiet", false, "print only warnings and problems")
 			return func(ctx context.Context, env Env, _ []string) int { return runDoctor(ctx, env, f) }
 		},
