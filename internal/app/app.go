@@ -409,6 +409,10 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		s.log.Info("admin listening", "addr", aln.Addr().String(), "url", "http://"+aln.Addr().String()+"/", "token", s.cfg.Admin.Token != "")
 		go func() { errc <- adminSrv.Serve(aln) }()
+		s.recordAdmin(aln.Addr())
+		defer s.forgetAdmin()
+	} else {
+		s.recordAdmin(nil)
 	}
 	s.RunBackground(ctx)
 	select {

@@ -9,12 +9,46 @@ import (
 	"time"
 
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/index"
 )
 
 // ErrIndexLocked is returned when another process (a running server) has
 // the cache directory's metadata index open.
 var ErrIndexLocked = index.ErrLocked
+
+// IndexSummary is what the metadata index of a cache directory records.
+type IndexSummary struct {
+	Bytes, Objects int64 // the cache's size (see package index) and its objects
+	Versions       int64 // module versions (info, mod and zip count as one)
+}
+
+// ReadIndexSummary reads the metadata index of cfg's cache directory
+// read-only: it never creates, rebuilds or changes it. The error wraps
+// fs.ErrNotExist when there is no index, ErrIndexLocked while a server
+// holds it (ask the server: RunningAdmin).
+func ReadIndexSummary(cfg config.Config) (IndexSummary, error) {
+	r, err := index.OpenReader(filepath.Join(cfg.CacheDir, "index.db"))
+	if err != nil {
+		return IndexSummary{}, err
+	}
+	defer r.Close()
+	var sum IndexSummary
+	if sum.Bytes, sum.Objects, err = r.Totals(); err != nil {
+		return IndexSummary{}, err
+	}
+	vers, err := gc.Versions(readOnlyIndex{r})
+	sum.Versions = int64(len(vers))
+	return sum, err
+}
+
+// readOnlyIndex lets gc.Versions, which only reads, list the versions of
+// an index.Reader: a read-only view has nothing queued (Flush) and nothing
+// to delete.
+type readOnlyIndex struct{ *index.Reader }
+
+func (readOnlyIndex) Flush()         {}
+func (readOnlyIndex) Deleted(string) {}
 
 // RebuildIndex rebuilds the metadata index of cfg's cache directory from
 // its store and returns its totals.

@@ -21,12 +21,7 @@ import (
 	"github.com/modproxy/modproxy/internal/clean"
 )
 
-const cleanHelp = `Usage:
-  modproxy clean [flags]
-  modproxy clean restore [--trash DIR] [--list] [--json] [ID]
-  modproxy clean empty-trash [--trash DIR] [--yes] [--json] [ID...]
-
-Cleans the go command's module cache (the directory "go env GOMODCACHE"
+const cleanHelp = `Cleans the go command's module cache (the directory "go env GOMODCACHE"
 names) selectively, keeping the go command's own rules.
 
 Nothing is removed unless --yes is given, or you answer "y" to the prompt
@@ -117,10 +112,7 @@ directory + /modproxy/clean/audit.log).
 
 Exit status: 0 on success (also for a dry run, and when locked entries were
 skipped), 1 when an entry could not be removed or restored or the run failed,
-2 on a usage error.
-
-Flags:
-%s`
+2 on a usage error.`
 
 // cleanListFlag is a repeatable flag whose values may also be comma-separated.
 type cleanListFlag []string
@@ -230,50 +222,53 @@ func cleanIsTerminal(v any) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func runClean(ctx context.Context, env Env, args []string) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "restore":
-			return runCleanRestore(ctx, env, args[1:])
-		case "empty-trash":
-			return runCleanEmptyTrash(ctx, env, args[1:])
-		}
+// cleanFlags are clean's flags.
+type cleanFlags struct {
+	o                    clean.Options
+	keep, mods           cleanListFlag
+	age                  cleanAgeFlag
+	dryRun, yes, jsonOut *bool
+	trash, auditLog      *string
+	lockTimeout          *time.Duration
+}
+
+func cleanCommand() *command {
+	return &command{
+		name: "clean", summary: "safe, selective cleaner for the local module cache (GOMODCACHE)", help: cleanHelp,
+		rewrite: cleanOptionalTrash,
+		setup: func(fs *flag.FlagSet) runFunc {
+			f := &cleanFlags{}
+			o := &f.o
+			fs.BoolVar(&o.All, "all", false, "remove everything (like go clean -modcache); excludes the other selectors")
+			fs.Var(&f.keep, "keep-referenced", "keep the module versions that go.sum, go.work.sum, go.mod and go.work files under `DIR` need; remove the others (repeatable, or comma-separated)")
+			fs.Var(&f.age, "older-than", "only entries downloaded at least `AGE` ago: 30d, 2w, 36h (download time: the cache records no last use)")
+			fs.Var(&f.mods, "module", "only module versions matching `PATTERN[@VERSION]` (GOPRIVATE-style globs; repeatable, or comma-separated)")
+			fs.BoolVar(&o.Compact, "compact", false, "drop only extracted source trees; keep .zip, .ziphash, .info and .mod")
+			fs.BoolVar(&o.Toolchains, "toolchains", false, "also golang.org/toolchain versions")
+			fs.BoolVar(&o.VCS, "vcs", false, "also the VCS clones in cache/vcs")
+			fs.BoolVar(&o.SumDB, "sumdb", false, "also the checksum database cache in cache/download/sumdb")
+			f.dryRun = fs.Bool("dry-run", false, "only print what would be removed (the default without --yes or a confirmation)")
+			f.yes = fs.Bool("yes", false, "remove without asking")
+			f.trash = fs.String("trash", "", "move entries to the trash `DIR` instead of deleting them (DIR omitted: the per-user cache directory + /modproxy/clean/trash)")
+			f.auditLog = fs.String("audit-log", "", "append audit records to `FILE` (default the per-user cache directory + /modproxy/clean/audit.log)")
+			f.lockTimeout = fs.Duration("lock-timeout", time.Minute, "how long to wait for an entry another process holds locked before skipping it (0: wait as long as it takes)")
+			f.jsonOut = fs.Bool("json", false, "print the plan and the result as JSON")
+			return func(ctx context.Context, env Env, _ []string) int { return runClean(ctx, env, f) }
+		},
+		subs: []*command{cleanRestoreCommand(), cleanEmptyTrashCommand()},
 	}
-	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	var o clean.Options
-	var keep, mods cleanListFlag
-	var age cleanAgeFlag
-	fs.BoolVar(&o.All, "all", false, "remove everything (like go clean -modcache); excludes the other selectors")
-	fs.Var(&keep, "keep-referenced", "keep the module versions that go.sum, go.work.sum, go.mod and go.work files under `DIR` need; remove the others (repeatable, or comma-separated)")
-	fs.Var(&age, "older-than", "only entries downloaded at least `AGE` ago: 30d, 2w, 36h (download time: the cache records no last use)")
-	fs.Var(&mods, "module", "only module versions matching `PATTERN[@VERSION]` (GOPRIVATE-style globs; repeatable, or comma-separated)")
-	fs.BoolVar(&o.Compact, "compact", false, "drop only extracted source trees; keep .zip, .ziphash, .info and .mod")
-	fs.BoolVar(&o.Toolchains, "toolchains", false, "also golang.org/toolchain versions")
-	fs.BoolVar(&o.VCS, "vcs", false, "also the VCS clones in cache/vcs")
-	fs.BoolVar(&o.SumDB, "sumdb", false, "also the checksum database cache in cache/download/sumdb")
-	dryRun := fs.Bool("dry-run", false, "only print what would be removed (the default without --yes or a confirmation)")
-	yes := fs.Bool("yes", false, "remove without asking")
-	trash := fs.String("trash", "", "move entries to the trash `DIR` instead of deleting them (DIR omitted: the per-user cache directory + /modproxy/clean/trash)")
-	auditLog := fs.String("audit-log", "", "append audit records to `FILE` (default the per-user cache directory + /modproxy/clean/audit.log)")
-	lockTimeout := fs.Duration("lock-timeout", time.Minute, "how long to wait for an entry another process holds locked before skipping it (0: wait as long as it takes)")
-	jsonOut := fs.Bool("json", false, "print the plan and the result as JSON")
-	fs.Usage = func() { cleanUsage(fs, env.Stderr) }
-	if err := fs.Parse(cleanOptionalTrash(args)); err != nil {
-		return flagExit(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "modproxy clean: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return ExitUsage
-	}
-	o.KeepReferenced, o.Modules, o.OlderThan = keep, mods, age.d
+}
+
+func runClean(ctx context.Context, env Env, f *cleanFlags) int {
+	o := f.o
+	o.KeepReferenced, o.Modules, o.OlderThan = f.keep, f.mods, f.age.d
 	if err := o.Validate(); err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy clean: %v\n", err)
 		return ExitUsage
 	}
 	// A dry run needs neither the trash nor the audit log, so a missing
 	// per-user cache directory only matters when removing.
-	trashDir, auditPath, pathErr := cleanPaths(env, *trash, *auditLog)
+	trashDir, auditPath, pathErr := cleanPaths(env, *f.trash, *f.auditLog)
 	if trashDir != "" {
 		o.Skip = append(o.Skip, trashDir)
 	}
@@ -309,8 +304,8 @@ func runClean(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy clean: warning: %s\n", w)
 	}
 
-	apply := *yes && !*dryRun
-	prompt := !apply && !*dryRun && !*jsonOut && len(plan.Items) > 0 && cleanIsTerminal(env.Stdin) && cleanIsTerminal(env.Stderr)
+	apply := *f.yes && !*f.dryRun
+	prompt := !apply && !*f.dryRun && !*f.jsonOut && len(plan.Items) > 0 && cleanIsTerminal(env.Stdin) && cleanIsTerminal(env.Stderr)
 	if pathErr != nil && (prompt || (apply && len(plan.Items) > 0)) {
 		fmt.Fprintf(env.Stderr, "modproxy clean: %v\n", pathErr)
 		return ExitUsage
@@ -323,7 +318,7 @@ func runClean(ctx context.Context, env Env, args []string) int {
 			return ExitOK
 		}
 	} else if !apply || len(plan.Items) == 0 {
-		return cleanPrintDryRun(env, plan, *jsonOut, !apply)
+		return cleanPrintDryRun(env, plan, *f.jsonOut, !apply)
 	}
 
 	log, err := audit.Open(auditPath)
@@ -333,12 +328,12 @@ func runClean(ctx context.Context, env Env, args []string) int {
 	}
 	defer log.Close()
 	res, err := plan.Apply(ctx, clean.ApplyOptions{
-		Trash: trashDir, Audit: log, LockTimeout: *lockTimeout,
+		Trash: trashDir, Audit: log, LockTimeout: *f.lockTimeout,
 		Progress: progress(env.Stderr, "cleaning"),
 		Waiting: func(target string) {
 			limit := ""
-			if *lockTimeout > 0 {
-				limit = fmt.Sprintf(" (skipped after %s)", *lockTimeout)
+			if *f.lockTimeout > 0 {
+				limit = fmt.Sprintf(" (skipped after %s)", *f.lockTimeout)
 			}
 			fmt.Fprintf(env.Stderr, "modproxy clean: waiting for %s: another process holds its lock%s\n", target, limit)
 		},
@@ -351,7 +346,7 @@ func runClean(ctx context.Context, env Env, args []string) int {
 		}
 		return ExitFailure
 	}
-	if *jsonOut {
+	if *f.jsonOut {
 		cleanWriteJSON(env.Stdout, cleanReport{Plan: plan, Totals: plan.Totals(), Bytes: res.Bytes, Result: res, AuditLog: auditPath})
 	} else {
 		cleanWritePlan(env.Stdout, plan, true)
@@ -372,14 +367,6 @@ func runClean(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	return ExitOK
-}
-
-func cleanUsage(fs *flag.FlagSet, w io.Writer) {
-	var flags strings.Builder
-	fs.SetOutput(&flags)
-	fs.PrintDefaults()
-	fs.SetOutput(w)
-	fmt.Fprintf(w, cleanHelp, flags.String())
 }
 
 // cleanKeepToolchains returns the go versions whose toolchains must stay: the
@@ -491,9 +478,7 @@ func cleanWritePlan(w io.Writer, plan *clean.Plan, applied bool) {
 	}
 }
 
-const cleanRestoreHelp = `Usage: modproxy clean restore [--trash DIR] [--list] [--json] [ID]
-
-Moves the entries of a "modproxy clean --trash" run back into the module
+const cleanRestoreHelp = `Moves the entries of a "modproxy clean --trash" run back into the module
 cache they came from: the newest run, or run ID. Each module version is
 restored while holding its lock file, .info, .mod, .zip and .ziphash first
 and the extracted tree last, and the tree only when its .ziphash is in
@@ -503,37 +488,46 @@ reported. A run whose every file went back is deleted from the trash.
 Every restored entry is recorded in the audit log.
 
 Exit status: 0 when everything was restored (or listed), 1 when something
-stayed in the trash or failed, 2 on a usage error.
+stayed in the trash or failed, 2 on a usage error.`
 
-Flags:
-%s`
+// cleanTrashFlags defines --trash and --audit-log of the trash commands.
+func cleanTrashFlags(fs *flag.FlagSet) (trash, auditLog *string) {
+	trash = fs.String("trash", "", "the trash `DIR` (default the per-user cache directory + /modproxy/clean/trash)")
+	auditLog = fs.String("audit-log", "", "append audit records to `FILE` (default the per-user cache directory + /modproxy/clean/audit.log)")
+	return trash, auditLog
+}
 
-func runCleanRestore(ctx context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("clean restore", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	trash := fs.String("trash", "", "the trash `DIR` (default the per-user cache directory + /modproxy/clean/trash)")
-	list := fs.Bool("list", false, "list the runs in the trash instead of restoring")
-	auditLog := fs.String("audit-log", "", "append audit records to `FILE` (default the per-user cache directory + /modproxy/clean/audit.log)")
-	lockTimeout := fs.Duration("lock-timeout", time.Minute, "how long to wait for a version another process holds locked before leaving it in the trash (0: as long as it takes)")
-	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	fs.Usage = func() { cleanUsageWith(fs, env.Stderr, cleanRestoreHelp) }
-	if err := fs.Parse(cleanOptionalTrash(args)); err != nil {
-		return flagExit(err)
+func cleanRestoreCommand() *command {
+	return &command{
+		name: "restore", args: "[ID]", maxArgs: 1,
+		summary: "move a clean --trash run back into the module cache", help: cleanRestoreHelp,
+		rewrite: cleanOptionalTrash,
+		setup: func(fs *flag.FlagSet) runFunc {
+			trash, auditLog := cleanTrashFlags(fs)
+			list := fs.Bool("list", false, "list the runs in the trash instead of restoring")
+			lockTimeout := fs.Duration("lock-timeout", time.Minute, "how long to wait for a version another process holds locked before leaving it in the trash (0: as long as it takes)")
+			jsonOut := fs.Bool("json", false, "print the result as JSON")
+			return func(ctx context.Context, env Env, args []string) int {
+				if *list && len(args) > 0 {
+					return usageError(env, "modproxy clean restore", "unexpected arguments: --list takes no ID")
+				}
+				return runCleanRestore(ctx, env, args, *trash, *auditLog, *list, *jsonOut, *lockTimeout)
+			}
+		},
 	}
-	if fs.NArg() > 1 || (*list && fs.NArg() > 0) {
-		fmt.Fprintf(env.Stderr, "modproxy clean restore: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return ExitUsage
+}
+
+func runCleanRestore(ctx context.Context, env Env, args []string, trash, auditLog string, list, jsonOut bool, lockTimeout time.Duration) int {
+	if trash == "" {
+		trash = cleanTrashDefault
 	}
-	if *trash == "" {
-		*trash = cleanTrashDefault
-	}
-	trashDir, auditPath, err := cleanPaths(env, *trash, *auditLog)
+	trashDir, auditPath, err := cleanPaths(env, trash, auditLog)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy clean restore: %v\n", err)
 		return ExitUsage
 	}
-	if *list {
-		return cleanListTrash(env, trashDir, *jsonOut)
+	if list {
+		return cleanListTrash(env, trashDir, jsonOut)
 	}
 	log, err := audit.Open(auditPath)
 	if err != nil {
@@ -541,8 +535,8 @@ func runCleanRestore(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	defer log.Close()
-	res, err := clean.Restore(ctx, trashDir, fs.Arg(0), clean.RestoreOptions{
-		Audit: log, LockTimeout: *lockTimeout,
+	res, err := clean.Restore(ctx, trashDir, firstArg(args), clean.RestoreOptions{
+		Audit: log, LockTimeout: lockTimeout,
 		Waiting: func(target string) {
 			fmt.Fprintf(env.Stderr, "modproxy clean restore: waiting for %s: another process holds its lock\n", target)
 		},
@@ -561,7 +555,7 @@ func runCleanRestore(ctx context.Context, env Env, args []string) int {
 			code = ExitFailure
 		}
 	}
-	if *jsonOut {
+	if jsonOut {
 		cleanWriteJSON(env.Stdout, res)
 	} else {
 		restored := 0
@@ -591,14 +585,6 @@ func runCleanRestore(ctx context.Context, env Env, args []string) int {
 	return code
 }
 
-func cleanUsageWith(fs *flag.FlagSet, w io.Writer, format string) {
-	var flags strings.Builder
-	fs.SetOutput(&flags)
-	fs.PrintDefaults()
-	fs.SetOutput(w)
-	fmt.Fprintf(w, format, flags.String())
-}
-
 func cleanListTrash(env Env, trash string, jsonOut bool) int {
 	runs, err := clean.TrashRuns(trash)
 	if err != nil {
@@ -625,48 +611,49 @@ func cleanListTrash(env Env, trash string, jsonOut bool) int {
 	return ExitOK
 }
 
-const cleanEmptyTrashHelp = `Usage: modproxy clean empty-trash [--trash DIR] [--yes] [--json] [ID...]
-
-Deletes runs of "modproxy clean --trash" from the trash for good: the runs
+const cleanEmptyTrashHelp = `Deletes runs of "modproxy clean --trash" from the trash for good: the runs
 named, or every run. Without --yes it only lists what it would delete. The
 deletion is recorded in the audit log.
 
-Exit status: 0 on success, 1 on failure, 2 on a usage error.
+Exit status: 0 on success, 1 on failure, 2 on a usage error.`
 
-Flags:
-%s`
+func cleanEmptyTrashCommand() *command {
+	return &command{
+		name: "empty-trash", args: "[ID...]", maxArgs: -1,
+		summary: "delete clean --trash runs for good", help: cleanEmptyTrashHelp,
+		rewrite: cleanOptionalTrash,
+		setup: func(fs *flag.FlagSet) runFunc {
+			trash, auditLog := cleanTrashFlags(fs)
+			yes := fs.Bool("yes", false, "delete (without it, only list)")
+			jsonOut := fs.Bool("json", false, "print the result as JSON")
+			return func(_ context.Context, env Env, ids []string) int {
+				return runCleanEmptyTrash(env, ids, *trash, *auditLog, *yes, *jsonOut)
+			}
+		},
+	}
+}
 
-func runCleanEmptyTrash(_ context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("clean empty-trash", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	trash := fs.String("trash", "", "the trash `DIR` (default the per-user cache directory + /modproxy/clean/trash)")
-	yes := fs.Bool("yes", false, "delete (without it, only list)")
-	auditLog := fs.String("audit-log", "", "append audit records to `FILE` (default the per-user cache directory + /modproxy/clean/audit.log)")
-	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	fs.Usage = func() { cleanUsageWith(fs, env.Stderr, cleanEmptyTrashHelp) }
-	if err := fs.Parse(cleanOptionalTrash(args)); err != nil {
-		return flagExit(err)
+func runCleanEmptyTrash(env Env, ids []string, trash, auditLog string, yes, jsonOut bool) int {
+	if trash == "" {
+		trash = cleanTrashDefault
 	}
-	if *trash == "" {
-		*trash = cleanTrashDefault
-	}
-	trashDir, auditPath, err := cleanPaths(env, *trash, *auditLog)
+	trashDir, auditPath, err := cleanPaths(env, trash, auditLog)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy clean empty-trash: %v\n", err)
 		return ExitUsage
 	}
-	if !*yes {
-		code := cleanListTrash(env, trashDir, *jsonOut)
-		if !*jsonOut && code == ExitOK {
+	if !yes {
+		code := cleanListTrash(env, trashDir, jsonOut)
+		if !jsonOut && code == ExitOK {
 			fmt.Fprintln(env.Stdout, "dry run: nothing was deleted; give --yes to delete")
 		}
 		return code
 	}
-	freed, err := clean.EmptyTrash(trashDir, fs.Args())
-	if aerr := cleanAudit(auditPath, audit.Event{Actor: "clean", Action: "empty-trash", Target: trashDir, Reason: "runs: " + cleanOrAll(fs.Args()), Bytes: freed}); aerr != nil && err == nil {
+	freed, err := clean.EmptyTrash(trashDir, ids)
+	if aerr := cleanAudit(auditPath, audit.Event{Actor: "clean", Action: "empty-trash", Target: trashDir, Reason: "runs: " + cleanOrAll(ids), Bytes: freed}); aerr != nil && err == nil {
 		err = aerr
 	}
-	if *jsonOut {
+	if jsonOut {
 		cleanWriteJSON(env.Stdout, map[string]any{"trash": trashDir, "freed": freed, "error": cleanErrString(err)})
 	} else {
 		fmt.Fprintf(env.Stdout, "deleted %s from the trash %s\n", units.Bytes(freed), trashDir)
@@ -699,4 +686,12 @@ func cleanErrString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// firstArg returns args[0], or "" without arguments.
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }

@@ -35,7 +35,7 @@ func newCleanCmd(t *testing.T) *cleanCmd {
 func (c *cleanCmd) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = runClean(context.Background(), Env{
+	code = runCleanCmd(Env{
 		Stdout: &out, Stderr: &errb,
 		// Not a terminal: even a "y" here must not confirm anything.
 		Stdin:     strings.NewReader("y\n"),
@@ -323,10 +323,10 @@ func TestCleanUsageAndHelp(t *testing.T) {
 		}
 	}
 	e := env(errors.New("no go command"))
-	if code := runClean(context.Background(), e, []string{"--help"}); code != ExitOK {
+	if code := runCleanCmd(e, []string{"--help"}); code != ExitOK {
 		t.Fatalf("--help exit %d", code)
 	}
-	help := e.Stderr.(*bytes.Buffer).String()
+	help := e.Stdout.(*bytes.Buffer).String()
 	for _, s := range []string{"-all", "-keep-referenced DIR", "-older-than AGE", "-module PATTERN[@VERSION]", "-compact", "-toolchains", "-vcs", "-sumdb",
 		"-dry-run", "-yes", "-trash DIR", "-audit-log FILE", "-lock-timeout", "-json", "modproxy clean restore", "empty-trash",
 		"not\nwhen a module was last used", "lockedfile", ".ziphash", "@v/list", "Exit status"} {
@@ -339,8 +339,8 @@ func TestCleanUsageAndHelp(t *testing.T) {
 	}
 	for _, sub := range []string{"restore", "empty-trash"} {
 		e := env(nil)
-		if code := runClean(context.Background(), e, []string{sub, "--help"}); code != ExitOK || !strings.Contains(e.Stderr.(*bytes.Buffer).String(), "Usage: modproxy clean "+sub) {
-			t.Errorf("%s --help: %d %s", sub, code, e.Stderr)
+		if code := runCleanCmd(e, []string{sub, "--help"}); code != ExitOK || !strings.Contains(e.Stdout.(*bytes.Buffer).String(), "Usage: modproxy clean "+sub) {
+			t.Errorf("%s --help: %d %s", sub, code, e.Stdout)
 		}
 	}
 
@@ -359,7 +359,7 @@ func TestCleanUsageAndHelp(t *testing.T) {
 		{[]string{"restore", "--trash", t.TempDir(), "../x"}, "invalid run ID"},
 	} {
 		e := env(errors.New("no go command"))
-		code := runClean(context.Background(), e, tc.args)
+		code := runCleanCmd(e, tc.args)
 		if stderr := e.Stderr.(*bytes.Buffer).String(); code != ExitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d with %q", tc.args, code, stderr, ExitUsage, tc.want)
 		}
@@ -368,7 +368,7 @@ func TestCleanUsageAndHelp(t *testing.T) {
 		t.Errorf("usage errors ran go env %d times", goEnvCalls)
 	}
 	e = env(errors.New("no go command"))
-	if code := runClean(context.Background(), e, []string{"--compact"}); code != ExitFailure || !strings.Contains(e.Stderr.(*bytes.Buffer).String(), "no go command") {
+	if code := runCleanCmd(e, []string{"--compact"}); code != ExitFailure || !strings.Contains(e.Stderr.(*bytes.Buffer).String(), "no go command") {
 		t.Errorf("go env failure: %d %s", code, e.Stderr)
 	}
 }

@@ -1,5 +1,7 @@
-// Package cli is modproxy's command line: subcommands, flags, help text,
-// exit codes. It holds no business logic.
+// Package cli is modproxy's command line: a tree of commands (see command:
+// help, flags before or after the arguments, usage errors, the same way
+// for every command), exit codes and build information. It holds no
+// business logic.
 //
 // Exit codes: 0 success, 1 failure at run time, 2 usage or configuration
 // error.
@@ -12,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -43,116 +44,71 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return Run(ctx, args, Env{Stdout: stdout, Stderr: stderr, Stdin: os.Stdin, LookupEnv: os.LookupEnv, GoEnv: goenv.Command})
 }
 
-type command struct {
-	name, summary string
-	run           func(ctx context.Context, env Env, args []string) int
-}
-
-func commands() []command {
-	return []command{
-		{"serve", "run the caching GOPROXY server", runServe},
-		{"verify", "re-hash the cache against recorded and checksum database hashes", runVerify},
-		{"prefetch", "warm a proxy or the module cache from go.mod/go.sum/go.work files", runPrefetch},
-		{"doctor", "diagnose the module download setup; explain go errors", runDoctor},
-		{"clean", "safe, selective cleaner for the local module cache (GOMODCACHE)", runClean},
-		{"gc", "evict module versions by the cache policies; list and restore the trash", runGC},
-		{"index", "rebuild the metadata index of a cache directory", runIndex},
-		{"version", "print the version", runVersion},
+// commands is modproxy's command tree, in the order help lists it. A new
+// command is one constructor here (see command).
+func commands() []*command {
+	return []*command{
+		serveCommand(),
+		verifyCommand(),
+		prefetchCommand(),
+		doctorCommand(),
+		cleanCommand(),
+		gcCommand(),
+		indexCommand(),
+		versionCommand(),
 	}
 }
 
 const usage = `modproxy is a caching Go module proxy and module-cache toolkit.
 
 Usage:
-  modproxy <command> [flags]
+  modproxy COMMAND [flags] [arguments]
 
 Commands:
 %s
-Run "modproxy <command> --help" for a command's flags.
+Flags may come before or after the arguments; "--" ends them.
+Run 'modproxy COMMAND --help' (or 'modproxy help COMMAND') for a command's
+flags; 'modproxy serve --help' lists every configuration key.
 `
 
 func printUsage(w io.Writer) {
 	var b strings.Builder
-	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
-	}
+	writeCommandList(&b, commands(), "")
 	fmt.Fprintf(w, usage, b.String())
 }
 
 // Run is Main with an explicit environment.
 func Run(ctx context.Context, args []string, env Env) int {
+	root := &command{name: "modproxy", subs: commands()}
 	if len(args) == 0 {
 		printUsage(env.Stderr)
 		return ExitUsage
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
-			return Run(ctx, []string{args[1], "--help"}, env)
+		if len(args) == 1 {
+			printUsage(env.Stdout)
+			return ExitOK
 		}
-		printUsage(env.Stdout)
+		c := root.find(args[1:])
+		if c == nil {
+			fmt.Fprintf(env.Stderr, "modproxy help: unknown command %q\nrun 'modproxy help' for the list of commands\n", strings.Join(args[1:], " "))
+			return ExitUsage
+		}
+		c.writeHelp(env.Stdout, "modproxy "+strings.Join(args[1:], " "))
 		return ExitOK
 	case "-version", "--version":
-		return runVersion(ctx, env, nil)
+		args = []string{"version"}
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
+	c := root.sub(args[0])
+	if c == nil {
+		fmt.Fprintf(env.Stderr, "modproxy: unknown command %q\nrun 'modproxy help' for the list of commands\n", args[0])
+		return ExitUsage
 	}
-	fmt.Fprintf(env.Stderr, "modproxy: unknown command %q\n\n", args[0])
-	printUsage(env.Stderr)
-	return ExitUsage
+	return c.execute(ctx, env, "modproxy "+c.name, args[1:])
 }
 
-// Version returns the module version from build information.
-func Version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
-			v = "(devel) " + s.Value
-			if len(s.Value) > 12 {
-				v = "(devel) " + s.Value[:12]
-			}
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v
-}
-
-func runVersion(ctx context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: modproxy version\n\nPrints the modproxy version and the Go version it was built with.")
-	}
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
-	}
-	goVer := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVer = bi.GoVersion
-	}
-	fmt.Fprintf(env.Stdout, "modproxy %s (%s)\n", Version(), goVer)
-	return ExitOK
-}
-
-func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	return ExitUsage
-}
-
-const serveHelp = `Usage: modproxy serve [flags]
-
-Runs the caching GOPROXY server. Point the go command at it with
+const serveHelp = `Runs the caching GOPROXY server. Point the go command at it with
   GOPROXY=http://LISTEN-ADDRESS go mod download
 
 Every canonical .mod and .zip is verified against the checksum database
@@ -170,12 +126,7 @@ down gracefully, letting in-flight downloads finish.
 Configuration, lowest precedence first: built-in defaults, the --config
 file (TOML), MODPROXY_* environment variables, then these flags. When no
 upstream is configured it is read from "go env GOPROXY", and the proxied
-checksum database from "go env GOSUMDB".
-
-Flags:
-%s
-Configuration keys (file key, environment variable):
-%s`
+checksum database from "go env GOSUMDB".`
 
 // configFlags are the flags shared by the commands that read the
 // configuration.
@@ -242,29 +193,36 @@ func (cf *configFlags) load(ctx context.Context, env Env) (config.Config, error)
 	return cfg, app.Validate(cfg)
 }
 
-func configHelp(fs *flag.FlagSet, w io.Writer, format string) {
-	var flags, keys strings.Builder
-	fs.SetOutput(&flags)
-	fs.PrintDefaults()
-	fs.SetOutput(w)
-	for _, k := range config.Keys() {
-		fmt.Fprintf(&keys, "  %-30s %s\n", k.Key, k.Env)
+// isConfigFlag reports whether name is one of the configuration flags
+// every command that reads the configuration has (addConfigFlags without
+// serve): help lists them after the command's own flags.
+func isConfigFlag(name string) bool {
+	switch name {
+	case "config", "cache-dir", "sumdb", "log-format", "log-level":
+		return true
 	}
-	fmt.Fprintf(w, format, flags.String(), keys.String())
+	return false
 }
 
-func runServe(ctx context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	cf := addConfigFlags(fs, true)
-	fs.Usage = func() { configHelp(fs, env.Stderr, serveHelp) }
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+// writeConfigKeys prints every configuration key with its environment
+// variable.
+func writeConfigKeys(w io.Writer) {
+	for _, k := range config.Keys() {
+		fmt.Fprintf(w, "  %-30s %s\n", k.Key, k.Env)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "modproxy serve: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return ExitUsage
+}
+
+func serveCommand() *command {
+	return &command{
+		name: "serve", summary: "run the caching GOPROXY server", help: serveHelp, keys: true,
+		setup: func(fs *flag.FlagSet) runFunc {
+			cf := addConfigFlags(fs, true)
+			return func(ctx context.Context, env Env, _ []string) int { return runServe(ctx, env, cf) }
+		},
 	}
+}
+
+func runServe(ctx context.Context, env Env, cf *configFlags) int {
 	cfg, err := cf.load(ctx, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)

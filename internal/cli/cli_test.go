@@ -36,12 +36,12 @@ func TestUsage(t *testing.T) {
 	if code, stdout, _ := run(t, nil, "version"); code != ExitOK || !strings.HasPrefix(stdout, "modproxy ") {
 		t.Errorf("version: %d %q", code, stdout)
 	}
-	code, _, stderr := run(t, nil, "serve", "--help")
+	code, stdout, _ := run(t, nil, "serve", "--help")
 	if code != ExitOK {
 		t.Errorf("serve --help exit %d", code)
 	}
 	for _, want := range []string{"-listen", "-cache-dir", "-upstream", "-config", "-sumdb", "MODPROXY_CACHE_TTL", "cache.stale_if_error"} {
-		if !strings.Contains(stderr, want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("serve --help lacks %q", want)
 		}
 	}
@@ -83,4 +83,14 @@ func TestServeConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runCleanCmd runs "modproxy clean ARGS".
+func runCleanCmd(env Env, args []string) int {
+	return Run(context.Background(), append([]string{"clean"}, args...), env)
+}
+
+// runDoctorCmd runs "modproxy doctor ARGS".
+func runDoctorCmd(env Env, args []string) int {
+	return Run(context.Background(), append([]string{"doctor"}, args...), env)
 }

@@ -8,16 +8,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/modproxy/modproxy/internal/doctor"
 	"github.com/modproxy/modproxy/internal/doctor/explain"
 	"github.com/modproxy/modproxy/internal/goenv"
 )
 
-const doctorHelp = `Usage: modproxy doctor [flags]
-       modproxy doctor explain [--json] [--list] [FILE | -]
-
-Diagnoses a module download setup. It reads the effective "go env" (never
+const doctorHelp = `Diagnoses a module download setup. It reads the effective "go env" (never
 guessing the go command's defaults) and reports findings, each with a
 status (ok, warning, problem), what was seen and the fix:
 
@@ -42,7 +40,16 @@ status (ok, warning, problem), what was seen and the fix:
   - with --module PATH[@VERSION]: whether it is cached (and its tree
     unedited; a cached version hides GOPROXY changes), which proxy and
     checksum database a fresh download would use, and whether the path
-    looks private while the go command would send it to a public service.
+    looks private while the go command would send it to a public service;
+  - without --module, the current project (go env GOWORK, else GOMOD and
+    its go.sum): every module version they reference is asked for along
+    the GOPROXY chain as a machine with an empty module cache would ask
+    (its .info, or its .mod when only its go.mod is needed; 8 at a time,
+    at most 2000), so that a version only your module cache still has
+    ("it builds on my machine, CI fails") is a problem, marked
+    "[cached here]"; paths that look private are judged as below, never
+    sent to a public proxy, and reported when the go command would leak
+    them.
 
 Public services are the proxies of the go command's default GOPROXY and its
 default checksum database, as "go env" reports them without the go env
@@ -61,20 +68,10 @@ Exit status: 0 when no problem was found (warnings alone give 0), 1 when
 at least one problem was found or go env could not be read, 2 on a usage
 error.
 
-Flags:
-%s
-modproxy doctor explain reads go command output (a build or CI log) from
-FILE, or from standard input when FILE is absent or "-", and explains every
-module download error in it: the cause, the fix and the command to run.
---list prints the catalog of recognised errors instead. Its exit status is
-0 when the input was read, whether or not errors were found in it (it is an
-explanation tool, not a check: grep the --json output to fail a CI step),
-1 when the input cannot be read, 2 on a usage error.
-`
+"modproxy doctor explain" explains the module download errors in go
+command output (a build or CI log).`
 
-const doctorExplainHelp = `Usage: modproxy doctor explain [--json] [--list] [FILE | -]
-
-Reads go command output from FILE, or from standard input when FILE is
+const doctorExplainHelp = `Reads go command output from FILE, or from standard input when FILE is
 absent or "-", finds every module download error in it and explains each:
 the cause, the fix and, where one exists, the exact command to run.
 
@@ -83,63 +80,69 @@ the cause, the fix and, where one exists, the exact command to run.
 
 Exit status: 0 when the input was read, whether or not errors were found
 in it (an explanation, not a check), 1 when the input cannot be read, 2 on
-a usage error.
+a usage error.`
 
-Flags:
-`
+// doctorFlags are doctor's flags.
+type doctorFlags struct {
+	jsonOut, offline, probePrivate, quiet *bool
+	timeout, slow                         *time.Duration
+	module, canary, private               *string
+}
 
-// runDoctor implements "modproxy doctor" and "modproxy doctor explain".
-func runDoctor(ctx context.Context, env Env, args []string) int {
-	if len(args) > 0 && args[0] == "explain" {
-		return runDoctorExplain(env, args[1:])
+func doctorCommand() *command {
+	return &command{
+		name: "doctor", summary: "diagnose the module download setup and the project's requirements", help: doctorHelp,
+		setup: func(fs *flag.FlagSet) runFunc {
+			f := &doctorFlags{}
+			f.jsonOut = fs.Bool("json", false, "print the report as JSON")
+			f.offline = fs.Bool("offline", false, "skip every network probe")
+			f.timeout = fs.Duration("timeout", doctor.DefaultTimeout, "time limit of each network probe")
+			f.slow = fs.Duration("slow", doctor.DefaultSlowResponse, "report a proxy as slow above this latency")
+			f.module = fs.String("module", "", "also check module `PATH[@VERSION]`: cached locally? which proxy and checksum database would serve it?")
+			f.canary = fs.String("canary", doctor.DefaultCanary, "module `path` whose @v/list is requested from each proxy")
+			f.private = fs.String("private", "", "module path `patterns` (GOPRIVATE syntax) you know to be private, besides GOPRIVATE's")
+			f.probePrivate = fs.Bool("probe-private", false, "ask the proxies that are not public for a module that looks private (--module, or the project's)")
+			f.quiet = fs.Bool("quiet", false, "print only warnings and problems")
+			return func(ctx context.Context, env Env, _ []string) int { return runDoctor(ctx, env, f) }
+		},
+		subs: []*command{{
+			name: "explain", args: "[FILE | -]", maxArgs: 1,
+			summary: "explain the module download errors in go command output", help: doctorExplainHelp,
+			setup: func(fs *flag.FlagSet) runFunc {
+				jsonOut := fs.Bool("json", false, "print the findings as JSON")
+				list := fs.Bool("list", false, "print the catalog of recognised errors and exit")
+				return func(_ context.Context, env Env, args []string) int {
+					return runDoctorExplain(env, args, *jsonOut, *list)
+				}
+			},
+		}},
 	}
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	offline := fs.Bool("offline", false, "skip every network probe")
-	timeout := fs.Duration("timeout", doctor.DefaultTimeout, "time limit of each network probe")
-	slow := fs.Duration("slow", doctor.DefaultSlowResponse, "report a proxy as slow above this latency")
-	modArg := fs.String("module", "", "also check module `PATH[@VERSION]`: cached locally? which proxy and checksum database would serve it?")
-	canary := fs.String("canary", doctor.DefaultCanary, "module `path` whose @v/list is requested from each proxy")
-	private := fs.String("private", "", "module path `patterns` (GOPRIVATE syntax) you know to be private, besides GOPRIVATE's")
-	probePrivate := fs.Bool("probe-private", false, "ask the proxies that are not public for a --module that looks private")
-	quiet := fs.Bool("quiet", false, "print only warnings and problems")
-	fs.Usage = func() {
-		var flags strings.Builder
-		fs.SetOutput(&flags)
-		fs.PrintDefaults()
-		fs.SetOutput(env.Stderr)
-		fmt.Fprintf(env.Stderr, doctorHelp, flags.String())
-	}
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "modproxy doctor: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return ExitUsage
-	}
-	if *timeout <= 0 || *slow <= 0 {
+}
+
+// runDoctor implements "modproxy doctor".
+func runDoctor(ctx context.Context, env Env, f *doctorFlags) int {
+	if *f.timeout <= 0 || *f.slow <= 0 {
 		fmt.Fprintln(env.Stderr, "modproxy doctor: --timeout and --slow must be positive")
 		return ExitUsage
 	}
 	opts := doctor.Options{
 		GoEnv:        env.GoEnv,
 		GoEnvWith:    doctor.GoEnvCommand,
-		PrivateHints: *private,
-		ProbePrivate: *probePrivate,
+		PrivateHints: *f.private,
+		ProbePrivate: *f.probePrivate,
 		LookupEnv:    env.LookupEnv,
-		Offline:      *offline,
-		Timeout:      *timeout,
-		SlowResponse: *slow,
-		Canary:       *canary,
+		Offline:      *f.offline,
+		Timeout:      *f.timeout,
+		SlowResponse: *f.slow,
+		Canary:       *f.canary,
 		SumDBKey:     goenv.SumDBKey,
 	}
-	if err := doctor.CheckCanary(*canary); err != nil {
+	if err := doctor.CheckCanary(*f.canary); err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy doctor: --canary: %v\n", err)
 		return ExitUsage
 	}
-	if *modArg != "" {
-		m, err := doctor.ParseModule(*modArg)
+	if *f.module != "" {
+		m, err := doctor.ParseModule(*f.module)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "modproxy doctor: --module: %v\n", err)
 			return ExitUsage
@@ -152,12 +155,12 @@ func runDoctor(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "modproxy doctor needs a working \"go env\" (it failed with GOTOOLCHAIN=local too): is the go command in PATH?")
 		return ExitFailure
 	}
-	if *jsonOut {
+	if *f.jsonOut {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	} else {
-		writeDoctorReport(env.Stdout, rep, *quiet)
+		writeDoctorReport(env.Stdout, rep, *f.quiet)
 	}
 	if rep.HasProblems() {
 		return ExitFailure
@@ -196,29 +199,13 @@ func doctorPlural(n int) string {
 	return "s"
 }
 
-func runDoctorExplain(env Env, args []string) int {
-	fs := flag.NewFlagSet("doctor explain", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	jsonOut := fs.Bool("json", false, "print the findings as JSON")
-	list := fs.Bool("list", false, "print the catalog of recognised errors and exit")
-	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, doctorExplainHelp)
-		fs.PrintDefaults()
-	}
-	pos, err := doctorParseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) > 1 {
-		fmt.Fprintf(env.Stderr, "modproxy doctor explain: at most one FILE, got %d\n", len(pos))
-		return ExitUsage
-	}
-	if *list {
+func runDoctorExplain(env Env, pos []string, jsonOut, list bool) int {
+	if list {
 		if len(pos) > 0 {
 			fmt.Fprintln(env.Stderr, "modproxy doctor explain: --list takes no FILE")
 			return ExitUsage
 		}
-		return doctorWriteCatalog(env.Stdout, *jsonOut)
+		return doctorWriteCatalog(env.Stdout, jsonOut)
 	}
 	in, name := env.Stdin, "standard input"
 	if len(pos) == 1 && pos[0] != "-" {
@@ -239,7 +226,7 @@ func runDoctorExplain(env Env, args []string) int {
 	if findings == nil {
 		findings = []explain.Finding{}
 	}
-	if *jsonOut {
+	if jsonOut {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(struct {
@@ -269,27 +256,6 @@ func doctorWriteCatalog(w io.Writer, jsonOut bool) int {
 	}
 	fmt.Fprintf(w, "\n%d recognised errors\n", len(cat))
 	return ExitOK
-}
-
-// doctorParseArgs parses flags that may come before or after the
-// positional arguments, which it returns; everything after "--" is
-// positional.
-func doctorParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 func doctorIsTerminal(r io.Reader) bool {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,7 +56,7 @@ func runDoctorTest(t *testing.T, goEnv map[string]string, stdin string, args ...
 			return m, nil
 		},
 	}
-	code := runDoctor(context.Background(), env, args)
+	code := runDoctorCmd(env, args)
 	return code, out.String(), errb.String()
 }
 
@@ -87,12 +86,12 @@ func (r doctorJSON) has(id, status, text string) bool {
 }
 
 func TestDoctorHelpAndUsage(t *testing.T) {
-	code, _, stderr := runDoctorTest(t, nil, "", "--help")
+	code, stdout, _ := runDoctorTest(t, nil, "", "--help")
 	if code != ExitOK {
 		t.Errorf("--help exit %d", code)
 	}
 	for _, want := range []string{"-offline", "-json", "-module", "-timeout", "-canary", "-quiet", "doctor explain", "Exit status", "warnings alone give 0"} {
-		if !strings.Contains(stderr, want) {
+		if !strings.Contains(stdout, want) {
 			t.Errorf("doctor --help lacks %q", want)
 		}
 	}
@@ -110,7 +109,7 @@ func TestDoctorHelpAndUsage(t *testing.T) {
 	}
 	// No go command at all: go env fails, with GOTOOLCHAIN=local too.
 	t.Setenv("PATH", "")
-	code, _, stderr = runDoctorTest(t, nil, "", "--offline")
+	code, _, stderr := runDoctorTest(t, nil, "", "--offline")
 	if code != ExitFailure || !strings.Contains(stderr, "executable file not found") || !strings.Contains(stderr, "GOTOOLCHAIN=local") {
 		t.Errorf("go env failing: exit %d, %q", code, stderr)
 	}
@@ -135,7 +134,7 @@ func TestDoctorToolchainSwitchFails(t *testing.T) {
 	t.Setenv("GOMODCACHE", t.TempDir())
 	var out, errb bytes.Buffer
 	env := Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), LookupEnv: os.LookupEnv, GoEnv: goenv.Command}
-	code := runDoctor(context.Background(), env, []string{"--offline", "--json"})
+	code := runDoctorCmd(env, []string{"--offline", "--json"})
 	if code != ExitFailure {
 		t.Errorf("exit %d, want %d; stderr %s", code, ExitFailure, errb.String())
 	}
@@ -309,9 +308,9 @@ func TestDoctorExplain(t *testing.T) {
 	if code, _, _ := runDoctorTest(t, nil, "", "explain", "--list", file); code != ExitUsage {
 		t.Errorf("explain --list FILE: exit %d", code)
 	}
-	code, _, stderr = runDoctorTest(t, nil, "", "explain", "--help")
-	if code != ExitOK || !strings.Contains(stderr, "Exit status: 0 when the input was read") || !strings.Contains(stderr, "-json") {
-		t.Errorf("explain --help: exit %d\n%s", code, stderr)
+	code, stdout, _ = runDoctorTest(t, nil, "", "explain", "--help")
+	if code != ExitOK || !strings.Contains(stdout, "Exit status: 0 when the input was read") || !strings.Contains(stdout, "-json") {
+		t.Errorf("explain --help: exit %d\n%s", code, stdout)
 	}
 }
 
@@ -327,26 +326,5 @@ func TestDoctorExplainList(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &cat); err != nil || code != ExitOK || len(cat) < 40 || cat[0].ID == "" {
 		t.Errorf("explain --list --json: exit %d %v", code, err)
-	}
-}
-
-func TestDoctorParseArgs(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		pos  []string
-		json bool
-	}{
-		{[]string{"a", "--json"}, []string{"a"}, true},
-		{[]string{"--json", "a", "b"}, []string{"a", "b"}, true},
-		{[]string{"--", "--json"}, []string{"--json"}, false},
-		{[]string{"a", "--", "-"}, []string{"a", "-"}, false},
-		{nil, nil, false},
-	} {
-		fs := flag.NewFlagSet("test", flag.ContinueOnError)
-		j := fs.Bool("json", false, "")
-		pos, err := doctorParseArgs(fs, tc.args)
-		if err != nil || strings.Join(pos, " ") != strings.Join(tc.pos, " ") || *j != tc.json {
-			t.Errorf("doctorParseArgs(%q) = %q, json %v, %v", tc.args, pos, *j, err)
-		}
 	}
 }

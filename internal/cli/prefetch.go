@@ -15,9 +15,7 @@ import (
 	"github.com/modproxy/modproxy/internal/upstream"
 )
 
-const prefetchHelp = `Usage: modproxy prefetch [flags] [PATH | MODULE@VERSION ...]
-
-Warms a module proxy (modproxy or any GOPROXY server), or with --modcache the
+const prefetchHelp = `Warms a module proxy (modproxy or any GOPROXY server), or with --modcache the
 local module cache, with every file the given projects need:
 
   go.sum, go.work.sum   "M V h1:..." needs M's .info, .mod and .zip;
@@ -57,10 +55,7 @@ A progress bar is drawn on a terminal; otherwise a progress line is printed
 every few seconds. The summary (or --json report) goes to standard output.
 
 Exit status: 0 when every file was fetched or already cached, 1 when any
-was not found or failed, 2 on a usage error or an unreadable input.
-
-Flags:
-`
+was not found or failed, 2 on a usage error or an unreadable input.`
 
 // listFlags collects repeated --list values.
 type listFlags []string
@@ -69,62 +64,75 @@ func (l *listFlags) String() string { return strings.Join(*l, ",") }
 
 func (l *listFlags) Set(v string) error { *l = append(*l, v); return nil }
 
-func runPrefetch(ctx context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("prefetch", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	proxyURL := fs.String("proxy", "", "proxy `URL` to warm (default: the first proxy URL of go env GOPROXY)")
-	modcache := fs.Bool("modcache", false, "warm the local module cache with the go command instead of a proxy")
-	var lists listFlags
-	fs.Var(&lists, "list", "read MODULE@VERSION lines from `file` (- for standard input); may be repeated")
-	concurrency := fs.Int("concurrency", 8, "requests in flight at once (go commands at once with --modcache)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "time limit of one request, body included")
-	retries := fs.Int("retries", 3, "retries of a request after a transient failure")
-	exclude := fs.String("exclude", "", "skip modules matching these comma-separated `patterns` (GOPRIVATE syntax)")
-	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), prefetchHelp)
-		fs.PrintDefaults()
+// prefetchFlags are prefetch's flags.
+type prefetchFlags struct {
+	proxyURL    *string
+	modcache    *bool
+	lists       listFlags
+	concurrency *int
+	timeout     *time.Duration
+	retries     *int
+	exclude     *string
+	jsonOut     *bool
+}
+
+func prefetchCommand() *command {
+	return &command{
+		name: "prefetch", args: "[PATH | MODULE@VERSION ...]", maxArgs: -1,
+		summary: "warm a proxy or the module cache from go.mod/go.sum/go.work files", help: prefetchHelp,
+		setup: func(fs *flag.FlagSet) runFunc {
+			f := &prefetchFlags{}
+			f.proxyURL = fs.String("proxy", "", "proxy `URL` to warm (default: the first proxy URL of go env GOPROXY)")
+			f.modcache = fs.Bool("modcache", false, "warm the local module cache with the go command instead of a proxy")
+			fs.Var(&f.lists, "list", "read MODULE@VERSION lines from `file` (- for standard input); may be repeated")
+			f.concurrency = fs.Int("concurrency", 8, "requests in flight at once (go commands at once with --modcache)")
+			f.timeout = fs.Duration("timeout", 5*time.Minute, "time limit of one request, body included")
+			f.retries = fs.Int("retries", 3, "retries of a request after a transient failure")
+			f.exclude = fs.String("exclude", "", "skip modules matching these comma-separated `patterns` (GOPRIVATE syntax)")
+			f.jsonOut = fs.Bool("json", false, "print the report as JSON")
+			return func(ctx context.Context, env Env, args []string) int { return runPrefetch(ctx, env, f, args) }
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
-	}
+}
+
+func runPrefetch(ctx context.Context, env Env, f *prefetchFlags, args []string) int {
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, "modproxy prefetch: "+format+"\n", a...)
 		return ExitUsage
 	}
-	if *concurrency < 1 {
+	if *f.concurrency < 1 {
 		return usageErr("--concurrency must be at least 1")
 	}
-	if *timeout <= 0 {
+	if *f.timeout <= 0 {
 		return usageErr("--timeout must be positive")
 	}
-	if *retries < 0 {
+	if *f.retries < 0 {
 		return usageErr("--retries must not be negative")
 	}
 
 	set := prefetch.NewSet()
-	if err := readPrefetchInputs(set, env, fs.Args(), lists); err != nil {
+	if err := readPrefetchInputs(set, env, args, f.lists); err != nil {
 		return usageErr("%v", err)
 	}
 	opts := prefetch.Options{
-		Concurrency: *concurrency,
-		Timeout:     *timeout,
-		Attempts:    *retries + 1,
+		Concurrency: *f.concurrency,
+		Timeout:     *f.timeout,
+		Attempts:    *f.retries + 1,
 		UserAgent:   "modproxy-prefetch/" + Version(),
 		Progress:    progress(env.Stderr, "prefetching"),
 	}
 	var fetcher prefetch.Fetcher
 	switch {
-	case *modcache:
-		if *proxyURL != "" {
-			if _, err := prefetch.NewProxyFetcher(*proxyURL, opts); err != nil {
+	case *f.modcache:
+		if *f.proxyURL != "" {
+			if _, err := prefetch.NewProxyFetcher(*f.proxyURL, opts); err != nil {
 				return usageErr("--proxy: %v", err)
 			}
-			opts.Env = append(os.Environ(), "GOPROXY="+*proxyURL)
+			opts.Env = append(os.Environ(), "GOPROXY="+*f.proxyURL)
 		}
 		fetcher = prefetch.NewModCacheFetcher(opts)
 	default:
-		target := *proxyURL
+		target := *f.proxyURL
 		if target == "" {
 			var noProxy string
 			var err error
@@ -140,7 +148,7 @@ func runPrefetch(ctx context.Context, env Env, args []string) int {
 		}
 		fetcher = f
 	}
-	set.Exclude(*exclude, "matches --exclude")
+	set.Exclude(*f.exclude, "matches --exclude")
 
 	rep, err := fetcher.Prefetch(ctx, set.Modules())
 	if err != nil {
@@ -148,7 +156,7 @@ func runPrefetch(ctx context.Context, env Env, args []string) int {
 		return ExitFailure
 	}
 	rep.Inputs, rep.Skipped = set.Sources(), set.Skipped()
-	if *jsonOut {
+	if *f.jsonOut {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)

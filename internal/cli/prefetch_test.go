@@ -124,12 +124,12 @@ func TestPrefetch(t *testing.T) {
 	})
 
 	t.Run("help", func(t *testing.T) {
-		code, _, stderr := runPrefetch(t, nil, "", "--help")
+		code, stdout, _ := runPrefetch(t, nil, "", "--help")
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d", code)
 		}
 		for _, want := range []string{"-proxy", "-modcache", "-list", "-concurrency", "-timeout", "-retries", "-exclude", "-json", "Exit status"} {
-			if !strings.Contains(stderr, want) {
+			if !strings.Contains(stdout, want) {
 				t.Errorf("help lacks %q", want)
 			}
 		}

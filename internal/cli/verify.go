@@ -7,18 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/modproxy/modproxy/internal/app"
 	"github.com/modproxy/modproxy/internal/scrub"
+	"github.com/modproxy/modproxy/internal/units"
 )
 
-const verifyHelp = `Usage: modproxy verify [flags]
-
-Re-hashes every module zip and go.mod in a modproxy cache directory and
+const verifyHelp = `Re-hashes every module zip and go.mod in a modproxy cache directory and
 compares each with the h1: hash recorded when it was admitted and with the
 checksum database record cached beside it. It works offline: nothing is
 fetched. Every mismatch or unreadable object is reported.
@@ -28,27 +26,21 @@ audited), so that the server fetches and verifies them again on the next
 request. The server may keep running meanwhile.
 
 Exit status: 0 when every object is good, 1 when problems were found (even
-if repaired) or the scrub failed, 2 on a usage or configuration error.
+if repaired) or the scrub failed, 2 on a usage or configuration error.`
 
-Flags:
-%s
-Configuration keys (file key, environment variable):
-%s`
+func verifyCommand() *command {
+	return &command{
+		name: "verify", summary: "re-hash the cache against recorded and checksum database hashes", help: verifyHelp,
+		setup: func(fs *flag.FlagSet) runFunc {
+			cf := addConfigFlags(fs, false)
+			repair := fs.Bool("repair", false, "move bad objects to quarantine so that they are fetched again")
+			jsonOut := fs.Bool("json", false, "print the report as JSON")
+			return func(ctx context.Context, env Env, _ []string) int { return runVerify(ctx, env, cf, *repair, *jsonOut) }
+		},
+	}
+}
 
-func runVerify(ctx context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	cf := addConfigFlags(fs, false)
-	repair := fs.Bool("repair", false, "move bad objects to quarantine so that they are fetched again")
-	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	fs.Usage = func() { configHelp(fs, env.Stderr, verifyHelp) }
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "modproxy verify: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return ExitUsage
-	}
+func runVerify(ctx context.Context, env Env, cf *configFlags, repair, jsonOut bool) int {
 	cf.noUpstream(env)
 	cfg, err := cf.load(ctx, env)
 	if err != nil {
@@ -59,12 +51,12 @@ func runVerify(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "modproxy verify: cache directory %s: not found\n", cfg.CacheDir)
 		return ExitUsage
 	}
-	rep, err := app.Scrub(ctx, cfg, *repair, progress(env.Stderr, "verifying"))
+	rep, err := app.Scrub(ctx, cfg, repair, progress(env.Stderr, "verifying"))
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy verify: %v\n", err)
 		return ExitFailure
 	}
-	if *jsonOut {
+	if jsonOut {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
@@ -97,7 +89,7 @@ func writeScrubReport(w io.Writer, rep scrub.Report) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "checked %d objects (%.1f MB): %d problems\n", rep.Checked, float64(rep.Bytes)/1e6, len(rep.Problems))
+	fmt.Fprintf(w, "checked %d objects (%s): %d problems\n", rep.Checked, units.Bytes(rep.Bytes), len(rep.Problems))
 }
 
 // progress returns a progress callback: a bar on a terminal, a line every

@@ -319,11 +319,14 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func examples(list []string) string {
-	if len(list) <= maxExamples {
+func examples(list []string) string { return upTo(list, maxExamples) }
+
+// upTo joins up to n lines of list, saying how many more there are.
+func upTo(list []string, n int) string {
+	if len(list) <= n {
 		return strings.Join(list, "\n")
 	}
-	return strings.Join(list[:maxExamples], "\n") + fmt.Sprintf("\n... and %d more", len(list)-maxExamples)
+	return strings.Join(list[:n], "\n") + fmt.Sprintf("\n... and %d more", len(list)-n)
 }
 
 // writable reports whether a file can be created in dir, by creating and

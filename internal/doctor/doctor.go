@@ -21,7 +21,8 @@
 //     pattern, a host that is never public, a host that does not resolve or
 //     resolves only to private addresses) is never sent to a public proxy or
 //     checksum database, and to the other proxies only with
-//     Options.ProbePrivate. Doctor never looks a module up in a checksum
+//     Options.ProbePrivate; this holds for the project's modules as for
+//     Options.Module. Doctor never looks a module up in a checksum
 //     database at all. When the go command would send such a path to a
 //     public service, that is a Problem with the GOPRIVATE fix.
 //   - Run reports findings; it never changes anything. The one write is a
@@ -41,7 +42,12 @@
 //     canary's @v/list, /sumdb/NAME/supported and /sumdb/NAME/latest) and,
 //     with Options.Module, one for the module (.info, or @v/list without a
 //     version), each bounded by Options.Timeout; plus /latest of the checksum
-//     database when the go command would reach it directly. Proxies are
+//     database when the go command would reach it directly. Without
+//     Options.Module, every module version the current project (go env
+//     GOWORK, else GOMOD and its go.sum, read by package modrefs)
+//     references is asked for once (its .info, or its .mod when only its
+//     go.mod is needed), along the chain as the go command would, at most
+//     Options.Concurrency at once and MaxProjectVersions in all. Proxies are
 //     probed concurrently; the findings are in a deterministic order. The
 //     host of Options.Module (and of a --canary that is not the default) is
 //     resolved with Options.LookupIP to judge whether it is public.
@@ -208,9 +214,13 @@ type Options struct {
 	// GONOPROXY, GONOSUMDB and GOINSECURE.
 	PrivateHints string
 	// ProbePrivate lets doctor ask the GOPROXY entries that are not public
-	// for a Module that looks private (a proxy may still forward a path it
-	// does not have to its own upstream). Public proxies are never asked.
+	// for a Module, or a project's module, that looks private (a proxy may
+	// still forward a path it does not have to its own upstream). Public
+	// proxies are never asked.
 	ProbePrivate bool
+	// Concurrency bounds the requests in flight when the project's versions
+	// are checked. Default DefaultConcurrency.
+	Concurrency int
 	// LookupIP resolves a host name, to judge whether a module's host is
 	// public. Default net.Resolver.LookupNetIP with network "ip".
 	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -245,6 +255,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Canary == "" {
 		o.Canary = DefaultCanary
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.DialContext == nil {
 		o.DialContext = (&net.Dialer{}).DialContext
@@ -294,13 +307,14 @@ func CheckCanary(path string) error { return module.CheckPath(path) }
 func goEnvKeys() []string {
 	return []string{
 		"GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE",
-		"GOFLAGS", "GOTOOLCHAIN", "GOAUTH", "GOMODCACHE", "GOMOD", "GOVERSION", "GO111MODULE", "GOENV",
+		"GOFLAGS", "GOTOOLCHAIN", "GOAUTH", "GOMODCACHE", "GOMOD", "GOWORK", "GOVERSION", "GO111MODULE", "GOENV",
 	}
 }
 
 // Run performs every check and returns the findings in a fixed order:
 // go environment, network probes, module cache, then the module given in
-// Options.Module. It returns an error only when the go environment cannot
+// Options.Module or, without one, the current project's versions
+// (checkProject). It returns an error only when the go environment cannot
 // be read (not even with GOTOOLCHAIN=local) or ctx is done; every other
 // failure is a finding.
 func Run(ctx context.Context, opts Options) (Report, error) {
@@ -348,6 +362,8 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	c.checkCache(ctx)
 	if o.Module.Path != "" {
 		c.checkModule(ctx, p)
+	} else {
+		c.checkProject(ctx, p)
 	}
 	if err := ctx.Err(); err != nil {
 		return Report{}, err

@@ -134,7 +134,7 @@ func firstMatch(globs, target string) string {
 // list), except where a path that looks private must not go.
 func (c *checker) checkModuleRoute(ctx context.Context, p *prober, m module.Version) {
 	priv := c.judgePrivacy(ctx, m.Path)
-	defer c.reportPrivateModule(m, priv)
+	defer c.reportPrivateModule(m, priv, true)
 	title := "fresh download of " + m.String()
 	var lines []string
 	st, fix := OK, ""
@@ -195,14 +195,49 @@ func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.V
 		ev, _ := module.EscapeVersion(m.Version)
 		rel = esc + "/@v/" + ev + ".info"
 	}
+	lines, outcome := c.walkChain(ctx, p, rel, priv)
+	switch outcome {
+	case chainOff:
+		return lines, Warning, "allow downloads in GOPROXY, or make the module available in the cache or vendor/"
+	case chainFailed:
+		return lines, Problem, "see the proxy findings above"
+	case chainNotFound:
+		return append(lines, "no entry serves it: the download fails with \"not found\""), Warning, "check the module path and version, and whether a private module needs GOPRIVATE/GONOPROXY"
+	}
+	return lines, OK, ""
+}
+
+// chainOutcome is how the GOPROXY chain answered one request.
+type chainOutcome int
+
+const (
+	chainServed       chainOutcome = iota // an entry answered 200
+	chainDirect                           // the go command reaches direct: version control, not asked
+	chainFellToDirect                     // as chainDirect, after every proxy asked answered not found
+	chainOff                              // the go command reaches off: the download fails
+	chainFailed                           // an entry failed in a way that stops the go command
+	chainNotFound                         // every entry answered not found
+	chainUnknown                          // an entry was not asked, so the answer is unknown
+)
+
+// walkChain asks the GOPROXY entries for rel (a path below the proxy
+// URL) in order, as the go command would, and describes each step in a
+// line. An entry is not asked offline (p nil), for a path that looks
+// private when the entry is a public proxy or Options.ProbePrivate is off,
+// or after an entry that was not asked.
+func (c *checker) walkChain(ctx context.Context, p *prober, rel string, priv privacy) ([]string, chainOutcome) {
 	var lines []string
-	unasked := false // an earlier entry was not asked: the answers are unknown
+	unasked := false  // an earlier entry was not asked: the answers are unknown
+	notFound := false // an entry asked answered not found
 	for _, e := range c.list.Used() {
 		switch e.Kind {
 		case kindDirect:
-			return append(lines, "direct: then fetched from version control"), OK, ""
+			if notFound && !unasked {
+				return append(lines, "direct: then fetched from version control"), chainFellToDirect
+			}
+			return append(lines, "direct: then fetched from version control"), chainDirect
 		case kindOff:
-			return append(lines, "off: the download fails (\"module lookup disabled by GOPROXY=off\")"), Warning, "allow downloads in GOPROXY, or make the module available in the cache or vendor/"
+			return append(lines, "off: the download fails (\"module lookup disabled by GOPROXY=off\")"), chainOff
 		case kindInvalid:
 			continue
 		}
@@ -229,24 +264,26 @@ func (c *checker) routeThroughProxies(ctx context.Context, p *prober, m module.V
 		r := p.get(ctx, joinURL(e.URL, rel))
 		switch {
 		case r.ok():
-			return append(lines, e.Name()+": 200, served from here"), OK, ""
+			return append(lines, e.Name()+": 200, served from here"), chainServed
 		case r.notFound():
+			notFound = true
 			lines = append(lines, e.Name()+": "+r.summary()+", next entry")
 		case e.AnyError():
 			lines = append(lines, e.Name()+": "+r.summary()+", next entry (\"|\")")
 		default:
-			return append(lines, e.Name()+": "+r.summary()+": the download fails here"), Problem, "see the proxy findings above"
+			return append(lines, e.Name()+": "+r.summary()+": the download fails here"), chainFailed
 		}
 	}
 	if unasked {
-		return lines, OK, ""
+		return lines, chainUnknown
 	}
-	return append(lines, "no entry serves it: the download fails with \"not found\""), Warning, "check the module path and version, and whether a private module needs GOPRIVATE/GONOPROXY"
+	return lines, chainNotFound
 }
 
 // reportPrivateModule flags a module that looks private when the go
-// command would send its path to a public proxy or checksum database.
-func (c *checker) reportPrivateModule(m module.Version, priv privacy) {
+// command would send its path to a public proxy or checksum database;
+// with okFinding, it also says so when it would not.
+func (c *checker) reportPrivateModule(m module.Version, priv privacy, okFinding bool) {
 	if !priv.private {
 		return
 	}
@@ -281,6 +318,9 @@ func (c *checker) reportPrivateModule(m module.Version, priv privacy) {
 		leaks = append(leaks, "every version not yet in go.sum is looked up in the public checksum database "+c.sumdb.Name+" (no GONOSUMDB pattern matches)")
 	}
 	if len(leaks) == 0 {
+		if !okFinding {
+			return
+		}
 		seen := "it looks private: " + priv.reason + "; no public proxy or checksum database gets its path"
 		if !c.public.known() {
 			seen = "it looks private: " + priv.reason + "; which proxy and checksum database are public is not known (" + c.public.err + ")"

@@ -114,7 +114,7 @@ type Plan struct {
 	Created    time.Time
 	Items      []Item
 	Bytes      int64 // evicted
-	StoreBytes int64 // before
+	StoreBytes int64 // the store before: every object of the index, lists and checksum database files included
 	PinnedKept int   // pinned versions a policy would otherwise have evicted
 }
 
@@ -187,8 +187,13 @@ func MakePlan(idx Index, pol Policy, now time.Time) (Plan, error) {
 			evict[v] = reason
 		}
 	}
-	for _, v := range vers {
-		plan.StoreBytes += v.Bytes
+	// The store's size is every object the index records (package index:
+	// one definition of a cache's size), not only module versions.
+	if err := idx.All(func(_ string, r index.Record) error {
+		plan.StoreBytes += r.Size
+		return nil
+	}); err != nil {
+		return Plan{}, err
 	}
 	if pol.MaxIdle > 0 {
 		for _, v := range vers {

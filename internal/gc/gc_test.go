@@ -406,3 +406,33 @@ func read(t *testing.T, f *fixture, key string) []byte {
 	}
 	return b
 }
+
+// TestPlanStoreBytesIsTheIndexTotal: a plan's store size is the cache's
+// size as the index records it (lists included, as everywhere else), and
+// the size cap bounds that figure.
+func TestPlanStoreBytesIsTheIndexTotal(t *testing.T) {
+	f := newFixture(t, 2, 2)
+	vers, err := gc.Versions(f.idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versionBytes int64
+	for _, v := range vers {
+		versionBytes += v.Bytes
+	}
+	total, _ := f.idx.Totals()
+	if total != versionBytes+2*7 {
+		t.Fatalf("index total %d, versions %d: the fixture has two 7-byte lists", total, versionBytes)
+	}
+	plan, err := gc.MakePlan(f.idx, gc.Policy{MaxBytes: versionBytes}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.StoreBytes != total {
+		t.Errorf("plan.StoreBytes = %d, want the index total %d", plan.StoreBytes, total)
+	}
+	// The versions alone fit the cap; with the lists the store does not.
+	if got := names(plan.Items); !slices.Equal(got, []string{"example.com/m1@v1.1.0:size-cap"}) {
+		t.Errorf("plan = %q", got)
+	}
+}

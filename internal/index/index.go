@@ -9,6 +9,13 @@
 // recreates it from a walk of the store (sizes and modification times;
 // access statistics restart from zero), and Open reports a missing or
 // corrupt file so that the caller rebuilds. Safe for concurrent use.
+//
+// The size of a cache, wherever modproxy shows it (gc plans, the admin API
+// and dashboard, metrics, modproxy index), is the sum of the sizes of every
+// object the index records: module files, their recorded hashes, lists and
+// checksum database files, as the store reported them when they were
+// stored (Totals). The trash, the quarantine and the audit log are not in
+// it.
 package index
 
 import (
@@ -127,16 +134,7 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 		if err != nil {
 			return err
 		}
-		var n, size int64
-		err = b.ForEach(func(k, v []byte) error {
-			r, ok := decode(v)
-			if !ok {
-				return fmt.Errorf("%w: bad record for %q", ErrCorrupt, k)
-			}
-			n++
-			size += r.Size
-			return nil
-		})
+		size, n, err := totals(b)
 		x.objects.Store(n)
 		x.bytes.Store(size)
 		return err
@@ -285,9 +283,15 @@ func (x *Index) Get(key string) (Record, bool) {
 }
 
 // All calls fn for every record, in key order, from one consistent view.
-func (x *Index) All(fn func(key string, r Record) error) error {
-	return x.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+func (x *Index) All(fn func(key string, r Record) error) error { return all(x.db, fn) }
+
+func all(db *bolt.DB, fn func(key string, r Record) error) error {
+	return db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return nil // a read-only view of a file never opened for writing
+		}
+		return b.ForEach(func(k, v []byte) error {
 			r, ok := decode(v)
 			if !ok {
 				return nil
@@ -296,6 +300,69 @@ func (x *Index) All(fn func(key string, r Record) error) error {
 		})
 	})
 }
+
+// totals sums the sizes of the records of b and counts them; a record
+// that does not decode is an error wrapping ErrCorrupt.
+func totals(b *bolt.Bucket) (bytes, objects int64, err error) {
+	err = b.ForEach(func(k, v []byte) error {
+		r, ok := decode(v)
+		if !ok {
+			return fmt.Errorf("%w: bad record for %q", ErrCorrupt, k)
+		}
+		objects++
+		bytes += r.Size
+		return nil
+	})
+	return bytes, objects, err
+}
+
+// Reader is a read-only view of an index file, for commands that look at
+// a cache directory no server is running on. It never writes: it neither
+// creates the file nor rebuilds it. Any number of Readers may have a file
+// open at once, but not while an Index has it open (a server), nor an
+// Index while a Reader has (bbolt locks the file: shared for readers,
+// exclusive for the writer). Safe for concurrent use.
+type Reader struct {
+	db *bolt.DB
+}
+
+// OpenReader opens the index file at path read-only. The error wraps
+// fs.ErrNotExist for a missing file, ErrLocked when a process holds the
+// file open for writing, ErrCorrupt for a file that is not an index.
+func OpenReader(path string) (*Reader, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o644, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	return &Reader{db: db}, nil
+}
+
+// All calls fn for every record, in key order, from one consistent view.
+func (r *Reader) All(fn func(key string, r Record) error) error { return all(r.db, fn) }
+
+// Totals returns the bytes and objects the index records, from one
+// consistent view: the same figures as Index.Totals of a server that has
+// applied every event.
+func (r *Reader) Totals() (bytes, objects int64, err error) {
+	err = r.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return nil
+		}
+		bytes, objects, err = totals(b)
+		return err
+	})
+	return bytes, objects, err
+}
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.db.Close() }
 
 // Walker lists a store's objects.
 type Walker interface {
