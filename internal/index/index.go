@@ -231,26 +231,32 @@ func (x *Index) loop() {
 }
 
 // apply writes a batch of events in one transaction. Touches of the same
-// key are merged.
+// key are merged (one read and write of its record however often it was
+// served), in order with the key's other events.
 func (x *Index) apply(evs []event) {
 	if len(evs) == 0 {
 		return
 	}
+	merged := map[string]touchSum{}
 	_ = x.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		for _, e := range evs {
+			if e.kind == evTouch {
+				t := merged[e.key]
+				t.n++
+				if e.at.After(t.last) {
+					t.last = e.at
+				}
+				merged[e.key] = t
+				continue
+			}
+			if t, ok := merged[e.key]; ok {
+				t.apply(b, e.key)
+				delete(merged, e.key)
+			}
 			k := []byte(e.key)
 			old, had := decode(b.Get(k))
 			switch e.kind {
-			case evTouch:
-				if !had {
-					continue // served before indexed (rebuild in progress): ignore
-				}
-				old.Hits++
-				if e.at.After(old.LastAccess) {
-					old.LastAccess = e.at
-				}
-				_ = b.Put(k, old.encode())
 			case evStored:
 				r := Record{Size: e.size, Stored: e.at, LastAccess: e.at}
 				if had {
@@ -269,8 +275,30 @@ func (x *Index) apply(evs []event) {
 				}
 			}
 		}
+		for key, t := range merged {
+			t.apply(b, key)
+		}
 		return nil
 	})
+}
+
+// touchSum is the merged touches of one key in a batch.
+type touchSum struct {
+	n    int64
+	last time.Time
+}
+
+func (t touchSum) apply(b *bolt.Bucket, key string) {
+	k := []byte(key)
+	old, had := decode(b.Get(k))
+	if !had {
+		return // served before indexed (rebuild in progress): ignore
+	}
+	old.Hits += t.n
+	if t.last.After(old.LastAccess) {
+		old.LastAccess = t.last
+	}
+	_ = b.Put(k, old.encode())
 }
 
 // Get returns the record of key.
