@@ -1,8 +1,10 @@
 package index
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -60,4 +62,29 @@ func TestTouchesMerged(t *testing.T) {
 	if r, _ := x.Get("a"); r.Hits != 5 || !r.LastAccess.Equal(at(9)) {
 		t.Errorf("a after the second batch: %+v, want 5 hits, last access %v", r, at(9))
 	}
+}
+
+// TestBatchWithoutTick checks that a full batch is applied before the
+// next tick, and a smaller one not (with no tick, on synctest's clock).
+func TestBatchWithoutTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, _, err := Open(filepath.Join(t.TempDir(), "index.db"), Options{FlushInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		at := time.Now()
+		for i := range batchSize - 1 {
+			x.Stored(fmt.Sprint(i), 1, at)
+		}
+		synctest.Wait()
+		if _, n := x.Totals(); n != 0 {
+			t.Errorf("%d objects applied before a batch was full, want 0", n)
+		}
+		x.Stored("last", 1, at)
+		synctest.Wait()
+		if _, n := x.Totals(); n != batchSize {
+			t.Errorf("%d objects applied once a batch was full, want %d", n, batchSize)
+		}
+	})
 }
