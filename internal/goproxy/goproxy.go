@@ -93,7 +93,7 @@ func New(opts Options) *Handler {
 		h.metricsH = opts.Metrics.Handler()
 	}
 	for k := artifact.List; k < numKinds; k++ {
-		h.kinds[k] = opts.Metrics.Kind(k.String())
+		h.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
 	}
 	return h
 }

@@ -151,8 +151,9 @@ const minCode, maxCode = 100, 600
 // per count.
 var outcomeNames = [...]string{"hit", "miss", "coalesced", "stale", "negative"}
 
-// Kind returns the counters of artifact kind kind, for the caller to keep.
-func (m *Metrics) Kind(kind string) *KindCounters {
+// NewKindCounters returns the counters of m for artifact kind kind, for
+// the caller to keep; nil (recording nothing) when m is nil.
+func NewKindCounters(m *Metrics, kind string) *KindCounters {
 	if m == nil {
 		return nil
 	}

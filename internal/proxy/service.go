@@ -210,7 +210,7 @@ func New(opts Options) *Service {
 	}
 	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock}
 	for k := artifact.List; k < artifact.Kind(len(s.kinds)); k++ {
-		s.kinds[k] = opts.Metrics.Kind(k.String())
+		s.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
 	}
 	if s.gate == nil {
 		s.gate = NewVersionGate()
