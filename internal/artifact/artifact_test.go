@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/module"
-
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
@@ -136,29 +134,6 @@ func FuzzParse(f *testing.F) {
 			if err := storage.CheckKey(r.Key); err != nil {
 				t.Fatalf("accepted %q with unsafe key %q", p, r.Key)
 			}
-			if r.Kind == Info || r.Kind == Mod || r.Kind == Zip {
-				if err := module.Check(r.Module, r.Version); err != nil {
-					t.Fatalf("accepted %q, which module.Check refuses: %v", p, err)
-				}
-			}
 		}
 	})
-}
-
-// TestMajorVersionChecked checks the version checks Parse makes itself
-// (module.Check without the path check UnescapePath made): a version whose
-// major does not match the path's is refused as module.Check refuses it.
-func TestMajorVersionChecked(t *testing.T) {
-	for _, p := range []string{"example.com/a/v2/@v/v1.0.0.info", "example.com/a/@v/v2.0.0.mod", "gopkg.in/yaml.v2/@v/v3.0.0.zip"} {
-		_, err := Parse(p)
-		var me *module.ModuleError
-		if !errors.Is(err, ErrInvalid) || !errors.As(err, &me) {
-			t.Errorf("Parse(%q) = %v, want an ErrInvalid *module.ModuleError", p, err)
-		}
-	}
-	for _, p := range []string{"example.com/a/v2/@v/v2.1.0.info", "example.com/a/@v/v2.0.0+incompatible.mod", "gopkg.in/yaml.v2/@v/v2.4.0.zip"} {
-		if _, err := Parse(p); err != nil {
-			t.Errorf("Parse(%q): %v", p, err)
-		}
-	}
 }
