@@ -38,6 +38,9 @@ type loadResult struct {
 	// repetition, for each repetition; VsFileServerMedian their median.
 	VsFileServer       []float64 `json:"vs_fileserver_pct,omitempty"`
 	VsFileServerMedian float64   `json:"vs_fileserver_pct_median,omitempty"`
+	// VsNginx and VsNginxMedian are the same against nginx.
+	VsNginx       []float64 `json:"vs_nginx_pct,omitempty"`
+	VsNginxMedian float64   `json:"vs_nginx_pct_median,omitempty"`
 }
 
 // runWrk runs wrk --latency and parses its report. size is the body size:

@@ -859,25 +859,34 @@ func (b *bench) load(ctx context.Context) error {
 					notes = append(notes, x.Note)
 				}
 			}
-			if ref := runs[[2]string{t.name, "FileServer"}]; len(ref) == len(rs) {
-				// Ratios of runs next to each other in time cancel most drift.
-				for i := range rs {
-					if ref[i].RPS > 0 {
-						r.VsFileServer = append(r.VsFileServer, 100*rs[i].RPS/ref[i].RPS)
-					}
-				}
-				m := slices.Clone(r.VsFileServer)
-				slices.Sort(m)
-				if len(m) > 0 {
-					r.VsFileServerMedian = m[(len(m)-1)/2]
-				}
-			}
+			r.VsFileServer, r.VsFileServerMedian = ratios(rs, runs[[2]string{t.name, "FileServer"}])
+			r.VsNginx, r.VsNginxMedian = ratios(rs, runs[[2]string{t.name, "nginx"}])
 			b.res.Load = append(b.res.Load, r)
 			b.res.check(fmt.Sprintf("load %s %s: no errors", s.name, t.name), errs == 0 && reqs > 0,
 				fmt.Sprintf("%d requests in %d runs, %d errors %s", reqs, len(rs), errs, strings.Join(notes, "; ")))
 		}
 	}
 	return nil
+}
+
+// ratios returns 100 * req/s of each run in rs over that of the run of
+// ref in the same repetition, and their median; nothing when ref is
+// missing. Ratios of runs next to each other in time cancel most drift.
+func ratios(rs, ref []loadResult) (each []float64, med float64) {
+	if len(ref) != len(rs) {
+		return nil, 0
+	}
+	for i := range rs {
+		if ref[i].RPS > 0 {
+			each = append(each, 100*rs[i].RPS/ref[i].RPS)
+		}
+	}
+	m := slices.Clone(each)
+	slices.Sort(m)
+	if len(m) > 0 {
+		med = m[(len(m)-1)/2]
+	}
+	return each, med
 }
 
 // medianRun returns the run with the median req/s (the lower middle one

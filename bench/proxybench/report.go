@@ -295,26 +295,19 @@ func (r *results) markdown() string {
 
 	if len(r.Load) > 0 {
 		p("## Load on cached hits\n\n")
-		p("Every server serves the same bytes (FileServer and nginx from a copy of modproxy's objects directory). %d interleaved runs of each: req/s is the median run, with its latencies; %% of FileServer is the median of the ratios of runs made next to each other (each run's ratio in parentheses).\n\n", o.LoadReps)
-		p("| target | server | req/s | %% of FileServer | p50 | p99 | MB/s | all runs, req/s |\n|---|---|---|---|---|---|---|---|\n")
+		p("Every server serves the same bytes (FileServer and nginx from a copy of modproxy's objects directory). %d interleaved runs of each: req/s is the median run, with its latencies; %% of FileServer and %% of nginx are the medians of the ratios of runs made next to each other (each run's ratio in parentheses).\n\n", o.LoadReps)
+		p("| target | server | req/s | %% of FileServer | %% of nginx | p50 | p99 | MB/s | all runs, req/s |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, l := range r.Load {
 			name := l.Target
 			if t, ok := r.Targets[l.Target]; ok {
 				name = fmt.Sprintf(".%s (%s B)", l.Target, groupDigits(t.Size))
 			}
-			pct := ""
-			if len(l.VsFileServer) > 0 {
-				var each []string
-				for _, x := range l.VsFileServer {
-					each = append(each, fmt.Sprintf("%.0f", x))
-				}
-				pct = fmt.Sprintf("%.0f %% (%s)", l.VsFileServerMedian, strings.Join(each, ", "))
-			}
 			var all []string
 			for _, x := range l.Runs {
 				all = append(all, groupDigits(int64(x+0.5)))
 			}
-			p("| %s | %s | %s | %s | %.2f ms | %.2f ms | %.0f | %s |\n", name, l.Server, groupDigits(int64(l.RPS+0.5)), pct, l.P50, l.P99, l.MBps, strings.Join(all, ", "))
+			p("| %s | %s | %s | %s | %s | %.2f ms | %.2f ms | %.0f | %s |\n", name, l.Server, groupDigits(int64(l.RPS+0.5)),
+				pctCell(l.VsFileServer, l.VsFileServerMedian), pctCell(l.VsNginx, l.VsNginxMedian), l.P50, l.P99, l.MBps, strings.Join(all, ", "))
 		}
 		if t, ok := r.Targets["zip"]; ok {
 			p("\nTargets: `%s` and its .info and .mod.\n", t.Path)
@@ -363,4 +356,16 @@ func groupDigits(n int64) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// pctCell is a table cell of ratios: their median, then each run's.
+func pctCell(each []float64, med float64) string {
+	if len(each) == 0 {
+		return ""
+	}
+	var ss []string
+	for _, x := range each {
+		ss = append(ss, fmt.Sprintf("%.0f", x))
+	}
+	return fmt.Sprintf("%.0f %% (%s)", med, strings.Join(ss, ", "))
 }

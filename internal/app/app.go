@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/background"
@@ -50,15 +51,16 @@ type Info struct {
 	Version string
 }
 
-// NewLogger returns the logger the configuration asks for.
+// NewLogger returns the logger the configuration asks for: slog's text or
+// JSON format, with access-log lines formatted directly (accesslog.Handler).
 func NewLogger(cfg config.Log, w interface{ Write([]byte) (int, error) }) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	f := accesslog.Text
 	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		f = accesslog.JSON
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(accesslog.NewHandler(w, f, lvl))
 }
 
 // Server is a wired modproxy server.

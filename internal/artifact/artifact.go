@@ -177,8 +177,11 @@ func Parse(p string) (Request, error) {
 		}
 		return Request{Kind: Query, Module: mod, Version: ver, Key: p}, nil
 	}
-	if err := module.Check(mod, ver); err != nil {
-		return Request{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	// module.Check without its CheckPath, which UnescapePath has done (and
+	// the semver check, which IsCanonical has).
+	_, pathMajor, _ := module.SplitPathVersion(mod)
+	if err := module.CheckPathMajor(ver, pathMajor); err != nil {
+		return Request{}, fmt.Errorf("%w: %w", ErrInvalid, &module.ModuleError{Path: mod, Err: err})
 	}
 	return Request{Kind: kind, Module: mod, Version: ver, Key: p}, nil
 }

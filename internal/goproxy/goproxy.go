@@ -22,12 +22,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/metrics"
@@ -44,7 +46,10 @@ type Service interface {
 // Options configures a Handler.
 type Options struct {
 	Service Service
-	Logger  *slog.Logger
+	// Logger gets the access log (one line per request, see package
+	// accesslog: formatted directly when its handler is an
+	// *accesslog.Handler) and errors.
+	Logger *slog.Logger
 	// MutableMaxAge is the Cache-Control max-age of list, latest and query answers.
 	MutableMaxAge time.Duration
 	// Ready reports readiness for /readyz, with a detail text shown either
@@ -63,10 +68,14 @@ type Handler struct {
 	log       *slog.Logger
 	mutableCC string
 	ready     func(ctx context.Context) (string, error)
-	metrics   *metrics.Metrics
 	metricsH  http.Handler
+	kinds     [numKinds]*metrics.KindCounters // by artifact.Kind
+	parsed    *artifact.ParseCache
 	observe   func(outcome proxy.Outcome, status int, bytes int64)
 }
+
+// numKinds bounds the artifact kinds, for arrays indexed by kind.
+const numKinds = artifact.SumDB + 1
 
 // New returns a Handler.
 func New(opts Options) *Handler {
@@ -78,11 +87,14 @@ func New(opts Options) *Handler {
 		log:       opts.Logger,
 		mutableCC: fmt.Sprintf("public, max-age=%d", int(opts.MutableMaxAge.Seconds())),
 		ready:     opts.Ready,
-		metrics:   opts.Metrics,
 		observe:   opts.Observe,
+		parsed:    artifact.NewParseCache(),
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
+	}
+	for k := artifact.List; k < numKinds; k++ {
+		h.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
 	}
 	return h
 }
@@ -91,12 +103,11 @@ const immutableCC = "public, max-age=31536000, immutable"
 
 var (
 	immutableCCValue = []string{immutableCC}
-	contentTypes     = func() map[artifact.Kind][]string {
-		m := map[artifact.Kind][]string{}
-		for k := artifact.List; k <= artifact.SumDB; k++ {
-			m[k] = []string{k.ContentType()}
+	contentTypes     = func() (ct [numKinds][]string) {
+		for k := artifact.List; k < numKinds; k++ {
+			ct[k] = []string{k.ContentType()}
 		}
-		return m
+		return ct
 	}()
 )
 
@@ -105,23 +116,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	h.serve(rec, r)
-	attrs := []slog.Attr{
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", rec.status),
-		slog.Int64("bytes", rec.bytes),
-		slog.Duration("duration", time.Since(start)),
-	}
-	if rec.outcome != "" {
-		attrs = append(attrs, slog.String("cache", string(rec.outcome)))
-	}
+	end := time.Now()
 	if rec.kind != 0 {
-		h.metrics.Request(rec.kind.String(), rec.status)
+		h.kinds[rec.kind].Request(rec.status)
 		if h.observe != nil {
 			h.observe(rec.outcome, rec.status, rec.bytes)
 		}
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	accesslog.Log(r.Context(), h.log, &accesslog.Entry{Time: end, Method: r.Method, Path: r.URL.Path, Status: rec.status,
+		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr)})
+}
+
+// remoteHost is the host of a request's RemoteAddr (the TCP peer), or
+// the whole value when it has no port.
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func (h *Handler) serve(w *recorder, r *http.Request) {
@@ -173,7 +185,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 		h.serveSumDB(w, r, rest)
 		return
 	}
-	req, err := artifact.Parse(strings.TrimPrefix(p, "/"))
+	req, err := h.parsed.Parse(strings.TrimPrefix(p, "/"))
 	if err != nil {
 		h.serveError(w, r, artifact.Request{}, err)
 		return
@@ -225,7 +237,7 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 		hd.Set("ETag", `"`+res.H1+`"`)
 		hd.Set("X-Go-Checksum", res.H1)
 	} else if res.Mem != nil {
-		hd["Etag"] = []string{res.Mem.ETag}
+		hd["Etag"] = res.Mem.ETag
 	} else {
 		hd.Set("ETag", proxy.ETag(info.Size, info.ModTime))
 	}
@@ -241,8 +253,8 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	if res.Mem != nil && plainRequest(r) {
 		// Fast path for small cached files: every header is known and no
 		// precondition or range needs evaluating.
-		hd["Last-Modified"] = []string{res.Mem.LastModified}
-		hd["Content-Length"] = []string{strconv.Itoa(len(res.Mem.Data))}
+		hd["Last-Modified"] = res.Mem.LastModified
+		hd["Content-Length"] = res.Mem.ContentLength
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(res.Mem.Data)
@@ -260,12 +272,19 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 // can be answered without http.ServeContent.
 func plainRequest(r *http.Request) bool {
 	h := r.Header
-	return h.Get("Range") == "" && h.Get("If-None-Match") == "" && h.Get("If-Modified-Since") == "" &&
-		h.Get("If-Match") == "" && h.Get("If-Unmodified-Since") == "" && h.Get("If-Range") == ""
+	return unset(h, "Range") && unset(h, "If-None-Match") && unset(h, "If-Modified-Since") &&
+		unset(h, "If-Match") && unset(h, "If-Unmodified-Since") && unset(h, "If-Range")
+}
+
+// unset reports h.Get(key) == "" for a canonical key, without
+// canonicalizing it again.
+func unset(h http.Header, key string) bool {
+	v := h[key]
+	return len(v) == 0 || v[0] == ""
 }
 
 func onlyIfCached(h http.Header) bool {
-	for _, v := range h.Values("Cache-Control") {
+	for _, v := range h["Cache-Control"] {
 		for d := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(d), "only-if-cached") {
 				return true

@@ -3,6 +3,7 @@ package goproxy_test
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/goproxy"
+	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	"github.com/modproxy/modproxy/internal/upstream"
@@ -23,10 +25,15 @@ import (
 type fixture struct {
 	up       *upstreamtest.Server
 	srv      *httptest.Server
+	h        http.Handler
 	cacheDir string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil, nil) }
+
+// newFixtureWith is newFixture with the handler's logger and the metrics
+// of handler and service (both may be nil).
+func newFixtureWith(t *testing.T, log *slog.Logger, m *metrics.Metrics) *fixture {
 	t.Helper()
 	mods := []upstreamtest.Module{
 		{Path: "example.com/a", Version: "v1.0.0", Files: map[string][]byte{"go.mod": []byte("module example.com/a\n"), "a.go": []byte("package a\n")}},
@@ -47,12 +54,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	chain := &upstream.Chain{Links: []upstream.Link{{Fetcher: client}}}
 	name, _ := up.SumDB()
-	svc := proxy.New(proxy.Options{Store: store, Upstream: chain, SumDB: map[string]upstream.Fetcher{name: chain}, TempDir: store.TempDir(), Policy: cachepolicy.Default()})
+	svc := proxy.New(proxy.Options{Store: store, Upstream: chain, SumDB: map[string]upstream.Fetcher{name: chain}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Metrics: m})
 	t.Cleanup(svc.Close)
-	h := goproxy.New(goproxy.Options{Service: svc, MutableMaxAge: time.Minute})
+	h := goproxy.New(goproxy.Options{Service: svc, MutableMaxAge: time.Minute, Logger: log, Metrics: m})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{up: up, srv: srv, cacheDir: dir}
+	return &fixture{up: up, srv: srv, h: h, cacheDir: dir}
 }
 
 func (f *fixture) do(t *testing.T, method, path string, hdr map[string]string) (*http.Response, []byte) {

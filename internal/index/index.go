@@ -3,7 +3,8 @@
 // lives in a bbolt file beside the store and is updated off the hot path:
 // Touch and Stored only enqueue an event (never blocking; an event that
 // does not fit the queue is dropped and counted), and one goroutine applies
-// queued events in batches, one transaction each.
+// queued events in batches, one transaction each: every FlushInterval, or
+// once 4096 are queued (it is woken once per batch, not per event).
 //
 // The index is a cache of facts the store can give again: Rebuild
 // recreates it from a walk of the store (sizes and modification times;
@@ -91,6 +92,8 @@ type Index struct {
 	db      *bolt.DB
 	path    string
 	events  chan event
+	kick    chan struct{} // a batch is queued: apply it before the tick
+	kickAt  int           // queued events that make a batch
 	flushC  chan chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -127,7 +130,7 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
-	x = &Index{db: db, path: path, events: make(chan event, opts.QueueSize), flushC: make(chan chan struct{}),
+	x = &Index{db: db, path: path, events: make(chan event, opts.QueueSize), kick: make(chan struct{}, 1), flushC: make(chan chan struct{}),
 		done: make(chan struct{}), stopped: make(chan struct{}), opts: opts}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
@@ -146,6 +149,7 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 		}
 		return nil, false, err
 	}
+	x.kickAt = max(1, min(batchSize, opts.QueueSize/2))
 	go x.loop()
 	return x, created, nil
 }
@@ -164,13 +168,25 @@ func (x *Index) Stored(key string, size int64, t time.Time) {
 // Deleted records that key left the store.
 func (x *Index) Deleted(key string) { x.enqueue(event{kind: evDelete, key: key}) }
 
+// enqueue queues e without waking the loop, unless a batch is full: one
+// wake-up per batch, not per event.
 func (x *Index) enqueue(e event) {
 	select {
 	case x.events <- e:
+		if len(x.events) >= x.kickAt {
+			select {
+			case x.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		x.dropped.Add(1)
 	}
 }
+
+// batchSize is how many queued events are applied without waiting for
+// the next tick (half the queue when that is smaller).
+const batchSize = 4096
 
 // Dropped returns how many events did not fit the queue.
 func (x *Index) Dropped() int64 { return x.dropped.Load() }
@@ -205,11 +221,7 @@ func (x *Index) loop() {
 	}
 	for {
 		select {
-		case e := <-x.events:
-			pending = append(pending, e)
-			if len(pending) < 4096 {
-				continue
-			}
+		case <-x.kick:
 		case <-t.C:
 		case c := <-x.flushC:
 			drain()
@@ -229,26 +241,32 @@ func (x *Index) loop() {
 }
 
 // apply writes a batch of events in one transaction. Touches of the same
-// key are merged.
+// key are merged (one read and write of its record however often it was
+// served), in order with the key's other events.
 func (x *Index) apply(evs []event) {
 	if len(evs) == 0 {
 		return
 	}
+	merged := map[string]touchSum{}
 	_ = x.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		for _, e := range evs {
+			if e.kind == evTouch {
+				t := merged[e.key]
+				t.n++
+				if e.at.After(t.last) {
+					t.last = e.at
+				}
+				merged[e.key] = t
+				continue
+			}
+			if t, ok := merged[e.key]; ok {
+				t.apply(b, e.key)
+				delete(merged, e.key)
+			}
 			k := []byte(e.key)
 			old, had := decode(b.Get(k))
 			switch e.kind {
-			case evTouch:
-				if !had {
-					continue // served before indexed (rebuild in progress): ignore
-				}
-				old.Hits++
-				if e.at.After(old.LastAccess) {
-					old.LastAccess = e.at
-				}
-				_ = b.Put(k, old.encode())
 			case evStored:
 				r := Record{Size: e.size, Stored: e.at, LastAccess: e.at}
 				if had {
@@ -267,8 +285,30 @@ func (x *Index) apply(evs []event) {
 				}
 			}
 		}
+		for key, t := range merged {
+			t.apply(b, key)
+		}
 		return nil
 	})
+}
+
+// touchSum is the merged touches of one key in a batch.
+type touchSum struct {
+	n    int64
+	last time.Time
+}
+
+func (t touchSum) apply(b *bolt.Bucket, key string) {
+	k := []byte(key)
+	old, had := decode(b.Get(k))
+	if !had {
+		return // served before indexed (rebuild in progress): ignore
+	}
+	old.Hits += t.n
+	if t.last.After(old.LastAccess) {
+		old.LastAccess = t.last
+	}
+	_ = b.Put(k, old.encode())
 }
 
 // Get returns the record of key.

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,79 @@ func (m *Metrics) Outcome(kind, outcome string) {
 	if m != nil {
 		m.outcomes.WithLabelValues(kind, outcome).Inc()
 	}
+}
+
+// KindCounters count the requests and cache outcomes of one artifact kind
+// (the series of Request and Outcome) without a label lookup per count:
+// each series is looked up on its first count and kept, so a series
+// appears only once counted, as with Request and Outcome. A nil
+// *KindCounters records nothing. Safe for concurrent use.
+type KindCounters struct {
+	m        *Metrics
+	kind     string
+	codes    [maxCode - minCode]atomic.Pointer[prometheus.Counter]
+	outcomes [len(outcomeNames)]atomic.Pointer[prometheus.Counter]
+}
+
+// Statuses kept by KindCounters; others are looked up per count.
+const minCode, maxCode = 100, 600
+
+// outcomeNames are the outcomes KindCounters keep; others are looked up
+// per count.
+var outcomeNames = [...]string{"hit", "miss", "coalesced", "stale", "negative"}
+
+// NewKindCounters returns the counters of m for artifact kind kind, for
+// the caller to keep; nil (recording nothing) when m is nil.
+func NewKindCounters(m *Metrics, kind string) *KindCounters {
+	if m == nil {
+		return nil
+	}
+	return &KindCounters{m: m, kind: kind}
+}
+
+// Request counts a request answered with HTTP status code, like
+// Metrics.Request.
+func (k *KindCounters) Request(code int) {
+	if k == nil {
+		return
+	}
+	if code < minCode || code >= maxCode {
+		k.m.Request(k.kind, code)
+		return
+	}
+	slot := &k.codes[code-minCode]
+	c := slot.Load()
+	if c == nil {
+		c = keep(slot, k.m.requests, k.kind, strconv.Itoa(code))
+	}
+	(*c).Inc()
+}
+
+// Outcome counts a cache outcome, like Metrics.Outcome.
+func (k *KindCounters) Outcome(outcome string) {
+	if k == nil {
+		return
+	}
+	for i, name := range outcomeNames {
+		if name == outcome {
+			slot := &k.outcomes[i]
+			c := slot.Load()
+			if c == nil {
+				c = keep(slot, k.m.outcomes, k.kind, outcome)
+			}
+			(*c).Inc()
+			return
+		}
+	}
+	k.m.Outcome(k.kind, outcome)
+}
+
+// keep looks up the series of vec with labels and keeps it in slot
+// (looking it up twice at once is harmless: both get the same series).
+func keep(slot *atomic.Pointer[prometheus.Counter], vec *prometheus.CounterVec, labels ...string) *prometheus.Counter {
+	c := vec.WithLabelValues(labels...)
+	slot.Store(&c)
+	return &c
 }
 
 // FillStarted and FillDone track fills in flight.

@@ -157,11 +157,13 @@ func ETag(size int64, mod time.Time) string {
 	return `"` + strconv.FormatInt(size, 36) + "-" + strconv.FormatInt(mod.UnixNano(), 36) + `"`
 }
 
-// MemBody is content served from memory.
+// MemBody is content served from memory, with response header values
+// formatted once. The value slices are shared: never modify them.
 type MemBody struct {
-	Data         []byte
-	LastModified string // http.TimeFormat
-	ETag         string // quoted; from size and modification time
+	Data          []byte
+	LastModified  []string // http.TimeFormat
+	ETag          []string // quoted; from size and modification time
+	ContentLength []string
 }
 
 type memEntry struct {
@@ -215,27 +217,37 @@ func memCacheable(req artifact.Request) bool {
 	return req.Kind == artifact.Info || req.Kind == artifact.Mod || req.Kind == artifact.SumDB
 }
 
-// memHit answers an immutable request from memory when the store still
-// holds the same object.
-func (s *Service) memHit(ctx context.Context, req artifact.Request) *Result {
-	if !memCacheable(req) {
-		return nil
-	}
+// memHit answers a memory-cacheable request from memory when the store
+// still holds the same object; now is Options.Now's time.
+func (s *Service) memHit(ctx context.Context, req artifact.Request, now time.Time) *Result {
 	e := s.mem.get(req.Key)
 	if e == nil {
 		return nil
 	}
-	now := time.Now()
-	if now.UnixNano()-e.checked.Load() > int64(memRecheck) {
+	wall := now // the recheck runs on the real clock, whatever Options.Now is
+	if !s.realClock {
+		wall = time.Now()
+	}
+	if wall.UnixNano()-e.checked.Load() > int64(memRecheck) {
 		info, err := s.opts.Store.Stat(ctx, req.Key)
 		if err != nil || info.Size != e.info.Size || !info.ModTime.Equal(e.info.ModTime) {
 			s.mem.del(req.Key)
 			return nil
 		}
-		e.checked.Store(now.UnixNano())
+		e.checked.Store(wall.UnixNano())
 	}
-	obj := &memObject{Reader: bytes.NewReader(e.data), info: e.info}
-	return &Result{Object: obj, Outcome: Hit, Age: s.age(obj), Mem: e.body}
+	m := &memResult{}
+	m.rd.Reset(e.data)
+	m.obj = memObject{Reader: &m.rd, info: e.info}
+	m.res = Result{Object: &m.obj, Outcome: Hit, Age: max(now.Sub(e.info.ModTime), 0), Mem: e.body}
+	return &m.res
+}
+
+// memResult is a Result from memory with its object: one allocation.
+type memResult struct {
+	res Result
+	obj memObject
+	rd  bytes.Reader
 }
 
 // memKeep reads a small immutable object into memory and returns an object
@@ -254,7 +266,8 @@ func (s *Service) memKeep(req artifact.Request, obj storage.Object) (storage.Obj
 	if int64(len(data)) != info.Size {
 		return nil, fmt.Errorf("cache read %s: %d bytes, want %d (changed while read)", req.Key, len(data), info.Size)
 	}
-	e := &memEntry{data: data, info: info, body: &MemBody{Data: data, LastModified: info.ModTime.UTC().Format(http.TimeFormat), ETag: ETag(info.Size, info.ModTime)}}
+	e := &memEntry{data: data, info: info, body: &MemBody{Data: data, LastModified: []string{info.ModTime.UTC().Format(http.TimeFormat)},
+		ETag: []string{ETag(info.Size, info.ModTime)}, ContentLength: []string{strconv.Itoa(len(data))}}}
 	e.checked.Store(time.Now().UnixNano())
 	s.mem.put(req.Key, e)
 	return &memObject{Reader: bytes.NewReader(data), info: info}, nil

@@ -178,19 +178,21 @@ func (r *Result) Close() error {
 
 // Service is the caching proxy service.
 type Service struct {
-	opts     Options
-	mem      memCache
-	rules    atomic.Pointer[routing.Rules]
-	offline  atomic.Bool
-	gate     *VersionGate
-	hashes   hashCache
-	log      *slog.Logger
-	fills    singleflight.Group
-	neg      negCache
-	bg       sync.WaitGroup
-	bgMu     sync.Mutex // orders goBackground against Close
-	closing  chan struct{}
-	closeOne sync.Once
+	opts      Options
+	realClock bool                                      // Options.Now was nil: time.Now
+	kinds     [artifact.SumDB + 1]*metrics.KindCounters // by artifact.Kind
+	mem       memCache
+	rules     atomic.Pointer[routing.Rules]
+	offline   atomic.Bool
+	gate      *VersionGate
+	hashes    hashCache
+	log       *slog.Logger
+	fills     singleflight.Group
+	neg       negCache
+	bg        sync.WaitGroup
+	bgMu      sync.Mutex // orders goBackground against Close
+	closing   chan struct{}
+	closeOne  sync.Once
 }
 
 // New returns a Service.
@@ -198,7 +200,8 @@ func New(opts Options) *Service {
 	if opts.FillTimeout <= 0 {
 		opts.FillTimeout = 10 * time.Minute
 	}
-	if opts.Now == nil {
+	realClock := opts.Now == nil
+	if realClock {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
@@ -207,7 +210,10 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock}
+	for k := artifact.List; k < artifact.Kind(len(s.kinds)); k++ {
+		s.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
+	}
 	if s.gate == nil {
 		s.gate = NewVersionGate()
 	}
@@ -282,12 +288,13 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 	}
 	// A small immutable hit from memory needs neither the version gate nor
 	// the store.
-	if req.Immutable() {
-		if res := s.memHit(ctx, req); res != nil {
+	if req.Immutable() && memCacheable(req) {
+		now := s.opts.Now()
+		if res := s.memHit(ctx, req, now); res != nil {
 			if s.opts.Index != nil {
-				s.opts.Index.Touch(req.Key, s.opts.Now())
+				s.opts.Index.Touch(req.Key, now)
 			}
-			s.opts.Metrics.Outcome(req.Kind.String(), string(Hit))
+			s.kinds[req.Kind].Outcome(string(Hit))
 			if req.Kind == artifact.Mod {
 				s.withHash(ctx, req, res)
 			}
@@ -316,11 +323,11 @@ func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error
 	}
 	if err != nil {
 		if o := ErrorOutcome(err); o != "" {
-			s.opts.Metrics.Outcome(req.Kind.String(), string(o))
+			s.kinds[req.Kind].Outcome(string(o))
 		}
 		return nil, err
 	}
-	s.opts.Metrics.Outcome(req.Kind.String(), string(res.Outcome))
+	s.kinds[req.Kind].Outcome(string(res.Outcome))
 	if req.Kind == artifact.Zip || req.Kind == artifact.Mod {
 		s.withHash(ctx, req, res)
 	}

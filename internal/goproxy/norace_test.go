@@ -1,0 +1,5 @@
+//go:build !race
+
+package goproxy_test
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package goproxy_test
+
+// raceEnabled: the race detector is on; it changes allocation counts
+// (sync.Pool drops items at random), so allocation tests skip.
+const raceEnabled = true
