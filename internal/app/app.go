@@ -147,7 +147,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			srv.audit.Close()
 		}
 	}()
-	tr, err := trash.New(filepath.Join(cfg.CacheDir, "trash"), trash.Options{Retention: time.Duration(cfg.GC.TrashRetention), MaxBytes: int64(cfg.GC.TrashMaxSize)})
+	tr, err := trash.New(filepath.Join(cfg.CacheDir, "trash"), trash.Options{Retention: time.Duration(cfg.GC.TrashRetention), MaxBytes: cfg.GC.TrashLimit()})
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +331,9 @@ type openedStore struct {
 	// shared: several replicas may use the store at once, so state that
 	// must be the same for all of them (pins, blocks) is kept in it.
 	shared bool
+	// local: the objects are on cache_dir's file system, so evicting them
+	// frees space there (gc.min_free).
+	local bool
 }
 
 // openStore opens the configured store: the one place that knows the
@@ -357,7 +360,7 @@ func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
 		if err != nil {
 			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
 		}
-		return openedStore{store: st, tempDir: st.TempDir()}, nil
+		return openedStore{store: st, tempDir: st.TempDir(), local: true}, nil
 	}
 }
 

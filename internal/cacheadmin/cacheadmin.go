@@ -90,6 +90,19 @@ type Options struct {
 	OnBlocks func(blocks []Block)
 	// Logger receives what background work has to say; nil discards.
 	Logger *slog.Logger
+
+	// FreeSpace, when set with MinFree, returns the free bytes of the file
+	// system holding the cache directory (the trash, the index, temporary
+	// files and, for a disk store, the objects); see EnsureFree.
+	FreeSpace func() (int64, error)
+	// MinFree is the free space below which GC reacts at once; 0: off.
+	MinFree int64
+	// EvictForSpace tells that evicting objects frees space on that file
+	// system (a disk store); without it, low space only empties the trash.
+	EvictForSpace bool
+	// FreeCheckInterval is how often Start's loop asks FreeSpace besides
+	// after stores; default 10 s.
+	FreeCheckInterval time.Duration
 }
 
 // Service administers one cache. See the package documentation.
@@ -107,6 +120,8 @@ type Service struct {
 	started bool
 
 	leader coord.Lock // held by the GC schedule; touched only by its loop and after it ended
+
+	stored chan struct{} // a store happened: check the free space (capacity 1, never blocks)
 }
 
 // New returns a Service with the state loaded from where Options says,
@@ -116,7 +131,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger)}
+	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger), stored: make(chan struct{}, 1)}
 	if opts.Coordinator != nil {
 		s.access = &touched{m: map[string]coord.Access{}}
 	}
@@ -129,9 +144,11 @@ func New(opts Options) (*Service, error) {
 
 // Start starts the background work until ctx is done or Close: the GC
 // schedule (when Options.Interval is set; with a coordinator only on the
-// leader), reloading state when another replica changes it, and every
-// 15 s the store gauges and sharing this replica's accesses with the
-// cluster. Later calls do nothing.
+// leader), reloading state when another replica changes it, every 15 s
+// the store gauges and sharing this replica's accesses with the cluster,
+// and, when the free space is watched (Options.FreeSpace and MinFree),
+// a check of it at once, every FreeCheckInterval and after stores, with
+// EnsureFree. Later calls do nothing.
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
 	started := s.started
@@ -149,6 +166,9 @@ func (s *Service) Start(ctx context.Context) {
 				s.bg.Safely("state reload", func() { s.onMessage(ctx, msg) })
 			})
 		})
+	}
+	if s.watchesSpace() {
+		s.bg.Go(ctx, "free space", s.spaceLoop)
 	}
 	s.bg.Every(ctx, "store gauges", 15*time.Second, func(ctx context.Context) {
 		s.gauges()
@@ -176,9 +196,14 @@ func (s *Service) Touch(key string, t time.Time) {
 	}
 }
 
-// Stored records that key was stored with size at t. It never blocks.
+// Stored records that key was stored with size at t, and has the free
+// space checked soon when it is watched. It never blocks.
 func (s *Service) Stored(key string, size int64, t time.Time) {
 	s.opts.Index.Stored(key, size, t)
+	select {
+	case s.stored <- struct{}{}:
+	default:
+	}
 }
 
 // gauges publishes the index's totals.

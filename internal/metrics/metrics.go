@@ -36,6 +36,7 @@ type Metrics struct {
 	gcEvicted      *prometheus.CounterVec
 	trashBytes     prometheus.Gauge
 	coordFallback  prometheus.Counter
+	ops            *ops // ops.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -73,6 +74,7 @@ func New() *Metrics {
 		gcEvicted:     f.counterVec("modproxy_gc_evicted_bytes_total", "Bytes moved to trash by garbage collection, by policy.", "policy"),
 		trashBytes:    f.gauge("modproxy_trash_bytes", "Bytes held in the trash."),
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
+		ops:           newOps(f),
 	}
 }
 

@@ -112,6 +112,9 @@ func TestEveryRecorder(t *testing.T) {
 		{"GCEvicted", func() { m.GCEvicted("size-cap", 5) }, map[string]float64{`modproxy_gc_evicted_bytes_total{policy="size-cap"}`: 5}},
 		{"GCEvicted", func() { m.GCEvicted("size-cap", 7) }, map[string]float64{`modproxy_gc_evicted_bytes_total{policy="size-cap"}`: 12}},
 		{"Trash", func() { m.Trash(7) }, map[string]float64{`modproxy_trash_bytes`: 7}},
+		{"FreeSpace", func() { m.FreeSpace(5<<30, 1<<30) }, map[string]float64{
+			`modproxy_cache_free_bytes`: 5 << 30, `modproxy_cache_min_free_bytes`: 1 << 30,
+		}},
 		{"CoordFallback", m.CoordFallback, map[string]float64{`modproxy_coordination_fallbacks_total`: 1}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
@@ -155,6 +158,7 @@ func TestNilRecords(t *testing.T) {
 	m.GCRun(true, false)
 	m.GCEvicted("size-cap", 5)
 	m.Trash(7)
+	m.FreeSpace(1, 2)
 	m.CoordFallback()
 }
 
