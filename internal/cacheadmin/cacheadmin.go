@@ -15,8 +15,8 @@
 // edges map these classes to statuses and exit codes. Any other error is
 // a failure of the store, the index, the trash or the state files.
 //
-// Background work (scheduled GC, reloading state on a broadcast, store
-// gauges and sharing access statistics) starts with Start and ends with
+// Background work (scheduled GC, reloading state on a broadcast, sharing
+// access statistics, free-space checks) starts with Start and ends with
 // Close, which waits for it. A Service is safe for concurrent use.
 package cacheadmin
 
@@ -125,7 +125,7 @@ type Service struct {
 }
 
 // New returns a Service with the state loaded from where Options says,
-// and sets the store gauges. A state file that cannot be read or parsed
+// and has the store gauges read the index and the trash. A state file that cannot be read or parsed
 // is an error.
 func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
@@ -145,7 +145,7 @@ func New(opts Options) (*Service, error) {
 // Start starts the background work until ctx is done or Close: the GC
 // schedule (when Options.Interval is set; with a coordinator only on the
 // leader), reloading state when another replica changes it, every 15 s
-// the store gauges and sharing this replica's accesses with the cluster,
+// sharing this replica's accesses with the cluster (with a coordinator),
 // and, when the free space is watched (Options.FreeSpace and MinFree),
 // a check of it at once, every FreeCheckInterval and after stores, with
 // EnsureFree. Later calls do nothing.
@@ -170,10 +170,9 @@ func (s *Service) Start(ctx context.Context) {
 	if s.watchesSpace() {
 		s.bg.Go(ctx, "free space", s.spaceLoop)
 	}
-	s.bg.Every(ctx, "store gauges", 15*time.Second, func(ctx context.Context) {
-		s.gauges()
-		s.pushAccess(ctx)
-	})
+	if s.access != nil {
+		s.bg.Every(ctx, "access push", 15*time.Second, s.pushAccess)
+	}
 }
 
 // Close stops the background work, waits for it (a scheduled GC run
@@ -206,9 +205,10 @@ func (s *Service) Stored(key string, size int64, t time.Time) {
 	}
 }
 
-// gauges publishes the index's totals.
+// gauges makes the store and trash gauges read the index's totals and
+// the trash's size at every scrape (right from start, current without a
+// GC run), and sets the cap.
 func (s *Service) gauges() {
-	b, n := s.opts.Index.Totals()
-	s.opts.Metrics.Store(b, n, s.opts.Policy.MaxBytes)
-	s.opts.Metrics.Trash(s.opts.Trash.Size())
+	s.opts.Metrics.StoreFuncs(s.opts.Index.Totals, s.opts.Trash.Size)
+	s.opts.Metrics.Store(0, 0, s.opts.Policy.MaxBytes)
 }

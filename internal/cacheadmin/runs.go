@@ -66,7 +66,6 @@ func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
 	s.opts.Metrics.GCRun(err == nil, false)
 	s.purgeTrash(actor, pol)
 	s.lastGC = &res
-	s.gauges()
 	if err == nil {
 		s.log.Info("gc done", "actor", actor, "evicted", len(res.Evicted), "bytes", res.Bytes, "skipped_in_use", len(res.Skipped), "trash", res.TrashID)
 	}

@@ -104,7 +104,6 @@ func (s *Service) EnsureFree(ctx context.Context) (FreeResult, error) {
 // spaceDone logs what EnsureFree did and updates the gauges.
 func (s *Service) spaceDone(res FreeResult, err error) (FreeResult, error) {
 	s.opts.Metrics.FreeSpace(res.After, res.MinFree)
-	s.gauges()
 	attrs := []any{"free", res.Before, "free_after", res.After, "min_free", res.MinFree,
 		"trash_batches_removed", len(res.TrashRemoved), "evicted", len(res.Evicted), "evicted_bytes", res.Bytes}
 	switch {

@@ -3,6 +3,7 @@ package cacheadmin_test
 import (
 	"context"
 	"io/fs"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/gc"
+	"github.com/modproxy/modproxy/internal/metrics"
 )
 
 // fakeDisk is a file system of a fixed capacity holding the fixture's
@@ -232,4 +234,55 @@ func TestStoreTriggersFreeCheck(t *testing.T) {
 		}
 		s.Close()
 	})
+}
+
+// scrapeValue returns the value of an unlabelled sample of m's /metrics.
+func scrapeValue(t *testing.T, m *metrics.Metrics, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no sample %s in /metrics", name)
+	return 0
+}
+
+// TestStoreGaugesCurrent: the store and trash gauges are right from the
+// start and follow the index and the trash, with no GC run or timer.
+func TestStoreGaugesCurrent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.put(t, "example.com/a", "v1.0.0")
+	m := metrics.New()
+	s := f.service(t, func(o *cacheadmin.Options) { o.Metrics = m; o.Policy.MaxBytes = 1 << 20 })
+	check := func(when string) {
+		t.Helper()
+		b, n := f.idx.Totals()
+		for name, want := range map[string]int64{"modproxy_store_bytes": b, "modproxy_store_objects": n,
+			"modproxy_trash_bytes": f.trash.Size(), "modproxy_store_cap_bytes": 1 << 20} {
+			if got := scrapeValue(t, m, name); got != float64(want) {
+				t.Errorf("%s: %s = %v, want %d", when, name, got, want)
+			}
+		}
+	}
+	check("at start")
+	if _, n := f.idx.Totals(); n != 3 {
+		t.Fatalf("index holds %d objects, want 3", n)
+	}
+	f.put(t, "example.com/b", "v1.0.0")
+	check("after a store")
+	if _, err := s.Purge(ctx, "test", cacheadmin.PurgeRequest{Module: "example.com/a", Reason: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a purge")
+	if f.trash.Size() == 0 {
+		t.Error("the purge left the trash empty")
+	}
 }

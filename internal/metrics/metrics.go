@@ -45,7 +45,7 @@ func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{reg}
-	return &Metrics{
+	m := &Metrics{
 		reg: reg,
 		requests: f.counterVec("modproxy_requests_total",
 			"Protocol requests by artifact kind and HTTP status.", "kind", "code"),
@@ -76,6 +76,8 @@ func New() *Metrics {
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
 		ops:           newOps(f),
 	}
+	m.ops.preset(m)
+	return m
 }
 
 type factory struct{ reg *prometheus.Registry }
