@@ -65,6 +65,7 @@ type Handler struct {
 	metrics   *metrics.Metrics
 	metricsH  http.Handler
 	observe   func(outcome proxy.Outcome, status int, bytes int64)
+	durations durationTimers
 }
 
 // New returns a Handler.
@@ -83,6 +84,7 @@ func New(opts Options) *Handler {
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
 	}
+	h.durations = newDurationTimers(opts.Metrics)
 	return h
 }
 
@@ -116,11 +118,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec.kind != 0 {
 		h.metrics.Request(rec.kind.String(), rec.status)
+		h.durations.observe(rec.kind, rec.outcome, time.Since(start))
 		if h.observe != nil {
 			h.observe(rec.outcome, rec.status, rec.bytes)
 		}
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	h.log.LogAttrs(r.Context(), logLevel(r.URL.Path), "request", attrs...)
+}
+
+// logLevel is the access log's level for a path: health probes, which
+// load balancers and orchestrators send every few seconds, at debug.
+func logLevel(path string) slog.Level {
+	if path == "/healthz" || path == "/readyz" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 func (h *Handler) serve(w *recorder, r *http.Request) {
