@@ -56,9 +56,19 @@ func NewLogger(cfg config.Log, w interface{ Write([]byte) (int, error) }) *slog.
 	_ = lvl.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
 	if cfg.Format == "json" {
+		opts.ReplaceAttr = durationSeconds
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationSeconds writes durations as seconds (a JSON number, 1.5), the
+// unit log processors and Prometheus use, instead of slog's nanoseconds.
+func durationSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // Server is a wired modproxy server.
@@ -101,6 +111,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	store, tempDir := st.store, st.tempDir
 	m := metrics.New()
+	m.BuildInfo(info.Version, "")
+	traffic := stats.New(nil)
 	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
 	if err != nil {
 		return nil, err
@@ -116,7 +128,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		MaxZipSize:     int64(cfg.Fetch.MaxZipSize),
 		UserAgent:      "modproxy/" + info.Version,
 	}
-	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, byURL: map[string]*resilient.Fetcher{}}
+	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, traffic: traffic, byURL: map[string]*resilient.Fetcher{}}
 	chain, err := ups.chain("upstream", cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -132,7 +144,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		chains = append(chains, c)
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
-		started: time.Now(), traffic: stats.New(nil), bg: background.New(log)}
+		started: time.Now(), traffic: traffic, bg: background.New(log)}
 	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
 	if err != nil {
 		return nil, fmt.Errorf("metadata index: %w", err)
@@ -240,7 +252,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
 	observe := func(o proxy.Outcome, status int, bytes int64) {
-		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
+		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
 	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe})
 	var root http.Handler = h
