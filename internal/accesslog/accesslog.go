@@ -29,6 +29,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -45,8 +46,9 @@ type Entry struct {
 	Status   int
 	Bytes    int64 // body bytes sent
 	Duration time.Duration
-	Cache    string // cache outcome (hit, miss, ...); omitted when empty
-	Remote   string // the client's address without port (the TCP peer)
+	Level    slog.Level // Info unless set (health probes are logged at Debug)
+	Cache    string     // cache outcome (hit, miss, ...); omitted when empty
+	Remote   string     // the client's address without port (the TCP peer)
 }
 
 // attrs appends e's fields to dst as slog attributes, in the line's order.
@@ -70,14 +72,14 @@ func (e *Entry) attrs(dst []slog.Attr) []slog.Attr {
 // concurrent use when l is.
 func Log(ctx context.Context, l *slog.Logger, e *Entry) {
 	h := l.Handler()
-	if !h.Enabled(ctx, slog.LevelInfo) {
+	if !h.Enabled(ctx, e.Level) {
 		return
 	}
-	if ah, ok := h.(*Handler); ok && ah.writeLine(e) {
+	if ah, ok := h.(*Handler); ok && e.Level == slog.LevelInfo && ah.writeLine(e) {
 		return
 	}
 	var a [7]slog.Attr
-	r := slog.NewRecord(e.Time, slog.LevelInfo, Message, 0)
+	r := slog.NewRecord(e.Time, e.Level, Message, 0)
 	r.AddAttrs(e.attrs(a[:0])...)
 	_ = h.Handle(ctx, r)
 }
@@ -124,6 +126,7 @@ func NewHandler(w io.Writer, f Format, level slog.Leveler) *Handler {
 	opts := &slog.HandlerOptions{Level: level}
 	var inner slog.Handler
 	if out.json {
+		opts.ReplaceAttr = Seconds
 		inner = slog.NewJSONHandler(out, opts)
 	} else {
 		inner = slog.NewTextHandler(out, opts)
@@ -196,7 +199,7 @@ func (h *Handler) writeLine(e *Entry) bool {
 		b = append(append(b, `","path":"`...), e.Path...)
 		b = strconv.AppendInt(append(b, `","status":`...), int64(e.Status), 10)
 		b = strconv.AppendInt(append(b, `,"bytes":`...), e.Bytes, 10)
-		b = strconv.AppendInt(append(b, `,"duration":`...), int64(e.Duration), 10)
+		b = appendJSONFloat(append(b, `,"duration":`...), e.Duration.Seconds())
 		if e.Cache != "" {
 			b = append(append(b, `,"cache":"`...), e.Cache...)
 			b = append(b, '"')
@@ -247,4 +250,33 @@ func appendRFC3339Millis(b []byte, t time.Time) []byte {
 	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b[:n+prefixLen], b[n+prefixLen+1:]...) // drop the 4th digit
+}
+
+// Seconds is the JSON format's slog.HandlerOptions.ReplaceAttr: durations
+// are written as seconds (a JSON number, 1.5), the unit log processors and
+// Prometheus use, instead of slog's integer nanoseconds. The text format
+// keeps Go's duration strings (1.5s).
+func Seconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	}
+	return a
+}
+
+// appendJSONFloat appends f as encoding/json (and so slog's JSON handler)
+// writes a float64: 'f' format, or 'e' with a two-digit exponent trimmed
+// below 1e-6 and from 1e21.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

@@ -20,7 +20,7 @@ func slogLine(t testing.TB, f Format, with []slog.Attr, group string, e Entry) s
 	var b bytes.Buffer
 	var h slog.Handler = slog.NewTextHandler(&b, nil)
 	if f == JSON {
-		h = slog.NewJSONHandler(&b, nil)
+		h = slog.NewJSONHandler(&b, &slog.HandlerOptions{ReplaceAttr: Seconds})
 	}
 	h = h.WithAttrs(with)
 	if group != "" {
@@ -132,7 +132,7 @@ func TestFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"time": "2026-03-04T05:06:07.891234567Z", "level": "INFO", "msg": "request", "namespace": "corp",
-		"method": "GET", "path": e.Path, "status": 200.0, "bytes": 48.0, "duration": 41234.0, "cache": "hit", "remote": "127.0.0.1"}
+		"method": "GET", "path": e.Path, "status": 200.0, "bytes": 48.0, "duration": 41234e-9, "cache": "hit", "remote": "127.0.0.1"}
 	if len(m) != len(want) {
 		t.Errorf("fields %v, want %v", m, want)
 	}
@@ -151,7 +151,7 @@ func TestOtherRecords(t *testing.T) {
 		l := slog.New(NewHandler(&got, f, slog.LevelWarn))
 		var ref *slog.Logger
 		if f == JSON {
-			ref = slog.New(slog.NewJSONHandler(&want, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			ref = slog.New(slog.NewJSONHandler(&want, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: Seconds}))
 		} else {
 			ref = slog.New(slog.NewTextHandler(&want, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		}

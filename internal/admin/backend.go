@@ -64,7 +64,8 @@ type Upstream struct {
 type Stats struct {
 	// HitRatio per window ("5m", "1h", "24h"): hits / (hits + misses), -1 without traffic.
 	HitRatio map[string]float64 `json:"hit_ratio"`
-	// Series are per-minute buckets of the last hours, oldest first.
+	// Series are per-minute buckets of the last hours, oldest first,
+	// starting no earlier than the server's start.
 	Series     []Bucket     `json:"series"`
 	TopBySize  []ModuleStat `json:"top_by_size"`
 	TopByHits  []ModuleStat `json:"top_by_hits"`
@@ -80,6 +81,15 @@ type Bucket struct {
 	Hits     int64     `json:"hits"`
 	Misses   int64     `json:"misses"`
 	Bytes    int64     `json:"bytes"`
+	// Errors are answers with a server error (5xx).
+	Errors int64 `json:"errors"`
+	// Upstream fetches of the minute (retries and body included): how
+	// many, how many failed (not found is an answer), their total and
+	// longest time.
+	UpstreamFetches    int64   `json:"upstream_fetches"`
+	UpstreamErrors     int64   `json:"upstream_errors"`
+	UpstreamSeconds    float64 `json:"upstream_seconds"`
+	UpstreamMaxSeconds float64 `json:"upstream_max_seconds"`
 }
 
 // ModuleStat is a module's aggregate in the store.

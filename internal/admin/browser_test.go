@@ -210,10 +210,50 @@ func TestBrowserDashboard(t *testing.T) {
 	if e := d.byID(t, "traffic-window"); e.text != "(last 6 h)" {
 		t.Errorf("traffic window %q, want (last 6 h)", e.text)
 	}
+	// Errors and upstream latency over the same window.
+	var errs, fetches, fetchErrs int64
+	var secs, slowest float64
+	for _, b := range stats.Series {
+		errs += b.Errors
+		fetches += b.UpstreamFetches
+		fetchErrs += b.UpstreamErrors
+		secs += b.UpstreamSeconds
+		slowest = max(slowest, b.UpstreamMaxSeconds)
+	}
+	if errs == 0 || fetchErrs == 0 || fetches == 0 {
+		t.Fatalf("the fake has no errors or upstream fetches: %d, %d, %d", errs, fetchErrs, fetches)
+	}
+	checkNum(t, d, "traffic-errors", float64(errs), formatInt(errs))
+	checkNum(t, d, "upstream-errors", float64(fetchErrs), formatInt(fetchErrs))
+	checkNum(t, d, "upstream-fetches", float64(fetches), formatInt(fetches))
+	checkNum(t, d, "upstream-mean", secs/float64(fetches), fmt.Sprintf("%.0f ms", secs/float64(fetches)*1000))
+	checkNum(t, d, "upstream-max", slowest, fmt.Sprintf("%.2f s", slowest))
+
 	// The charts were drawn: three lines and an area for requests, one
-	// line and an area for bytes, each with as many points as bins.
-	if n := strings.Count(string(d), "<polyline"); n != 4 {
-		t.Errorf("%d chart lines, want 4", n)
+	// line and an area for bytes, two lines (one with an area) for errors
+	// and for upstream latency, each with as many points as bins.
+	if n := strings.Count(string(d), "<polyline"); n != 8 {
+		t.Errorf("%d chart lines, want 8", n)
+	}
+	for _, id := range []string{"chart-errors", "chart-upstream"} {
+		if e := d.byID(t, id); !strings.Contains(e.attrs["aria-label"], ": ") {
+			t.Errorf("#%s has no summary in its label: %q", id, e.attrs["aria-label"])
+		}
+	}
+	// The time axis starts at the first bucket (the API's series starts at
+	// the server's start at the earliest).
+	first := stats.Series[0].Start.Local().Format("15:04")
+	var starts int
+	for _, e := range d.elements() {
+		if e.tag == "text" && e.attrs["text-anchor"] == "start" && e.attrs["class"] == "axis" {
+			starts++
+			if e.text != first {
+				t.Errorf("a chart's time axis starts at %q, want %q (the first bucket)", e.text, first)
+			}
+		}
+	}
+	if starts != 4 {
+		t.Errorf("%d charts with a time axis, want 4", starts)
 	}
 	for _, e := range d.elements() {
 		if e.tag == "polyline" {

@@ -121,6 +121,13 @@ func (f *fakeBackend) series() []admin.Bucket {
 			Hits:     req - miss,
 			Misses:   miss,
 			Bytes:    req * (180*1024 + int64(i%17)*4096),
+			// Errors and upstream fetches; times in quarter seconds, so that
+			// sums are exact in any order.
+			Errors:             int64(2 * boolInt(i%29 == 0)),
+			UpstreamFetches:    miss,
+			UpstreamErrors:     int64(boolInt(i%41 == 0)),
+			UpstreamSeconds:    0.25 * float64(miss*int64(1+i%5)),
+			UpstreamMaxSeconds: 0.25 * float64(1+i%13),
 		}
 	}
 	return out
@@ -299,3 +306,10 @@ func (f *fakeBackend) SetOffline(ctx context.Context, actor string, on bool) err
 var errBoom = errors.New("database is locked: /var/cache/modproxy/index.db (secret detail)")
 
 var _ admin.Backend = (*fakeBackend)(nil)
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

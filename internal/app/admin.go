@@ -65,8 +65,10 @@ func (b adminBackend) Stats(ctx context.Context) (admin.Stats, error) {
 	st := admin.Stats{HitRatio: map[string]float64{
 		"5m": tr.HitRatio(5 * time.Minute), "1h": tr.HitRatio(time.Hour), "24h": tr.HitRatio(24 * time.Hour),
 	}}
-	for _, b := range tr.Series(6 * time.Hour) {
-		st.Series = append(st.Series, admin.Bucket{Start: b.Start, Requests: b.Requests, Hits: b.Hits, Misses: b.Misses, Bytes: b.Bytes})
+	for _, b := range tr.Since(b.s.started, 6*time.Hour) { // the chart starts at the server's start
+		st.Series = append(st.Series, admin.Bucket{Start: b.Start, Requests: b.Requests, Hits: b.Hits, Misses: b.Misses, Bytes: b.Bytes,
+			Errors: b.Errors, UpstreamFetches: b.UpstreamFetches, UpstreamErrors: b.UpstreamErrors,
+			UpstreamSeconds: b.UpstreamTime.Seconds(), UpstreamMaxSeconds: b.UpstreamMax.Seconds()})
 		st.TotalHits += b.Hits
 		st.TotalMiss += b.Misses
 		st.TotalBytes += b.Bytes

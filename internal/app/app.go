@@ -106,6 +106,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	store, tempDir := st.store, st.tempDir
 	m := metrics.New()
+	m.BuildInfo(info.Version, "")
+	traffic := stats.New(nil)
 	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
 	if err != nil {
 		return nil, err
@@ -121,7 +123,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		MaxZipSize:     int64(cfg.Fetch.MaxZipSize),
 		UserAgent:      "modproxy/" + info.Version,
 	}
-	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, byURL: map[string]*resilient.Fetcher{}}
+	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, traffic: traffic, byURL: map[string]*resilient.Fetcher{}}
 	chain, err := ups.chain("upstream", cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -137,7 +139,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		chains = append(chains, c)
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
-		started: time.Now(), traffic: stats.New(nil), bg: background.New(log)}
+		started: time.Now(), traffic: traffic, bg: background.New(log)}
 	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
 	if err != nil {
 		return nil, fmt.Errorf("metadata index: %w", err)
@@ -152,7 +154,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			srv.audit.Close()
 		}
 	}()
-	tr, err := trash.New(filepath.Join(cfg.CacheDir, "trash"), trash.Options{Retention: time.Duration(cfg.GC.TrashRetention), MaxBytes: int64(cfg.GC.TrashMaxSize)})
+	tr, err := trash.New(filepath.Join(cfg.CacheDir, "trash"), trash.Options{Retention: time.Duration(cfg.GC.TrashRetention), MaxBytes: cfg.GC.TrashLimit()})
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +247,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
 	observe := func(o proxy.Outcome, status int, bytes int64) {
-		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
+		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
 	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe})
 	var root http.Handler = h
@@ -336,6 +338,9 @@ type openedStore struct {
 	// shared: several replicas may use the store at once, so state that
 	// must be the same for all of them (pins, blocks) is kept in it.
 	shared bool
+	// local: the objects are on cache_dir's file system, so evicting them
+	// frees space there (gc.min_free).
+	local bool
 }
 
 // openStore opens the configured store: the one place that knows the
@@ -362,7 +367,7 @@ func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
 		if err != nil {
 			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
 		}
-		return openedStore{store: st, tempDir: st.TempDir()}, nil
+		return openedStore{store: st, tempDir: st.TempDir(), local: true}, nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/coord"
+	"github.com/modproxy/modproxy/internal/diskspace"
 	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/routing"
@@ -22,8 +23,11 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 		Store: st.store, Shared: st.shared, StateDir: filepath.Join(s.cfg.CacheDir, "state"),
 		Index: idx, Trash: tr, Gate: gate, Audit: s.audit, Metrics: s.metrics, Coordinator: co, Logger: s.log,
 		Policy: gc.Policy{MaxBytes: int64(g.MaxSize), MaxIdle: time.Duration(g.MaxIdle), KeepNewest: g.KeepNewest,
-			Pins: g.Pins, PinSets: g.PinSets},
-		Interval: time.Duration(g.Interval),
+			Pins: g.Pins, PinSets: g.PinSets, TrashMaxBytes: g.TrashLimit()},
+		Interval:      time.Duration(g.Interval),
+		FreeSpace:     s.freeSpace(),
+		MinFree:       int64(g.MinFree),
+		EvictForSpace: st.local,
 		OnBlocks: func(blocks []cacheadmin.Block) {
 			rules, err := s.rules(blocks)
 			if err != nil {
@@ -33,6 +37,29 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 			s.setBlocked(rules, blocks)
 		},
 	})
+}
+
+// freeSpace returns the free-space function of cache_dir's file system
+// for gc.min_free, or nil (logged) when it is off or cannot be read here.
+func (s *Server) freeSpace() func() (int64, error) {
+	minFree := int64(s.cfg.GC.MinFree)
+	if minFree <= 0 {
+		return nil
+	}
+	dir := s.cfg.CacheDir
+	sp, err := diskspace.Of(dir)
+	if err != nil {
+		s.log.Warn("gc.min_free is not enforced: the free space of cache_dir cannot be read", "cache_dir", dir, "err", err)
+		return nil
+	}
+	if sp.Size < 4*minFree {
+		s.log.Warn("gc.min_free is more than a quarter of the file system holding cache_dir: GC keeps that much free, evicting what it must; lower gc.min_free on a small disk",
+			"min_free", minFree, "fs_size", sp.Size, "free", sp.Free)
+	}
+	return func() (int64, error) {
+		sp, err := diskspace.Of(dir)
+		return sp.Free, err
+	}
 }
 
 // gateFunc is a gc.Gate.

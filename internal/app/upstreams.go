@@ -11,6 +11,7 @@ import (
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
+	"github.com/modproxy/modproxy/internal/stats"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/direct"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
@@ -26,6 +27,7 @@ type upstreams struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	tempDir string
+	traffic *stats.Traffic // upstream fetches for the dashboard
 
 	byURL  map[string]*resilient.Fetcher
 	order  []*resilient.Fetcher
@@ -59,7 +61,7 @@ func (u *upstreams) chain(key, list string) (upstream.Fetcher, error) {
 				}
 				u.direct = d
 			}
-			c.Links = append(c.Links, upstream.Link{Fetcher: u.direct, AnyError: sp.AnyError})
+			c.Links = append(c.Links, upstream.Link{Fetcher: timed{u.direct, u.traffic}, AnyError: sp.AnyError})
 			continue
 		}
 		f, ok := u.byURL[sp.Target]
@@ -88,15 +90,37 @@ func (u *upstreams) chain(key, list string) (upstream.Fetcher, error) {
 				Logger:         u.log,
 				Metrics:        u.metrics,
 			})
+			u.metrics.PresetUpstream(f.Name())
 			u.byURL[sp.Target] = f
 			u.order = append(u.order, f)
 		}
-		c.Links = append(c.Links, upstream.Link{Fetcher: f, AnyError: sp.AnyError})
+		c.Links = append(c.Links, upstream.Link{Fetcher: timed{f, u.traffic}, AnyError: sp.AnyError})
 	}
 	if len(c.Links) == 0 {
 		return nil, &config.Error{Key: key, Err: fmt.Errorf("%q has no usable entry", list)}
 	}
 	return resilient.Hedge(c, time.Duration(u.cfg.Resilience.HedgeDelay)), nil
+}
+
+// timed records every fetch of f (retries and body included) in the
+// dashboard's traffic statistics: its time, and whether it failed (not
+// found is an answer). A link skipped for its open breaker, or a fetch
+// its caller abandoned (a hedge's loser), is not a fetch.
+type timed struct {
+	f       upstream.Fetcher
+	traffic *stats.Traffic
+}
+
+func (t timed) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
+	start := time.Now()
+	resp, err := t.f.Fetch(ctx, path)
+	var ue *upstream.Error
+	switch {
+	case errors.As(err, &ue) && ue.BreakerOpen, errors.Is(err, context.Canceled):
+	default:
+		t.traffic.Upstream(time.Since(start), err != nil && (ue == nil || !ue.NotFound()))
+	}
+	return resp, err
 }
 
 // offFetcher ends a chain the way GOPROXY=off does.

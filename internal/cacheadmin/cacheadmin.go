@@ -15,8 +15,8 @@
 // edges map these classes to statuses and exit codes. Any other error is
 // a failure of the store, the index, the trash or the state files.
 //
-// Background work (scheduled GC, reloading state on a broadcast, store
-// gauges and sharing access statistics) starts with Start and ends with
+// Background work (scheduled GC, reloading state on a broadcast, sharing
+// access statistics, free-space checks) starts with Start and ends with
 // Close, which waits for it. A Service is safe for concurrent use.
 package cacheadmin
 
@@ -90,6 +90,19 @@ type Options struct {
 	OnBlocks func(blocks []Block)
 	// Logger receives what background work has to say; nil discards.
 	Logger *slog.Logger
+
+	// FreeSpace, when set with MinFree, returns the free bytes of the file
+	// system holding the cache directory (the trash, the index, temporary
+	// files and, for a disk store, the objects); see EnsureFree.
+	FreeSpace func() (int64, error)
+	// MinFree is the free space below which GC reacts at once; 0: off.
+	MinFree int64
+	// EvictForSpace tells that evicting objects frees space on that file
+	// system (a disk store); without it, low space only empties the trash.
+	EvictForSpace bool
+	// FreeCheckInterval is how often Start's loop asks FreeSpace besides
+	// after stores; default 10 s.
+	FreeCheckInterval time.Duration
 }
 
 // Service administers one cache. See the package documentation.
@@ -107,16 +120,18 @@ type Service struct {
 	started bool
 
 	leader coord.Lock // held by the GC schedule; touched only by its loop and after it ended
+
+	stored chan struct{} // a store happened: check the free space (capacity 1, never blocks)
 }
 
 // New returns a Service with the state loaded from where Options says,
-// and sets the store gauges. A state file that cannot be read or parsed
+// and has the store gauges read the index and the trash. A state file that cannot be read or parsed
 // is an error.
 func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger)}
+	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger), stored: make(chan struct{}, 1)}
 	if opts.Coordinator != nil {
 		s.access = &touched{m: map[string]coord.Access{}}
 	}
@@ -129,9 +144,11 @@ func New(opts Options) (*Service, error) {
 
 // Start starts the background work until ctx is done or Close: the GC
 // schedule (when Options.Interval is set; with a coordinator only on the
-// leader), reloading state when another replica changes it, and every
-// 15 s the store gauges and sharing this replica's accesses with the
-// cluster. Later calls do nothing.
+// leader), reloading state when another replica changes it, every 15 s
+// sharing this replica's accesses with the cluster (with a coordinator),
+// and, when the free space is watched (Options.FreeSpace and MinFree),
+// a check of it at once, every FreeCheckInterval and after stores, with
+// EnsureFree. Later calls do nothing.
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
 	started := s.started
@@ -150,10 +167,12 @@ func (s *Service) Start(ctx context.Context) {
 			})
 		})
 	}
-	s.bg.Every(ctx, "store gauges", 15*time.Second, func(ctx context.Context) {
-		s.gauges()
-		s.pushAccess(ctx)
-	})
+	if s.watchesSpace() {
+		s.bg.Go(ctx, "free space", s.spaceLoop)
+	}
+	if s.access != nil {
+		s.bg.Every(ctx, "access push", 15*time.Second, s.pushAccess)
+	}
 }
 
 // Close stops the background work, waits for it (a scheduled GC run
@@ -176,14 +195,20 @@ func (s *Service) Touch(key string, t time.Time) {
 	}
 }
 
-// Stored records that key was stored with size at t. It never blocks.
+// Stored records that key was stored with size at t, and has the free
+// space checked soon when it is watched. It never blocks.
 func (s *Service) Stored(key string, size int64, t time.Time) {
 	s.opts.Index.Stored(key, size, t)
+	select {
+	case s.stored <- struct{}{}:
+	default:
+	}
 }
 
-// gauges publishes the index's totals.
+// gauges makes the store and trash gauges read the index's totals and
+// the trash's size at every scrape (right from start, current without a
+// GC run), and sets the cap.
 func (s *Service) gauges() {
-	b, n := s.opts.Index.Totals()
-	s.opts.Metrics.Store(b, n, s.opts.Policy.MaxBytes)
-	s.opts.Metrics.Trash(s.opts.Trash.Size())
+	s.opts.Metrics.StoreFuncs(s.opts.Index.Totals, s.opts.Trash.Size)
+	s.opts.Metrics.Store(0, 0, s.opts.Policy.MaxBytes)
 }

@@ -49,29 +49,56 @@ func (s *Service) plan(ctx context.Context, pol gc.Policy) (gc.Plan, error) {
 	return gc.MakePlan(view, pol, time.Now())
 }
 
-// RunGC plans and runs GC, then purges the trash by age and size. actor
+// RunGC plans and runs GC, then purges the trash by age and size and,
+// with a size cap, oldest first while objects and trash together exceed
+// it (pinned or in-use versions kept over the objects' share). actor
 // names who asked, in the audit log.
 func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	plan, err := s.plan(ctx, s.policy())
+	pol := s.policy()
+	plan, err := s.plan(ctx, pol)
 	if err != nil {
 		s.opts.Metrics.GCRun(false, false)
 		return gc.Result{}, err
 	}
 	res, err := s.runner().Run(ctx, plan, actor, "gc")
 	s.opts.Metrics.GCRun(err == nil, false)
-	if removed, _, perr := s.opts.Trash.Purge(); perr == nil {
-		for _, m := range removed {
-			_ = s.opts.Audit.Record(audit.Event{Actor: actor, Action: "trash-purge", Target: m.ID, Reason: "retention or size bound", Bytes: m.Bytes})
-		}
-	}
+	s.purgeTrash(actor, pol)
 	s.lastGC = &res
-	s.gauges()
 	if err == nil {
 		s.log.Info("gc done", "actor", actor, "evicted", len(res.Evicted), "bytes", res.Bytes, "skipped_in_use", len(res.Skipped), "trash", res.TrashID)
 	}
 	return res, err
+}
+
+// purgeTrash removes trash batches past their retention or beyond the
+// trash's bound and, with a size cap, the oldest while the trash exceeds
+// its share of the cap or the objects (as the index counts them) and the
+// trash together exceed the cap. Called with mu held, after a run.
+func (s *Service) purgeTrash(actor string, pol gc.Policy) {
+	removed, _, err := s.opts.Trash.Purge()
+	if err != nil {
+		s.log.Error("trash purge failed", "err", err)
+	}
+	s.auditTrashPurge(actor, removed, "retention or size bound")
+	if pol.MaxBytes <= 0 {
+		return
+	}
+	objects, _ := s.opts.Index.Totals()
+	removed, _, err = s.opts.Trash.PurgeWhile(func(held int64) bool {
+		return (pol.TrashMaxBytes > 0 && held > pol.TrashMaxBytes) || objects+held > pol.MaxBytes
+	})
+	if err != nil {
+		s.log.Error("trash purge failed", "err", err)
+	}
+	s.auditTrashPurge(actor, removed, "size cap (objects and trash)")
+}
+
+func (s *Service) auditTrashPurge(actor string, removed []trash.Manifest, reason string) {
+	for _, m := range removed {
+		_ = s.opts.Audit.Record(audit.Event{Actor: actor, Action: "trash-purge", Target: m.ID, Reason: reason, Bytes: m.Bytes})
+	}
 }
 
 // scheduledGC is one round of the GC schedule. With a coordinator, only

@@ -142,7 +142,21 @@ type GC struct {
 	Pins           []string `toml:"pins"`            // "module-pattern[@version]" never evicted
 	PinSets        []string `toml:"pin_sets"`        // go.sum/go.mod files or directories: all they reference is kept
 	TrashRetention Duration `toml:"trash_retention"` // evicted objects stay restorable this long
-	TrashMaxSize   ByteSize `toml:"trash_max_size"`  // and the trash is bounded by this; 0: unbounded
+	TrashMaxSize   ByteSize `toml:"trash_max_size"`  // and the trash is bounded by this (TrashLimit)
+	MinFree        ByteSize `toml:"min_free"`        // below this free space on cache_dir's file system, GC runs at once; 0: off
+}
+
+// TrashLimit is the bound of the trash: trash_max_size when set; else,
+// with a size cap, a tenth of max_size (the trash's share of the cap,
+// which bounds objects and trash together); else 0, unbounded.
+func (g GC) TrashLimit() int64 {
+	switch {
+	case g.TrashMaxSize > 0:
+		return int64(g.TrashMaxSize)
+	case g.MaxSize > 0:
+		return int64(g.MaxSize) / 10
+	}
+	return 0
 }
 
 // Storage selects where artifacts live.
@@ -275,6 +289,7 @@ func Default() Config {
 		GC: GC{
 			Interval:       Duration(time.Hour),
 			TrashRetention: Duration(7 * 24 * time.Hour),
+			MinFree:        ByteSize(1 << 30),
 		},
 		Admin:   Admin{Listen: "127.0.0.1:3001"},
 		Storage: Storage{Type: "disk", S3: S3{Secure: true, RedirectTTL: Duration(15 * time.Minute)}},
@@ -677,8 +692,11 @@ func (c *Config) Validate() error {
 	if c.GC.Interval < 0 || c.GC.MaxIdle < 0 || c.GC.TrashRetention < 0 {
 		return &Error{Key: "gc", Err: errors.New("durations must not be negative")}
 	}
-	if c.GC.MaxSize < 0 || c.GC.TrashMaxSize < 0 || c.GC.KeepNewest < 0 {
+	if c.GC.MaxSize < 0 || c.GC.TrashMaxSize < 0 || c.GC.KeepNewest < 0 || c.GC.MinFree < 0 {
 		return &Error{Key: "gc", Err: errors.New("sizes and counts must not be negative")}
+	}
+	if c.GC.MaxSize > 0 && c.GC.TrashMaxSize >= c.GC.MaxSize {
+		return &Error{Key: "gc.trash_max_size", Err: fmt.Errorf("%d bytes is the trash's share of gc.max_size (%d bytes) and must be smaller", c.GC.TrashMaxSize, c.GC.MaxSize)}
 	}
 	for _, p := range c.GC.Pins {
 		if err := CheckPin(p); err != nil {

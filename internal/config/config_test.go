@@ -98,6 +98,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "zero request timeout", set: [2]string{"resilience.request_timeout", "0s"}, wantKey: "resilience.request_timeout"},
 		{name: "no probe failures", set: [2]string{"resilience.probe_failures", "0"}, wantKey: "resilience.probe_failures"},
 		{name: "negative breaker failures", set: [2]string{"resilience.breaker_failures", "-1"}, wantKey: "resilience.breaker_failures"},
+		{name: "trash share not smaller than the cap", file: "[gc]\nmax_size = \"8MiB\"\ntrash_max_size = \"8MiB\"\n", wantKey: "gc.trash_max_size"},
+		{name: "bad min_free", set: [2]string{"gc.min_free", "lots"}, wantKey: "gc.min_free"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
@@ -285,5 +287,27 @@ func TestBreakerKeys(t *testing.T) {
 	}
 	if rate, n := c.Resilience.Breaker(); rate != 1 || n != 4 {
 		t.Errorf("deprecated breaker_failures = 4: rate %v, minimum %d; want 1, 4", rate, n)
+	}
+}
+
+// TestTrashLimit: with a size cap the trash gets a share of it (a tenth
+// unless trash_max_size says), so that the cap bounds objects and trash
+// together; without a cap it is bounded by trash_max_size alone.
+func TestTrashLimit(t *testing.T) {
+	for _, tc := range []struct {
+		maxSize, trashMax ByteSize
+		want              int64
+	}{
+		{0, 0, 0},
+		{0, 10 << 30, 10 << 30},
+		{80 << 20, 0, 8 << 20},
+		{80 << 20, 1 << 20, 1 << 20},
+	} {
+		if got := (GC{MaxSize: tc.maxSize, TrashMaxSize: tc.trashMax}).TrashLimit(); got != tc.want {
+			t.Errorf("max_size %d, trash_max_size %d: TrashLimit = %d, want %d", tc.maxSize, tc.trashMax, got, tc.want)
+		}
+	}
+	if d := Default().GC; d.MinFree != 1<<30 || d.TrashLimit() != 0 {
+		t.Errorf("defaults: min_free %d, trash limit %d; want 1GiB, unbounded", d.MinFree, d.TrashLimit())
 	}
 }

@@ -5,7 +5,10 @@
 //
 //	max-idle     versions not served for MaxIdle
 //	keep-newest  all but the KeepNewest highest versions of each module
-//	size-cap     least recently used versions while the store exceeds MaxBytes
+//	size-cap     least recently used versions while the store exceeds
+//	             MaxBytes (less the trash's share, TrashMaxBytes)
+//	min-free     least recently used versions until FreeBytes are planned
+//	             (the caller's reaction to a file system low on space)
 //
 // Pinned versions are never evicted: patterns "module-pattern[@version]"
 // (GOPRIVATE-style module patterns), and go.sum / go.mod / go.work /
@@ -45,6 +48,27 @@ type Policy struct {
 	KeepNewest int
 	Pins       []string // "module-pattern[@version]"
 	PinSets    []string // go.sum / go.mod / go.work / go.work.sum files or directories
+
+	// TrashMaxBytes, with MaxBytes, is the trash's share of the cap: then
+	// MaxBytes bounds the objects and the trash together (they share the
+	// disk), the size cap keeping the objects within MaxBytes -
+	// TrashMaxBytes and the caller the trash within TrashMaxBytes. The
+	// shares are fixed because the trash is purged by whole batches: a
+	// run that evicted down to the whole cap would make a batch larger
+	// than the trash's share, and none would ever be kept. 0: the trash
+	// is not counted.
+	TrashMaxBytes int64
+	// FreeBytes, when positive, evicts least recently used versions
+	// (reason "min-free") until the plan evicts at least this many bytes
+	// in all: the caller's share of space to give back to a file system
+	// that is low on it (set for one plan, not configuration).
+	FreeBytes int64
+}
+
+// objectsCap is what the size cap leaves the objects: MaxBytes less the
+// trash's share.
+func (p Policy) objectsCap() int64 {
+	return max(0, p.MaxBytes-max(0, p.TrashMaxBytes))
 }
 
 // Index is what planning needs from the metadata index.
@@ -106,7 +130,7 @@ func Versions(idx Index) ([]*Entry, error) {
 // Item is a version the plan evicts.
 type Item struct {
 	*Entry
-	Reason string // "max-idle", "keep-newest", "size-cap"
+	Reason string // "max-idle", "keep-newest", "size-cap", "min-free"
 }
 
 // Plan is what a run would evict.
@@ -215,25 +239,36 @@ func MakePlan(idx Index, pol Policy, now time.Time) (Plan, error) {
 			i = j
 		}
 	}
-	if pol.MaxBytes > 0 {
-		total := plan.StoreBytes
+	evicted := func() (n int64) {
 		for v := range evict {
-			total -= v.Bytes
+			n += v.Bytes
 		}
-		lru := slices.Clone(vers)
-		slices.SortStableFunc(lru, func(a, b *Entry) int { return a.LastAccess.Compare(b.LastAccess) })
+		return n
+	}
+	lru := slices.Clone(vers)
+	slices.SortStableFunc(lru, func(a, b *Entry) int { return a.LastAccess.Compare(b.LastAccess) })
+	// evictLRU marks least recently used versions for reason while more
+	// reports true for the bytes evicted so far.
+	evictLRU := func(reason string, more func(evicted int64) bool) {
+		n := evicted()
 		for _, v := range lru {
-			if total <= pol.MaxBytes {
+			if !more(n) {
 				break
 			}
 			if _, done := evict[v]; done {
 				continue
 			}
-			mark(v, "size-cap")
+			mark(v, reason)
 			if _, ok := evict[v]; ok {
-				total -= v.Bytes
+				n += v.Bytes
 			}
 		}
+	}
+	if pol.MaxBytes > 0 {
+		evictLRU("size-cap", func(n int64) bool { return plan.StoreBytes-n > pol.objectsCap() })
+	}
+	if pol.FreeBytes > 0 {
+		evictLRU("min-free", func(n int64) bool { return n < pol.FreeBytes })
 	}
 	for _, v := range vers { // deterministic order
 		if reason, ok := evict[v]; ok {

@@ -123,9 +123,10 @@ func TestPolicies(t *testing.T) {
 	if err != nil || len(vers) != 12 {
 		t.Fatalf("Versions = %d, %v", len(vers), err)
 	}
-	var total int64
+	// The cap bounds what the index records: every version plus the
+	// lists (the store's size, as the plan counts it).
+	total, _ := f.idx.Totals()
 	for _, v := range vers {
-		total += v.Bytes
 		if len(v.Keys) != 4 {
 			t.Errorf("%s@%s has keys %v", v.Module, v.Version, v.Keys)
 		}
@@ -146,6 +147,19 @@ func TestPolicies(t *testing.T) {
 			[]string{"example.com/m2@v1.2.0:size-cap", "example.com/m2@v1.3.0:size-cap"}},
 		{"combined", gc.Policy{MaxIdle: 10*time.Hour + 30*time.Minute, KeepNewest: 3},
 			[]string{"example.com/m0@v1.0.0:keep-newest", "example.com/m1@v1.0.0:keep-newest", "example.com/m2@v1.0.0:keep-newest", "example.com/m2@v1.3.0:max-idle"}},
+		// With the trash's share of the cap, the cap bounds objects and
+		// trash together: the objects keep within the cap less the share.
+		{"the trash's 3 kB share comes off the objects", gc.Policy{MaxBytes: total - 3000, TrashMaxBytes: 3000},
+			[]string{"example.com/m2@v1.2.0:size-cap", "example.com/m2@v1.3.0:size-cap"}},
+		{"objects within the cap less the share", gc.Policy{MaxBytes: total + 3000, TrashMaxBytes: 3000}, nil},
+		{"a share as large as the cap leaves nothing", gc.Policy{MaxBytes: 1000, TrashMaxBytes: 1000, Pins: []string{"example.com/m0", "example.com/m1"}},
+			[]string{"example.com/m2@v1.0.0:size-cap", "example.com/m2@v1.1.0:size-cap", "example.com/m2@v1.2.0:size-cap", "example.com/m2@v1.3.0:size-cap"}},
+		{"min-free evicts until the bytes are planned", gc.Policy{FreeBytes: 5000},
+			[]string{"example.com/m2@v1.2.0:min-free", "example.com/m2@v1.3.0:min-free"}},
+		{"min-free skips pins", gc.Policy{FreeBytes: 5000, Pins: []string{"example.com/m2@v1.3.0"}},
+			[]string{"example.com/m2@v1.1.0:min-free", "example.com/m2@v1.2.0:min-free"}},
+		{"other rules count towards min-free", gc.Policy{FreeBytes: 5000, KeepNewest: 3},
+			[]string{"example.com/m0@v1.0.0:keep-newest", "example.com/m1@v1.0.0:keep-newest", "example.com/m2@v1.0.0:keep-newest", "example.com/m2@v1.3.0:min-free"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := gc.MakePlan(f.idx, tc.pol, f.now)

@@ -72,6 +72,7 @@ type Handler struct {
 	kinds     [numKinds]*metrics.KindCounters // by artifact.Kind
 	parsed    *artifact.ParseCache
 	observe   func(outcome proxy.Outcome, status int, bytes int64)
+	durations durationTimers
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -96,6 +97,7 @@ func New(opts Options) *Handler {
 	for k := artifact.List; k < numKinds; k++ {
 		h.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
 	}
+	h.durations = newDurationTimers(opts.Metrics)
 	return h
 }
 
@@ -119,12 +121,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	end := time.Now()
 	if rec.kind != 0 {
 		h.kinds[rec.kind].Request(rec.status)
+		h.durations.observe(rec.kind, rec.outcome, time.Since(start))
 		if h.observe != nil {
 			h.observe(rec.outcome, rec.status, rec.bytes)
 		}
 	}
 	accesslog.Log(r.Context(), h.log, &accesslog.Entry{Time: end, Method: r.Method, Path: r.URL.Path, Status: rec.status,
-		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr)})
+		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr), Level: logLevel(r.URL.Path)})
 }
 
 // remoteHost is the host of a request's RemoteAddr (the TCP peer), or
@@ -134,6 +137,15 @@ func remoteHost(addr string) string {
 		return host
 	}
 	return addr
+}
+
+// logLevel is the access log's level for a path: health probes, which
+// load balancers and orchestrators send every few seconds, at debug.
+func logLevel(path string) slog.Level {
+	if path == "/healthz" || path == "/readyz" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 func (h *Handler) serve(w *recorder, r *http.Request) {

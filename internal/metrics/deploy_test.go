@@ -29,20 +29,17 @@ const deployDashboardFile = "deploy/grafana/modproxy-dashboard.json"
 var deployMetricNameRE = regexp.MustCompile(`modproxy_[a-z_]+`)
 
 // deployRegisteredFamilies returns the metric families of a new Metrics
-// after every recording method was called once with dummy arguments, so
-// that every vector has a child and appears in Gather. Families map to
-// their type's name (COUNTER, GAUGE, HISTOGRAM, ...). Methods are found by
-// reflection: a recording method added later is covered without changing
-// this test.
+// after every method was called once with dummy arguments (and every
+// Timer it returned observed once), so that every vector has a child and
+// appears in Gather. Families map to their type's name (COUNTER, GAUGE,
+// HISTOGRAM, ...). Methods are found by reflection: a recording method
+// added later is covered without changing this test.
 func deployRegisteredFamilies(t *testing.T) map[string]string {
 	t.Helper()
 	m := New()
 	v := reflect.ValueOf(m)
 	for i := range v.NumMethod() {
 		meth := v.Type().Method(i)
-		if meth.Type.NumOut() != 0 {
-			continue // Handler, Registry: accessors, not recorders
-		}
 		args := make([]reflect.Value, 0, meth.Type.NumIn()-1)
 		for j := 1; j < meth.Type.NumIn(); j++ {
 			arg, ok := deployDummyArg(meth.Type.In(j))
@@ -57,7 +54,11 @@ func deployRegisteredFamilies(t *testing.T) map[string]string {
 					t.Errorf("Metrics.%s panics (is its metric created in New?): %v", meth.Name, r)
 				}
 			}()
-			v.Method(i).Call(args)
+			for _, out := range v.Method(i).Call(args) {
+				if tm, ok := out.Interface().(Timer); ok {
+					tm.Observe(time.Millisecond)
+				}
+			}
 		}()
 	}
 	mfs, err := m.Registry().Gather()
@@ -76,6 +77,22 @@ func deployDummyArg(typ reflect.Type) (reflect.Value, bool) {
 		return reflect.ValueOf(time.Second), true
 	}
 	switch typ.Kind() {
+	case reflect.Slice:
+		elem, ok := deployDummyArg(typ.Elem())
+		if !ok {
+			return reflect.Value{}, false
+		}
+		s := reflect.MakeSlice(typ, 1, 1)
+		s.Index(0).Set(elem)
+		return s, true
+	case reflect.Func:
+		return reflect.MakeFunc(typ, func([]reflect.Value) []reflect.Value {
+			out := make([]reflect.Value, typ.NumOut())
+			for i := range out {
+				out[i] = reflect.Zero(typ.Out(i))
+			}
+			return out
+		}), true
 	case reflect.String:
 		return reflect.ValueOf("test").Convert(typ), true
 	case reflect.Bool:

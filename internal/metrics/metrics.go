@@ -38,6 +38,7 @@ type Metrics struct {
 	trashBytes     prometheus.Gauge
 	coordFallback  prometheus.Counter
 	storeFull      *prometheus.CounterVec
+	ops            *ops // ops.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -46,7 +47,7 @@ func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{reg}
-	return &Metrics{
+	m := &Metrics{
 		reg: reg,
 		requests: f.counterVec("modproxy_requests_total",
 			"Protocol requests by artifact kind and HTTP status.", "kind", "code"),
@@ -77,7 +78,10 @@ func New() *Metrics {
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
 		storeFull: f.counterVec("modproxy_store_full_total",
 			"Fills that could not store their answer because local storage is full (no space left, quota exceeded), by artifact kind.", "kind"),
+		ops: newOps(f),
 	}
+	m.ops.preset(m)
+	return m
 }
 
 type factory struct{ reg *prometheus.Registry }

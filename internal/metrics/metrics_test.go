@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -113,6 +114,23 @@ func TestEveryRecorder(t *testing.T) {
 		{"GCEvicted", func() { m.GCEvicted("size-cap", 5) }, map[string]float64{`modproxy_gc_evicted_bytes_total{policy="size-cap"}`: 5}},
 		{"GCEvicted", func() { m.GCEvicted("size-cap", 7) }, map[string]float64{`modproxy_gc_evicted_bytes_total{policy="size-cap"}`: 12}},
 		{"Trash", func() { m.Trash(7) }, map[string]float64{`modproxy_trash_bytes`: 7}},
+		{"FreeSpace", func() { m.FreeSpace(5<<30, 1<<30) }, map[string]float64{
+			`modproxy_cache_free_bytes`: 5 << 30, `modproxy_cache_min_free_bytes`: 1 << 30,
+		}},
+		{"BuildInfo", func() { m.BuildInfo("v9.9.9", "abc123") }, map[string]float64{
+			`modproxy_build_info{goversion="` + goVersion + `",revision="abc123",version="v9.9.9"}`: 1,
+		}},
+		{"RequestTimer", func() { m.RequestTimer("zip", "hit").Observe(3 * time.Millisecond) },
+			histogram(`modproxy_request_duration_seconds`, `kind="zip",outcome="hit"`, requestBuckets, 0.003)},
+		{"PresetProtocol", func() { m.PresetProtocol([]string{"zip"}, []string{"hit", "miss"}, []int{200, 502}) }, map[string]float64{
+			`modproxy_cache_outcomes_total{kind="zip",outcome="hit"}`:  0,
+			`modproxy_cache_outcomes_total{kind="zip",outcome="miss"}`: 0,
+			`modproxy_requests_total{code="502",kind="zip"}`:           0, // code 200 of zip exists already
+		}},
+		{"PresetUpstream", func() { m.PresetUpstream("v") }, presetUpstream("v")},
+		{"StoreFuncs", func() { m.StoreFuncs(func() (int64, int64) { return 42, 3 }, func() int64 { return 9 }) }, map[string]float64{
+			`modproxy_store_bytes`: 42, `modproxy_store_objects`: 3, `modproxy_trash_bytes`: 9,
+		}},
 		{"CoordFallback", m.CoordFallback, map[string]float64{`modproxy_coordination_fallbacks_total`: 1}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
@@ -156,6 +174,12 @@ func TestNilRecords(t *testing.T) {
 	m.GCRun(true, false)
 	m.GCEvicted("size-cap", 5)
 	m.Trash(7)
+	m.FreeSpace(1, 2)
+	m.BuildInfo("v", "r")
+	m.RequestTimer("zip", "hit").Observe(time.Second)
+	m.PresetProtocol([]string{"zip"}, []string{"hit"}, []int{200})
+	m.PresetUpstream("u")
+	m.StoreFuncs(func() (int64, int64) { return 1, 1 }, func() int64 { return 1 })
 	m.CoordFallback()
 }
 
@@ -169,4 +193,76 @@ func TestRuntimeCollectors(t *testing.T) {
 			t.Errorf("no %s sample", name)
 		}
 	}
+}
+
+// goVersion is the Go version modproxy_build_info shows for this binary.
+var goVersion = func() string { _, _, v := readBuildInfo(); return v }()
+
+// histogram is every series of a histogram child with one observation
+// of v (or none when v < 0): buckets, sum and count.
+func histogram(name, labels string, buckets []float64, v float64) map[string]float64 {
+	out := map[string]float64{}
+	n := 0.0
+	if v >= 0 {
+		n = 1
+		out[name+"_sum{"+labels+"}"] = v
+	} else {
+		out[name+"_sum{"+labels+"}"] = 0
+	}
+	for _, b := range buckets {
+		c := 0.0
+		if v >= 0 && v <= b {
+			c = 1
+		}
+		out[name+"_bucket{"+labels+`,le="`+strconv.FormatFloat(b, 'g', -1, 64)+`"}`] = c
+	}
+	out[name+"_bucket{"+labels+`,le="+Inf"}`] = n
+	out[name+"_count{"+labels+"}"] = n
+	return out
+}
+
+// presetUpstream is what PresetUpstream creates for upstream u, at zero.
+func presetUpstream(u string) map[string]float64 {
+	out := map[string]float64{
+		`modproxy_upstream_breaker_state{upstream="` + u + `"}`:              0,
+		`modproxy_upstream_retries_total{upstream="` + u + `"}`:              0,
+		`modproxy_upstream_probes_total{result="ok",upstream="` + u + `"}`:   0,
+		`modproxy_upstream_probes_total{result="fail",upstream="` + u + `"}`: 0,
+	}
+	for _, st := range []string{"closed", "half-open", "open"} {
+		out[`modproxy_upstream_breaker_transitions_total{state="`+st+`",upstream="`+u+`"}`] = 0
+	}
+	for _, r := range []string{"ok", "not_found", "timeout", "error", "breaker_open"} {
+		maps.Copy(out, histogram("modproxy_upstream_fetch_seconds", `result="`+r+`",upstream="`+u+`"`,
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}, -1))
+	}
+	return out
+}
+
+// TestStoreFuncs: the store gauges read their functions at every scrape,
+// so they are right from the start and follow the index without a GC
+// run or a timer; Store keeps setting the cap.
+func TestStoreFuncs(t *testing.T) {
+	m := New()
+	var bytes, objects, trash atomic.Int64
+	bytes.Store(100)
+	objects.Store(2)
+	m.StoreFuncs(func() (int64, int64) { return bytes.Load(), objects.Load() }, trash.Load)
+	m.Store(1, 1, 500) // the values are the functions', the cap is Store's
+	want := func(b, n, tr float64) {
+		t.Helper()
+		got := scrape(t, m)
+		for name, v := range map[string]float64{"modproxy_store_bytes": b, "modproxy_store_objects": n, "modproxy_trash_bytes": tr, "modproxy_store_cap_bytes": 500} {
+			if got[name] != v {
+				t.Errorf("%s = %v, want %v", name, got[name], v)
+			}
+		}
+	}
+	want(100, 2, 0)
+	bytes.Store(250)
+	objects.Store(5)
+	trash.Store(40)
+	want(250, 5, 40)
+	m.StoreFuncs(func() (int64, int64) { return 7, 1 }, func() int64 { return 3 }) // replaced
+	want(7, 1, 3)
 }

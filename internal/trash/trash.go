@@ -4,7 +4,9 @@
 // Each deletion is a batch: DIR/ID/objects/KEY plus DIR/ID/manifest.json.
 // The manifest is written last, so a batch without one is incomplete
 // (a crash mid-move) and is restored or purged like any other. Batches are
-// purged by age (Retention) and, oldest first, by total size (MaxBytes).
+// purged by age (Retention) and, oldest first, by total size (MaxBytes);
+// PurgeWhile removes the oldest batches while a condition of the caller's
+// holds (the cache's size cap, low free space).
 // Safe for concurrent use.
 package trash
 
@@ -291,6 +293,33 @@ func (t *Trash) Purge() ([]Manifest, int64, error) {
 		}
 	}
 	return removed, total, nil
+}
+
+// PurgeWhile removes batches, oldest first, for as long as more(held)
+// reports true, held being the bytes the trash holds before each removal;
+// it stops when more reports false or the trash is empty. It returns the
+// removed manifests and the bytes left. Callers use it to bound the trash
+// by something it cannot know: a share of the cache's size cap, or the
+// free space of the file system (more then asks the file system and
+// ignores held).
+func (t *Trash) PurgeWhile(more func(held int64) bool) ([]Manifest, int64, error) {
+	all, err := t.List()
+	if err != nil {
+		return nil, 0, err
+	}
+	var held int64
+	for _, m := range all {
+		held += m.Bytes
+	}
+	var removed []Manifest
+	for i := len(all) - 1; i >= 0 && more(held); i-- { // oldest first
+		if err := removeAll(filepath.Join(t.dir, all[i].ID)); err != nil {
+			return removed, held, err
+		}
+		held -= all[i].Bytes
+		removed = append(removed, all[i])
+	}
+	return removed, held, nil
 }
 
 // Size returns the bytes held.

@@ -268,17 +268,12 @@ func TestUnknownAndBadIDs(t *testing.T) {
 	}
 }
 
-// TestPurgeAndRemove: batches go when past their retention, and oldest
-// first while the trash exceeds its size bound; Remove deletes one.
-func TestPurgeAndRemove(t *testing.T) {
-	s, err := storagefs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := t0
-	tr, _ := newTrash(t, trash.Options{Retention: time.Hour, MaxBytes: 250, Now: func() time.Time { return now }})
+// fourBatches moves four zips of 100 bytes into a batch each, a minute
+// apart on the clock *now, and returns their IDs, oldest first.
+func fourBatches(t *testing.T, s trash.Store, tr *trash.Trash, now *time.Time) []string {
+	t.Helper()
 	var ids []string
-	for i := range 4 { // 100 bytes each, a minute apart
+	for i := range 4 {
 		key := "example.com/a/@v/v1." + string(rune('0'+i)) + ".0.zip"
 		fill(t, s, map[string]string{key: strings.Repeat("x", 100)})
 		b := tr.Begin("batch")
@@ -289,8 +284,21 @@ func TestPurgeAndRemove(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, b.ID())
-		now = now.Add(time.Minute)
+		*now = now.Add(time.Minute)
 	}
+	return ids
+}
+
+// TestPurgeAndRemove: batches go when past their retention, and oldest
+// first while the trash exceeds its size bound; Remove deletes one.
+func TestPurgeAndRemove(t *testing.T) {
+	s, err := storagefs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	tr, _ := newTrash(t, trash.Options{Retention: time.Hour, MaxBytes: 250, Now: func() time.Time { return now }})
+	ids := fourBatches(t, s, tr, &now)
 	if len(slices.Compact(slices.Clone(ids))) != 4 {
 		t.Fatalf("batch IDs not unique: %q", ids)
 	}
@@ -321,5 +329,50 @@ func TestNewCreatesDir(t *testing.T) {
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		t.Fatalf("trash dir: %v", err)
+	}
+}
+
+// TestPurgeWhile: batches go oldest first while the caller's condition
+// holds, here a file system whose free space grows by what each removal
+// frees (a fake free-space function), and not one more.
+func TestPurgeWhile(t *testing.T) {
+	s, err := storagefs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	tr, _ := newTrash(t, trash.Options{Now: func() time.Time { return now }})
+	ids := fourBatches(t, s, tr, &now)
+	// The disk has 50 bytes free plus what the trash does not hold; 200
+	// are wanted: the two oldest batches must go.
+	free := func() int64 { return 50 + 400 - tr.Size() }
+	var helds []int64
+	removed, left, err := tr.PurgeWhile(func(held int64) bool {
+		helds = append(helds, held)
+		return free() < 200
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 || removed[0].ID != ids[0] || removed[1].ID != ids[1] || left != 200 {
+		t.Fatalf("removed %+v, left %d; want the two oldest, 200 left", removed, left)
+	}
+	if !slices.Equal(helds, []int64{400, 300, 200}) {
+		t.Errorf("condition asked with held = %v, want [400 300 200]", helds)
+	}
+	if got := free(); got < 200 {
+		t.Errorf("free space %d after the purge, want at least 200", got)
+	}
+	list, err := tr.List()
+	if err != nil || len(list) != 2 || list[0].ID != ids[3] || list[1].ID != ids[2] {
+		t.Errorf("List = %+v, %v; want the two newest", list, err)
+	}
+	// A condition that never holds removes nothing; one that always holds
+	// empties the trash.
+	if removed, left, err := tr.PurgeWhile(func(int64) bool { return false }); err != nil || len(removed) != 0 || left != 200 {
+		t.Errorf("PurgeWhile(false) = %d removed, %d left, %v", len(removed), left, err)
+	}
+	if removed, left, err := tr.PurgeWhile(func(int64) bool { return true }); err != nil || len(removed) != 2 || left != 0 {
+		t.Errorf("PurgeWhile(true) = %d removed, %d left, %v", len(removed), left, err)
 	}
 }

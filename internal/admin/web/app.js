@@ -73,6 +73,13 @@
     return v.toFixed(digits) + ' ' + units[i];
   }
 
+  function fmtSeconds(v) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
+    if (v === 0) return '0 s';
+    if (v < 1) return (v * 1000).toFixed(v < 0.01 ? 1 : 0) + ' ms';
+    return v.toFixed(v < 10 ? 2 : 1) + ' s';
+  }
+
   function fmtRatio(r) {
     return typeof r !== 'number' || r < 0 ? '–' : (r * 100).toFixed(1) + '%';
   }
@@ -249,13 +256,22 @@
     const points = [];
     for (let i = 0; i < series.length; i += size) {
       const chunk = series.slice(i, i + size);
-      const p = { start: parseTime(chunk[0].start), requests: 0, hits: 0, misses: 0, bytes: 0 };
+      const p = {
+        start: parseTime(chunk[0].start), requests: 0, hits: 0, misses: 0, bytes: 0,
+        errors: 0, fetches: 0, fetchErrors: 0, fetchSeconds: 0, fetchMax: 0,
+      };
       for (const b of chunk) {
         p.requests += b.requests || 0;
         p.hits += b.hits || 0;
         p.misses += b.misses || 0;
         p.bytes += b.bytes || 0;
+        p.errors += b.errors || 0;
+        p.fetches += b.upstream_fetches || 0;
+        p.fetchErrors += b.upstream_errors || 0;
+        p.fetchSeconds += b.upstream_seconds || 0;
+        p.fetchMax = Math.max(p.fetchMax, b.upstream_max_seconds || 0);
       }
+      p.fetchMean = p.fetches ? p.fetchSeconds / p.fetches : 0;
       points.push(p);
     }
     return { size, points };
@@ -355,6 +371,7 @@
     ], fmtInt, 'Requests: ' + fmtInt(sum.requests) + ' total, ' + fmtInt(sum.hits) + ' hits, ' + fmtInt(sum.misses) + ' misses');
     drawChart($('chart-bytes'), points, [{ key: 'bytes', cls: 'bytes', area: true }], fmtBytes,
       'Bytes served: ' + fmtBytes(sum.bytes) + ' total');
+    renderHealth(series, points);
 
     const topRow = (m, value, text, field) =>
       el('tr', { 'data-testid': 'top-module', 'data-module': m.module },
@@ -362,6 +379,33 @@
         el('td', { class: 'num', 'data-field': field, 'data-value': value }, text));
     fill($('top-size-body'), (st.top_by_size || []).map((m) => topRow(m, m.bytes, fmtBytes(m.bytes), 'top_bytes')), 2, 'Nothing cached yet');
     fill($('top-hits-body'), (st.top_by_hits || []).map((m) => topRow(m, m.hits, fmtInt(m.hits), 'top_hits')), 2, 'No hits yet');
+  }
+
+  // renderHealth draws the errors and upstream-latency charts and their
+  // totals over the window.
+  function renderHealth(series, points) {
+    const t = { errors: 0, fetches: 0, fetchErrors: 0, seconds: 0, max: 0 };
+    for (const b of series) {
+      t.errors += b.errors || 0;
+      t.fetches += b.upstream_fetches || 0;
+      t.fetchErrors += b.upstream_errors || 0;
+      t.seconds += b.upstream_seconds || 0;
+      t.max = Math.max(t.max, b.upstream_max_seconds || 0);
+    }
+    const mean = t.fetches ? t.seconds / t.fetches : 0;
+    setNum('traffic-errors', t.errors, fmtInt(t.errors));
+    setNum('upstream-errors', t.fetchErrors, fmtInt(t.fetchErrors));
+    setNum('upstream-fetches', t.fetches, fmtInt(t.fetches));
+    setNum('upstream-mean', mean, t.fetches ? fmtSeconds(mean) : '–');
+    setNum('upstream-max', t.max, t.fetches ? fmtSeconds(t.max) : '–');
+    drawChart($('chart-errors'), points, [
+      { key: 'errors', cls: 'err', area: true },
+      { key: 'fetchErrors', cls: 'uperr' },
+    ], fmtInt, 'Errors: ' + fmtInt(t.errors) + ' 5xx answers, ' + fmtInt(t.fetchErrors) + ' of ' + fmtInt(t.fetches) + ' upstream fetches failed');
+    drawChart($('chart-upstream'), points, [
+      { key: 'fetchMean', cls: 'upmean', area: true },
+      { key: 'fetchMax', cls: 'upmax' },
+    ], fmtSeconds, 'Upstream fetch time: mean ' + fmtSeconds(mean) + ', slowest ' + fmtSeconds(t.max));
   }
 
   // ---------- upstreams ----------

@@ -1,0 +1,5 @@
+//go:build !(linux || darwin || freebsd)
+
+package diskspace
+
+func of(dir string) (Space, error) { return Space{}, ErrUnsupported }
