@@ -54,14 +54,19 @@ const (
 	// Mismatch is Integrity: the content's hash differs from the one the
 	// checksum database records — a possible attack.
 	Mismatch
+	// Unauthenticated: the request carries no acceptable identity (no
+	// credentials, malformed ones, or an unknown, expired or revoked
+	// token) where one is required.
+	Unauthenticated
 )
 
 // NumClasses is the number of classes; they are 0 .. NumClasses-1.
-const NumClasses = int(Mismatch) + 1
+const NumClasses = int(Unauthenticated) + 1
 
 var names = [NumClasses]string{
 	Internal: "internal", NotExist: "not-exist", Invalid: "invalid", Denied: "denied", Gone: "gone",
 	Unavailable: "unavailable", Timeout: "timeout", Integrity: "integrity", Mismatch: "mismatch",
+	Unauthenticated: "unauthenticated",
 }
 
 func (c Class) String() string {

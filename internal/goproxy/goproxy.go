@@ -9,6 +9,7 @@
 //	Denied / Gone            403 / 410
 //	Unavailable / Timeout    502 / 504 "timed out: ...", with Retry-After
 //	Integrity / Mismatch     502 / 502 "SECURITY: ..."
+//	Unauthenticated          401 "authentication required: ...", WWW-Authenticate: Basic
 //	Internal                 500 "internal error" (the error is logged)
 //
 // No request can make it read or write outside the store: paths are parsed
@@ -27,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/metrics"
@@ -54,6 +56,12 @@ type Options struct {
 	// Observe, when set, is called after every protocol request with its
 	// cache outcome ("" for errors), status and bytes sent.
 	Observe func(outcome proxy.Outcome, status int, bytes int64)
+	// Access, when set, requires an identity on every request but /healthz
+	// and /readyz (401 with a Basic challenge otherwise) and limits module
+	// reads to the identity's grant in Namespace ("" the root); a refused
+	// module answers like a missing one (404).
+	Access    *access.Service
+	Namespace string
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -65,6 +73,8 @@ type Handler struct {
 	metrics   *metrics.Metrics
 	metricsH  http.Handler
 	observe   func(outcome proxy.Outcome, status int, bytes int64)
+	access    *access.Service
+	namespace string
 }
 
 // New returns a Handler.
@@ -79,6 +89,8 @@ func New(opts Options) *Handler {
 		ready:     opts.Ready,
 		metrics:   opts.Metrics,
 		observe:   opts.Observe,
+		access:    opts.Access,
+		namespace: opts.Namespace,
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -114,6 +126,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec.outcome != "" {
 		attrs = append(attrs, slog.String("cache", string(rec.outcome)))
 	}
+	if rec.identity != "" {
+		attrs = append(attrs, slog.String("identity", rec.identity))
+	}
 	if rec.kind != 0 {
 		h.metrics.Request(rec.kind.String(), rec.status)
 		if h.observe != nil {
@@ -130,6 +145,12 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if h.access != nil && p != "/healthz" && p != "/readyz" {
+		var ok bool
+		if r, ok = h.authenticate(w, r); !ok {
+			return
+		}
+	}
 	switch p {
 	case "/healthz":
 		text(w, http.StatusOK, "ok")
@@ -199,6 +220,10 @@ func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 
 func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
 	w.kind = req.Kind
+	if !h.mayRead(r, req) {
+		h.serveError(w, r, req, &hiddenMiss{key: req.Key})
+		return
+	}
 	res, err := h.svc.Get(r.Context(), req)
 	if err != nil {
 		h.serveError(w, r, req, err)
@@ -287,6 +312,12 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 	c := errclass.Of(err)
 	a := answerFor(c, req.Kind == artifact.SumDB)
 	msg := a.prefix + err.Error()
+	if c == errclass.NotExist && h.access != nil && req.Kind != artifact.SumDB && req.Module != "" {
+		msg = notFoundText(req)
+	}
+	if a.challenge {
+		w.Header()["Www-Authenticate"] = challenge
+	}
 	if a.hide {
 		h.log.Error("request failed", "key", req.Key, "err", err)
 		msg = "internal error"
@@ -302,21 +333,24 @@ type answer struct {
 	status int
 	prefix string // put before the error's text
 	hide   bool   // the text is logged, not shown ("internal error")
+	// challenge asks for credentials (WWW-Authenticate: Basic).
+	challenge bool
 }
 
 // answers maps every error class to its HTTP answer: the one place where
 // domain errors become statuses. Invalid requests are 404, so that a
 // client's "," list moves on, except under /sumdb/ (sumdbAnswers).
 var answers = [errclass.NumClasses]answer{
-	errclass.Internal:    {status: http.StatusInternalServerError, hide: true},
-	errclass.NotExist:    {status: http.StatusNotFound, prefix: "not found: "},
-	errclass.Invalid:     {status: http.StatusNotFound},
-	errclass.Denied:      {status: http.StatusForbidden},
-	errclass.Gone:        {status: http.StatusGone},
-	errclass.Unavailable: {status: http.StatusBadGateway},
-	errclass.Timeout:     {status: http.StatusGatewayTimeout, prefix: "timed out: "},
-	errclass.Integrity:   {status: http.StatusBadGateway},
-	errclass.Mismatch:    {status: http.StatusBadGateway, prefix: "SECURITY: "},
+	errclass.Internal:        {status: http.StatusInternalServerError, hide: true},
+	errclass.NotExist:        {status: http.StatusNotFound, prefix: "not found: "},
+	errclass.Invalid:         {status: http.StatusNotFound},
+	errclass.Denied:          {status: http.StatusForbidden},
+	errclass.Gone:            {status: http.StatusGone},
+	errclass.Unavailable:     {status: http.StatusBadGateway},
+	errclass.Timeout:         {status: http.StatusGatewayTimeout, prefix: "timed out: "},
+	errclass.Integrity:       {status: http.StatusBadGateway},
+	errclass.Mismatch:        {status: http.StatusBadGateway, prefix: "SECURITY: "},
+	errclass.Unauthenticated: {status: http.StatusUnauthorized, prefix: "authentication required: ", challenge: true},
 }
 
 // sumdbAnswers are the answers that differ under /sumdb/.
@@ -357,6 +391,8 @@ type recorder struct {
 	outcome proxy.Outcome
 	kind    artifact.Kind
 	wrote   bool
+	// identity is the authenticated identity's name ("" with auth off).
+	identity string
 }
 
 func (r *recorder) WriteHeader(code int) {
