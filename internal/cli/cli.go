@@ -57,6 +57,9 @@ func commands() []command {
 		{"clean", "safe, selective cleaner for the local module cache (GOMODCACHE)", runClean},
 		{"gc", "evict module versions by the cache policies; list and restore the trash", runGC},
 		{"index", "rebuild the metadata index of a cache directory", runIndex},
+		{"token", "create, list and revoke the tokens of a cache", runToken},
+		{"login", "save a token for a proxy URL (for modproxy auth)", runLogin},
+		{"auth", "the GOAUTH credential helper (GOAUTH='modproxy auth')", runAuth},
 		{"version", "print the version", runVersion},
 	}
 }
