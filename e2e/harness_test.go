@@ -97,10 +97,10 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 			line := sc.Text()
 			s.logs.Write([]byte(line + "\n"))
 			var rec struct {
-				Msg, Addr string
+				Msg, Addr, URL string
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
+				addr <- rec.URL // http:// or https://
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -114,8 +114,8 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 		}
 	})
 	select {
-	case a := <-addr:
-		s.URL = "http://" + a
+	case u := <-addr:
+		s.URL = u
 	case err := <-s.done:
 		s.done <- err
 		t.Fatalf("modproxy exited: %v\n%s", err, s.logs.String())

@@ -46,6 +46,7 @@ type Entry struct {
 	Status   int
 	Bytes    int64 // body bytes sent
 	Duration time.Duration
+	Identity string     // who asked (a token or certificate mapping name); "" when anonymous
 	Level    slog.Level // Info unless set (health probes are logged at Debug)
 	Cache    string     // cache outcome (hit, miss, ...); omitted when empty
 	Remote   string     // the client's address without port (the TCP peer)
@@ -63,6 +64,9 @@ func (e *Entry) attrs(dst []slog.Attr) []slog.Attr {
 	if e.Cache != "" {
 		dst = append(dst, slog.String("cache", e.Cache))
 	}
+	if e.Identity != "" {
+		dst = append(dst, slog.String("identity", e.Identity))
+	}
 	return append(dst, slog.String("remote", e.Remote))
 }
 
@@ -78,7 +82,7 @@ func Log(ctx context.Context, l *slog.Logger, e *Entry) {
 	if ah, ok := h.(*Handler); ok && e.Level == slog.LevelInfo && ah.writeLine(e) {
 		return
 	}
-	var a [7]slog.Attr
+	var a [8]slog.Attr
 	r := slog.NewRecord(e.Time, e.Level, Message, 0)
 	r.AddAttrs(e.attrs(a[:0])...)
 	_ = h.Handle(ctx, r)
@@ -181,7 +185,7 @@ func preformat(json bool, as []slog.Attr) []byte {
 // inner handler instead (grouped, a string that needs escaping, a time
 // slog cannot write as JSON).
 func (h *Handler) writeLine(e *Entry) bool {
-	if h.grouped || !plain(e.Method) || !plain(e.Path) || !plain(e.Remote) || (e.Cache != "" && !plain(e.Cache)) ||
+	if h.grouped || !plain(e.Method) || !plain(e.Path) || !plain(e.Remote) || (e.Cache != "" && !plain(e.Cache)) || (e.Identity != "" && !plain(e.Identity)) ||
 		e.Time.IsZero() || e.Time.Year() < 0 || e.Time.Year() > 9999 {
 		return false
 	}
@@ -204,6 +208,10 @@ func (h *Handler) writeLine(e *Entry) bool {
 			b = append(append(b, `,"cache":"`...), e.Cache...)
 			b = append(b, '"')
 		}
+		if e.Identity != "" {
+			b = append(append(b, `,"identity":"`...), e.Identity...)
+			b = append(b, '"')
+		}
 		b = append(append(b, `,"remote":"`...), e.Remote...)
 		b = append(b, "\"}\n"...)
 	} else {
@@ -217,6 +225,9 @@ func (h *Handler) writeLine(e *Entry) bool {
 		b = append(append(b, " duration="...), e.Duration.String()...)
 		if e.Cache != "" {
 			b = append(append(b, " cache="...), e.Cache...)
+		}
+		if e.Identity != "" {
+			b = append(append(b, " identity="...), e.Identity...)
 		}
 		b = append(append(b, " remote="...), e.Remote...)
 		b = append(b, '\n')

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/audit"
@@ -40,6 +41,7 @@ import (
 	"github.com/modproxy/modproxy/internal/storage"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	s3store "github.com/modproxy/modproxy/internal/storage/s3"
+	"github.com/modproxy/modproxy/internal/tlsconf"
 	"github.com/modproxy/modproxy/internal/trash"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
@@ -86,6 +88,9 @@ type Server struct {
 	cache      *cacheadmin.Service
 	bg         *background.Group // the scrub schedule
 	adminH     http.Handler
+	access     *access.Service // tokens and certificate mappings
+	watcher    *access.Watcher // reloads access's tokens; closed by Close
+	tls        *tlsconf.Config // nil: plain HTTP
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -148,6 +153,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	built := false
 	defer func() { // a server New does not return releases what it opened
 		if !built {
+			if srv.watcher != nil {
+				srv.watcher.Close()
+			}
 			srv.upstreams.close()
 			srv.closeCoord()
 			idx.Close()
@@ -206,6 +214,16 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		NegativeTTL:          time.Duration(cfg.Cache.NegativeTTL),
 	}
 	private := strings.Join(cfg.Verify.Private, ",")
+	if srv.tls, err = openTLS(cfg, log); err != nil {
+		return nil, err
+	}
+	if srv.access, err = OpenAccess(context.Background(), cfg, log); err != nil {
+		return nil, err
+	}
+	var authn *access.Service // nil: auth.mode = "off"
+	if cfg.Auth.Mode == "required" {
+		authn = srv.access
+	}
 	popts := proxy.Options{
 		Store:      store,
 		Upstream:   chain,
@@ -249,7 +267,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe, Access: authn})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -260,7 +278,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: ups.ready(n.svc), Observe: observe}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: ups.ready(n.svc), Observe: observe, Access: authn, Namespace: ns.Name}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -280,6 +298,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		log.Warn("cache-only mode: nothing is fetched upstream (offline = true)")
 	}
 	srv.svc, srv.handler, srv.sumdbNames = svc, root, names
+	srv.watcher = srv.access.Watch(access.DefaultInterval)
 	srv.adminH = admin.New(admin.Options{Backend: adminBackend{srv}, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
 	built = true
 	return srv, nil
@@ -391,6 +410,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 	}
+	ln = s.tlsListener(ln)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -399,7 +419,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+	s.log.Info("listening", "addr", ln.Addr().String(), "url", s.scheme()+"://"+ln.Addr().String(), "auth", s.cfg.Auth.Mode)
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
@@ -412,9 +432,10 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 			srv.Close()
 			return fmt.Errorf("admin listen %s: %w", s.cfg.Admin.Listen, err)
 		}
+		aln = s.tlsListener(aln)
 		adminSrv = &http.Server{Handler: s.adminH, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-		s.log.Info("admin listening", "addr", aln.Addr().String(), "url", "http://"+aln.Addr().String()+"/", "token", s.cfg.Admin.Token != "")
+		s.log.Info("admin listening", "addr", aln.Addr().String(), "url", s.scheme()+"://"+aln.Addr().String()+"/", "token", s.cfg.Admin.Token != "")
 		go func() { errc <- adminSrv.Serve(aln) }()
 		s.recordAdmin(aln.Addr())
 		defer s.forgetAdmin()
@@ -422,6 +443,8 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 		s.recordAdmin(nil)
 	}
 	s.RunBackground(ctx)
+	stopHangup := s.reloadOnHangup()
+	defer stopHangup()
 	select {
 	case err := <-errc:
 		s.stopBackground()
@@ -502,6 +525,7 @@ func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, tot
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopBackground()
+		s.watcher.Close()
 		s.closeServices()
 		s.upstreams.close()
 		s.closeCoord()

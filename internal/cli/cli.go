@@ -55,6 +55,9 @@ func commands() []*command {
 		cleanCommand(),
 		gcCommand(),
 		indexCommand(),
+		tokenCommand(),
+		loginCommand(),
+		authCommand(),
 		versionCommand(),
 	}
 }
@@ -145,6 +148,9 @@ func addConfigFlags(fs *flag.FlagSet, serve bool) *configFlags {
 	if serve {
 		cf.set["listen"] = fs.String("listen", "", "listen `address` (default 127.0.0.1:3000)")
 		cf.set["upstream"] = fs.String("upstream", "", "upstream `list` in GOPROXY syntax (default: go env GOPROXY)")
+		cf.set["tls.cert_file"] = fs.String("tls-cert", "", "TLS certificate `file` (PEM): HTTPS on the listeners, with --tls-key")
+		cf.set["tls.key_file"] = fs.String("tls-key", "", "TLS private key `file` (PEM)")
+		cf.set["auth.mode"] = fs.String("auth", "", "authentication `mode`: off or required (default off)")
 		cf.noVerify = fs.Bool("no-verify", false, "turn checksum verification off (logged loudly; same as verify.enabled = false)")
 	}
 	return cf

@@ -56,6 +56,8 @@ type Config struct {
 	Audit      Audit      `toml:"audit"`
 	Storage    Storage    `toml:"storage"`
 	Cluster    Cluster    `toml:"cluster"`
+	TLS        TLS        `toml:"tls"`
+	Auth       Auth       `toml:"auth"`
 
 	// Routes map module path patterns to an upstream list; the first
 	// match wins; unmatched paths use Upstream. File only.
@@ -195,6 +197,35 @@ type Admin struct {
 	Token  string `toml:"token"`  // bearer token; required when Listen is not loopback
 }
 
+// TLS serves the protocol and admin listeners over HTTPS when CertFile is
+// set (PEM files, reloaded when they change or on SIGHUP).
+type TLS struct {
+	CertFile     string `toml:"cert_file"`
+	KeyFile      string `toml:"key_file"`
+	ClientCAFile string `toml:"client_ca_file"` // verified client certificates are identities (see Auth.Certificates)
+}
+
+// Auth configures who may use the protocol listener.
+type Auth struct {
+	// Mode is "off" (anyone who reaches the port) or "required" (a token
+	// or a mapped client certificate on every protocol request).
+	Mode string `toml:"mode"`
+	// AllowAnonymous must be set to listen beyond loopback with Mode "off".
+	AllowAnonymous bool `toml:"allow_anonymous"`
+	// Certificates map verified client certificates to grants. File only.
+	Certificates []CertMapping `toml:"certificate"`
+}
+
+// CertMapping names the client certificates (by "dns:NAME", "uri:URI",
+// "email:ADDR" or "cn:NAME") that get a grant, as a token would.
+type CertMapping struct {
+	Name       string   `toml:"name"`
+	Subjects   []string `toml:"subjects"`
+	Scopes     []string `toml:"scopes"`
+	Namespaces []string `toml:"namespaces"`
+	Match      []string `toml:"match"`
+}
+
 // Audit bounds the audit log.
 type Audit struct {
 	MaxSize  ByteSize `toml:"max_size"`  // rotate beyond this
@@ -292,6 +323,7 @@ func Default() Config {
 			MinFree:        ByteSize(1 << 30),
 		},
 		Admin:   Admin{Listen: "127.0.0.1:3001"},
+		Auth:    Auth{Mode: "off"},
 		Storage: Storage{Type: "disk", S3: S3{Secure: true, RedirectTTL: Duration(15 * time.Minute)}},
 		Audit:   Audit{MaxSize: ByteSize(100 << 20), MaxFiles: 10},
 		Verify: Verify{
@@ -731,6 +763,33 @@ func (c *Config) Validate() error {
 	}
 	if c.Fetch.MaxZipSize <= 0 {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
+	}
+	return c.validateAuth()
+}
+
+// validateAuth checks [tls] and [auth]; it refuses an unauthenticated
+// listener beyond loopback unless auth.allow_anonymous says so.
+func (c *Config) validateAuth() error {
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return &Error{Key: "tls.cert_file", Err: errors.New("tls.cert_file and tls.key_file go together")}
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		return &Error{Key: "tls.client_ca_file", Err: errors.New("requires tls.cert_file and tls.key_file")}
+	}
+	switch c.Auth.Mode {
+	case "off":
+		host, _, _ := net.SplitHostPort(c.Listen)
+		if !isLoopback(host) && !c.Auth.AllowAnonymous {
+			return &Error{Key: "auth.mode", Err: fmt.Errorf("listen (%s) is not a loopback address and auth.mode is \"off\": anyone who reaches the port could read every cached module, private ones included; set auth.mode = \"required\" (with tokens: modproxy token create), or auth.allow_anonymous = true to serve without authentication on purpose", c.Listen)}
+		}
+	case "required":
+	default:
+		return &Error{Key: "auth.mode", Err: fmt.Errorf("%q: want off or required", c.Auth.Mode)}
+	}
+	for i, m := range c.Auth.Certificates {
+		if m.Name == "" || len(m.Subjects) == 0 || len(m.Scopes) == 0 {
+			return &Error{Key: fmt.Sprintf("auth.certificate[%d]", i), Err: errors.New("name, subjects and scopes are required")}
+		}
 	}
 	return nil
 }

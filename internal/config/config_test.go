@@ -311,3 +311,53 @@ func TestTrashLimit(t *testing.T) {
 		t.Errorf("defaults: min_free %d, trash limit %d; want 1GiB, unbounded", d.MinFree, d.TrashLimit())
 	}
 }
+
+// TestAuthRefusal: beyond loopback, auth.mode = "off" is refused with an
+// error naming both keys unless auth.allow_anonymous is set; loopback and
+// auth.mode = "required" start.
+func TestAuthRefusal(t *testing.T) {
+	base := Default()
+	base.Upstream = "https://proxy.example"
+	for _, tc := range []struct {
+		listen, mode string
+		anonymous    bool
+		refused      bool
+	}{
+		{"127.0.0.1:3000", "off", false, false},
+		{"localhost:3000", "off", false, false},
+		{"0.0.0.0:0", "off", false, true},
+		{":3000", "off", false, true},
+		{"0.0.0.0:0", "off", true, false},
+		{"0.0.0.0:0", "required", false, false},
+	} {
+		c := base
+		c.Listen, c.Auth.Mode, c.Auth.AllowAnonymous = tc.listen, tc.mode, tc.anonymous
+		err := c.Validate()
+		if !tc.refused {
+			if err != nil {
+				t.Errorf("%+v: %v", tc, err)
+			}
+			continue
+		}
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Key != "auth.mode" || !strings.Contains(err.Error(), "auth.allow_anonymous") {
+			t.Errorf("%+v: got %v, want a config error on auth.mode naming auth.allow_anonymous", tc, err)
+		}
+	}
+	c := base
+	c.Auth.Mode = "sometimes"
+	if err := c.Validate(); err == nil {
+		t.Error("auth.mode = sometimes accepted")
+	}
+	c = base
+	c.TLS.CertFile = "cert.pem"
+	if err := c.Validate(); err == nil {
+		t.Error("tls.cert_file without tls.key_file accepted")
+	}
+	if err := c.LoadFile(writeFile(t, "[auth]\nmode = \"required\"\n[[auth.certificate]]\nname = \"ci\"\nsubjects = [\"dns:ci.example\"]\nscopes = [\"read\"]\nmatch = [\"corp.example.com/ci/*\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Auth.Certificates) != 1 || c.Auth.Certificates[0].Subjects[0] != "dns:ci.example" || c.Auth.Certificates[0].Match[0] != "corp.example.com/ci/*" {
+		t.Errorf("certificate mappings: %+v", c.Auth.Certificates)
+	}
+}

@@ -59,15 +59,20 @@ const (
 	// be stored. It is never the fault of an upstream; it heals by itself
 	// when space returns.
 	StoreFull
+	// Unauthenticated: the request carries no acceptable identity (no
+	// credentials, malformed ones, or an unknown, expired or revoked
+	// token) where one is required.
+	Unauthenticated
 )
 
 // NumClasses is the number of classes; they are 0 .. NumClasses-1.
-const NumClasses = int(StoreFull) + 1
+const NumClasses = int(Unauthenticated) + 1
 
 var names = [NumClasses]string{
 	Internal: "internal", NotExist: "not-exist", Invalid: "invalid", Denied: "denied", Gone: "gone",
 	Unavailable: "unavailable", Timeout: "timeout", Integrity: "integrity", Mismatch: "mismatch",
-	StoreFull: "store-full",
+	StoreFull:       "store-full",
+	Unauthenticated: "unauthenticated",
 }
 
 func (c Class) String() string {

@@ -63,16 +63,17 @@ func TestVariants(t *testing.T) {
 		retry bool
 		name  string
 	}{
-		errclass.Internal:    {errclass.Internal, false, "internal"},
-		errclass.NotExist:    {errclass.NotExist, false, "not-exist"},
-		errclass.Invalid:     {errclass.Invalid, false, "invalid"},
-		errclass.Denied:      {errclass.Denied, false, "denied"},
-		errclass.Gone:        {errclass.Denied, false, "gone"},
-		errclass.Unavailable: {errclass.Unavailable, true, "unavailable"},
-		errclass.Timeout:     {errclass.Unavailable, true, "timeout"},
-		errclass.Integrity:   {errclass.Integrity, false, "integrity"},
-		errclass.Mismatch:    {errclass.Integrity, false, "mismatch"},
-		errclass.StoreFull:   {errclass.Unavailable, true, "store-full"},
+		errclass.Internal:        {errclass.Internal, false, "internal"},
+		errclass.NotExist:        {errclass.NotExist, false, "not-exist"},
+		errclass.Invalid:         {errclass.Invalid, false, "invalid"},
+		errclass.Denied:          {errclass.Denied, false, "denied"},
+		errclass.Gone:            {errclass.Denied, false, "gone"},
+		errclass.Unavailable:     {errclass.Unavailable, true, "unavailable"},
+		errclass.Timeout:         {errclass.Unavailable, true, "timeout"},
+		errclass.Integrity:       {errclass.Integrity, false, "integrity"},
+		errclass.Mismatch:        {errclass.Integrity, false, "mismatch"},
+		errclass.StoreFull:       {errclass.Unavailable, true, "store-full"},
+		errclass.Unauthenticated: {errclass.Unauthenticated, false, "unauthenticated"},
 	}
 	if len(all) != errclass.NumClasses {
 		t.Errorf("the test lists %d classes, the package has %d", len(all), errclass.NumClasses)

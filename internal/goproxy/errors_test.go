@@ -140,7 +140,8 @@ func TestClassTable(t *testing.T) {
 		errclass.Internal: {500, 500}, errclass.NotExist: {404, 404}, errclass.Invalid: {404, 400},
 		errclass.Denied: {403, 403}, errclass.Gone: {410, 410}, errclass.Unavailable: {502, 502},
 		errclass.Timeout: {504, 504}, errclass.Integrity: {502, 502}, errclass.Mismatch: {502, 502},
-		errclass.StoreFull: {503, 503},
+		errclass.StoreFull:       {503, 503},
+		errclass.Unauthenticated: {401, 401},
 	}
 	if len(want) != errclass.NumClasses {
 		t.Fatalf("the test lists %d classes, errclass has %d", len(want), errclass.NumClasses)

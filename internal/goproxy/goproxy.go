@@ -10,6 +10,7 @@
 //	Unavailable / Timeout    502 / 504 "timed out: ...", with Retry-After
 //	StoreFull                503 "cache storage is full", with Retry-After
 //	Integrity / Mismatch     502 / 502 "SECURITY: ..."
+//	Unauthenticated          401 "authentication required: ...", WWW-Authenticate: Basic
 //	Internal                 500 "internal error" (the error is logged)
 //
 // No request can make it read or write outside the store: paths are parsed
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/errclass"
@@ -60,6 +62,12 @@ type Options struct {
 	// Observe, when set, is called after every protocol request with its
 	// cache outcome ("" for errors), status and bytes sent.
 	Observe func(outcome proxy.Outcome, status int, bytes int64)
+	// Access, when set, requires an identity on every request but /healthz
+	// and /readyz (401 with a Basic challenge otherwise) and limits module
+	// reads to the identity's grant in Namespace ("" the root); a refused
+	// module answers like a missing one (404).
+	Access    *access.Service
+	Namespace string
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -73,6 +81,8 @@ type Handler struct {
 	parsed    *artifact.ParseCache
 	observe   func(outcome proxy.Outcome, status int, bytes int64)
 	durations durationTimers
+	access    *access.Service
+	namespace string
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -90,6 +100,8 @@ func New(opts Options) *Handler {
 		ready:     opts.Ready,
 		observe:   opts.Observe,
 		parsed:    artifact.NewParseCache(),
+		access:    opts.Access,
+		namespace: opts.Namespace,
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -127,7 +139,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	accesslog.Log(r.Context(), h.log, &accesslog.Entry{Time: end, Method: r.Method, Path: r.URL.Path, Status: rec.status,
-		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr), Level: logLevel(r.URL.Path)})
+		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr), Identity: rec.identity, Level: logLevel(r.URL.Path)})
 }
 
 // remoteHost is the host of a request's RemoteAddr (the TCP peer), or
@@ -155,6 +167,12 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if h.access != nil && p != "/healthz" && p != "/readyz" {
+		var ok bool
+		if r, ok = h.authenticate(w, r); !ok {
+			return
+		}
+	}
 	switch p {
 	case "/healthz":
 		text(w, http.StatusOK, "ok")
@@ -224,6 +242,10 @@ func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 
 func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
 	w.kind = req.Kind
+	if !h.mayRead(r, req) {
+		h.serveError(w, r, req, &hiddenMiss{key: req.Key})
+		return
+	}
 	res, err := h.svc.Get(r.Context(), req)
 	if err != nil {
 		h.serveError(w, r, req, err)
@@ -322,6 +344,12 @@ func (h *Handler) serveError(w *recorder, r *http.Request, req artifact.Request,
 	if a.text != "" {
 		msg = a.text
 	}
+	if c == errclass.NotExist && h.access != nil && req.Kind != artifact.SumDB && req.Module != "" {
+		msg = notFoundText(req)
+	}
+	if a.challenge {
+		w.Header()["Www-Authenticate"] = challenge
+	}
 	if a.log {
 		h.log.Error("request failed", "key", req.Key, "err", err)
 	}
@@ -337,6 +365,8 @@ type answer struct {
 	prefix string // put before the error's text
 	text   string // shown instead of the error's text, which is not for clients
 	log    bool   // the error is logged here (no one else logs it)
+	// challenge asks for credentials (WWW-Authenticate: Basic).
+	challenge bool
 }
 
 // answers maps every error class to its HTTP answer: the one place where
@@ -345,16 +375,17 @@ type answer struct {
 // store is 503: this server, not the upstream, cannot answer for now (the
 // domain logs and counts it, with the local paths its text holds).
 var answers = [errclass.NumClasses]answer{
-	errclass.Internal:    {status: http.StatusInternalServerError, text: "internal error", log: true},
-	errclass.NotExist:    {status: http.StatusNotFound, prefix: "not found: "},
-	errclass.Invalid:     {status: http.StatusNotFound},
-	errclass.Denied:      {status: http.StatusForbidden},
-	errclass.Gone:        {status: http.StatusGone},
-	errclass.Unavailable: {status: http.StatusBadGateway},
-	errclass.Timeout:     {status: http.StatusGatewayTimeout, prefix: "timed out: "},
-	errclass.Integrity:   {status: http.StatusBadGateway},
-	errclass.Mismatch:    {status: http.StatusBadGateway, prefix: "SECURITY: "},
-	errclass.StoreFull:   {status: http.StatusServiceUnavailable, text: "cache storage is full: the answer could not be stored; try again later"},
+	errclass.Internal:        {status: http.StatusInternalServerError, text: "internal error", log: true},
+	errclass.NotExist:        {status: http.StatusNotFound, prefix: "not found: "},
+	errclass.Invalid:         {status: http.StatusNotFound},
+	errclass.Denied:          {status: http.StatusForbidden},
+	errclass.Gone:            {status: http.StatusGone},
+	errclass.Unavailable:     {status: http.StatusBadGateway},
+	errclass.Timeout:         {status: http.StatusGatewayTimeout, prefix: "timed out: "},
+	errclass.Integrity:       {status: http.StatusBadGateway},
+	errclass.Mismatch:        {status: http.StatusBadGateway, prefix: "SECURITY: "},
+	errclass.StoreFull:       {status: http.StatusServiceUnavailable, text: "cache storage is full: the answer could not be stored; try again later"},
+	errclass.Unauthenticated: {status: http.StatusUnauthorized, prefix: "authentication required: ", challenge: true},
 }
 
 // sumdbAnswers are the answers that differ under /sumdb/.
@@ -395,6 +426,8 @@ type recorder struct {
 	outcome proxy.Outcome
 	kind    artifact.Kind
 	wrote   bool
+	// identity is the authenticated identity's name ("" with auth off).
+	identity string
 }
 
 func (r *recorder) WriteHeader(code int) {

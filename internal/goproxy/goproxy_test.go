@@ -35,13 +35,21 @@ func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil, nil) }
 // of handler and service (both may be nil).
 func newFixtureWith(t *testing.T, log *slog.Logger, m *metrics.Metrics) *fixture {
 	t.Helper()
+	return newFixtureOpts(t, nil, goproxy.Options{Logger: log, Metrics: m})
+}
+
+// newFixtureOpts serves the fixture's modules and extra with the handler
+// options o (Service and MutableMaxAge are the fixture's; o.Metrics is
+// also the service's).
+func newFixtureOpts(t *testing.T, extra []upstreamtest.Module, o goproxy.Options) *fixture {
+	t.Helper()
 	mods := []upstreamtest.Module{
 		{Path: "example.com/a", Version: "v1.0.0", Files: map[string][]byte{"go.mod": []byte("module example.com/a\n"), "a.go": []byte("package a\n")}},
 		{Path: "github.com/Upper/Case", Version: "v1.0.0", Files: map[string][]byte{"go.mod": []byte("module github.com/Upper/Case\n"), "c.go": []byte("package c\n")}},
 		{Path: "example.com/inc", Version: "v3.0.0+incompatible", Files: map[string][]byte{"i.go": []byte("package inc\n")}},
 		{Path: "golang.org/toolchain", Version: "v0.0.1-go1.99.0.linux-amd64", Files: map[string][]byte{"go/VERSION": []byte("go1.99.0\n")}},
 	}
-	up := upstreamtest.New(t, mods)
+	up := upstreamtest.New(t, append(mods, extra...))
 	up.AddQuery("example.com/a", "main", "v1.0.0")
 	client, err := proxyclient.New(up.URL(), proxyclient.Options{Timeout: 2 * time.Second})
 	if err != nil {
@@ -54,9 +62,10 @@ func newFixtureWith(t *testing.T, log *slog.Logger, m *metrics.Metrics) *fixture
 	}
 	chain := &upstream.Chain{Links: []upstream.Link{{Fetcher: client}}}
 	name, _ := up.SumDB()
-	svc := proxy.New(proxy.Options{Store: store, Upstream: chain, SumDB: map[string]upstream.Fetcher{name: chain}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Metrics: m})
+	svc := proxy.New(proxy.Options{Store: store, Upstream: chain, SumDB: map[string]upstream.Fetcher{name: chain}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Metrics: o.Metrics})
 	t.Cleanup(svc.Close)
-	h := goproxy.New(goproxy.Options{Service: svc, MutableMaxAge: time.Minute, Logger: log, Metrics: m})
+	o.Service, o.MutableMaxAge = svc, time.Minute
+	h := goproxy.New(o)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &fixture{up: up, srv: srv, h: h, cacheDir: dir}
