@@ -107,9 +107,10 @@ func New(opts Options) (*Verifier, error) {
 // failures included, so a long-lived one would answer a transient failure
 // (a database 5xx, a full disk) until restart. A fresh client costs a read
 // of the persisted tree head and a signature check, and reads lookups and
-// tiles from the store, where they are cached.
-func (v *Verifier) client() *sumdb.Client {
-	c := sumdb.NewClient(v.ops)
+// tiles from the store, where they are cached. Its remote reads run under
+// ctx (each bounded by Options.Timeout).
+func (v *Verifier) client(ctx context.Context) *sumdb.Client {
+	c := sumdb.NewClient(&clientOps{ops: v.ops, ctx: ctx})
 	c.SetGONOSUMDB(v.private)
 	return c
 }
@@ -171,7 +172,7 @@ func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool,
 	if goMod {
 		vers, file = version+"/go.mod", "go.mod"
 	}
-	lines, err := v.client().Lookup(path, vers)
+	lines, err := v.client(ctx).Lookup(path, vers)
 	if err != nil {
 		le := &LookupError{Module: path, Version: version, DB: v.name, Err: err}
 		switch {
@@ -204,6 +205,23 @@ func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool,
 	return nil
 }
 
+// Prefetch reads what a verification of path@version will need (the
+// database's lookup record and the tiles that prove it) through Remote, so
+// that it is in the cache when Verify runs; it checks nothing and admits
+// nothing. Concurrent reads of one file are coalesced by Remote (the proxy
+// service's fills), and, as with Verify, nothing a failed prefetch read is
+// remembered here. Private paths are never looked up (ErrPrivate). It
+// returns when the reads are done or ctx is.
+func (v *Verifier) Prefetch(ctx context.Context, path, version string) error {
+	if v.Private(path) {
+		return ErrPrivate
+	}
+	if _, err := v.client(ctx).Lookup(path, version); err != nil {
+		return &LookupError{Module: path, Version: version, DB: v.name, Err: err}
+	}
+	return nil
+}
+
 // notFound reports whether the database answers "not found" for the
 // version. sumdb.Client flattens errors to text, so a failed lookup is
 // classified by asking Remote again (it answers from the negative cache).
@@ -227,8 +245,15 @@ type ops struct {
 	mu      sync.Mutex // serializes WriteConfig's compare-and-swap
 }
 
-func (o *ops) ReadRemote(path string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+// clientOps is the ops of one sumdb.Client: the shared state plus the
+// context of the verification (or prefetch) it serves.
+type clientOps struct {
+	*ops
+	ctx context.Context
+}
+
+func (o *clientOps) ReadRemote(path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(o.ctx, o.timeout)
 	defer cancel()
 	return o.remote(ctx, path)
 }

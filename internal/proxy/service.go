@@ -189,6 +189,7 @@ type Service struct {
 	bgMu     sync.Mutex // orders goBackground against Close
 	closing  chan struct{}
 	closeOne sync.Once
+	sumPre   *sumPrefetches
 }
 
 // New returns a Service.
@@ -205,7 +206,7 @@ func New(opts Options) *Service {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, sumPre: newSumPrefetches()}
 	if s.gate == nil {
 		s.gate = NewVersionGate()
 	}
@@ -241,12 +242,14 @@ func (s *Service) cacheOnly(ctx context.Context) bool {
 	return s.offline.Load() || ctx.Value(cacheOnlyKey{}) != nil
 }
 
-// Close waits for background revalidations and detached fills to finish;
-// fills asked for afterwards fail.
+// Close waits for background revalidations and detached fills to finish
+// and cancels checksum database prefetches (and waits for them); fills
+// asked for afterwards fail.
 func (s *Service) Close() {
 	s.bgMu.Lock()
 	s.closeOne.Do(func() { close(s.closing) })
 	s.bgMu.Unlock()
+	s.sumPre.cancel()
 	s.bg.Wait()
 }
 
@@ -441,6 +444,7 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
 		return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
 	}
+	s.sumPrefetch(req)
 	return s.fillAndOpen(ctx, req)
 }
 
@@ -489,6 +493,7 @@ func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, 
 		if msg, ok := s.neg.get(req.Key, s.opts.Now()); ok {
 			return nil, &NotFoundError{Key: req.Key, Msg: msg, Cached: true}
 		}
+		s.sumPrefetch(req)
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr != nil {
 			return nil, ferr
