@@ -230,7 +230,15 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 		}
 	}
 	content := func() io.Reader { return io.NewSectionReader(f, 0, n) }
+	release, err := s.zipSlot(ctx, req.Key)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("waiting to check %s: %w", req.Key, err)
+	}
+	if s.zipHooks.check != nil {
+		s.zipHooks.check(req.Key)
+	}
 	h1, err := validateZip(req, f)
+	release()
 	if err != nil {
 		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
 		s.reject(req, resp.Source, n, "", ire, content)
@@ -252,4 +260,25 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 		}
 	}
 	return s.put(ctx, req.Key, content())
+}
+
+// zipSlot waits for one of the ZipChecks slots of CPU-heavy zip work
+// (zip.CheckZip and dirhash.HashZip over a spooled file), so that fills
+// leave a CPU for serving hits; it returns the release, or ctx's error.
+// Nothing waits on the network while holding a slot: the zip is spooled
+// before, and verified and stored after.
+func (s *Service) zipSlot(ctx context.Context, key string) (func(), error) {
+	select {
+	case s.zipSlots <- struct{}{}:
+	default:
+		if s.zipHooks.wait != nil {
+			s.zipHooks.wait(key)
+		}
+		select {
+		case s.zipSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return func() { <-s.zipSlots }, nil
 }

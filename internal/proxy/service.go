@@ -35,6 +35,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,10 @@ type Options struct {
 	Policy cachepolicy.Policy
 	// FillTimeout bounds one fill (fetch, validate, store); default 10m.
 	FillTimeout time.Duration
+	// ZipChecks bounds the zips checked and hashed at once (CPU-heavy
+	// work), so that fills leave a CPU for hits; default
+	// max(1, GOMAXPROCS-1).
+	ZipChecks int
 	// Verifier, when set, checks every canonical .mod and .zip against a
 	// checksum database before it is stored. Nil turns verification off.
 	Verifier Verifier
@@ -190,6 +195,8 @@ type Service struct {
 	closing  chan struct{}
 	closeOne sync.Once
 	sumPre   *sumPrefetches
+	zipSlots chan struct{}                          // see zipSlot
+	zipHooks struct{ wait, check func(key string) } // tests only
 }
 
 // New returns a Service.
@@ -200,13 +207,16 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.ZipChecks <= 0 {
+		opts.ZipChecks = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, sumPre: newSumPrefetches()}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, sumPre: newSumPrefetches(), zipSlots: make(chan struct{}, opts.ZipChecks)}
 	if s.gate == nil {
 		s.gate = NewVersionGate()
 	}
