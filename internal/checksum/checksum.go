@@ -29,6 +29,8 @@ package checksum
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +56,18 @@ func HashGoMod(data []byte) (string, error) {
 	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	})
+}
+
+// ValidH1 reports whether s is an h1: hash as go.sum records it: "h1:"
+// and the standard base64 of a SHA-256 sum. A recorded hash that is not
+// (a sidecar left empty or zero-filled by a crash) counts as missing.
+func ValidH1(s string) bool {
+	b, ok := strings.CutPrefix(s, "h1:")
+	if !ok || len(b) != base64.StdEncoding.EncodedLen(sha256.Size) {
+		return false
+	}
+	d, err := base64.StdEncoding.DecodeString(b)
+	return err == nil && len(d) == sha256.Size
 }
 
 // Remote reads a file of the checksum database: path is "/lookup/M@V",

@@ -196,6 +196,7 @@ func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *ups
 		if err := s.admit(ctx, req, resp.Source, true, h1, int64(len(data)), func() io.Reader { return bytes.NewReader(data) }); err != nil {
 			return storage.Info{}, err
 		}
+		return s.storeVerified(ctx, req.Key, h1, data, "")
 	}
 	return s.put(ctx, req.Key, bytes.NewReader(data))
 }
@@ -247,19 +248,7 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {
 		return storage.Info{}, err
 	}
-	// On a local store the verified spool file is renamed into place
-	// instead of being copied (storage.FileMover syncs it first). When it
-	// cannot be (another file system: storage.ErrNotSupported, or any
-	// other failure, which leaves the spool in place), it is copied.
-	if mv, ok := s.opts.Store.(storage.FileMover); ok {
-		if info, err := mv.MoveIn(ctx, f.Name(), req.Key); err == nil {
-			if s.opts.Index != nil {
-				s.opts.Index.Stored(req.Key, info.Size, s.opts.Now())
-			}
-			return info, nil
-		}
-	}
-	return s.put(ctx, req.Key, content())
+	return s.storeVerified(ctx, req.Key, h1, nil, f.Name())
 }
 
 // zipSlot waits for one of the ZipChecks slots of CPU-heavy zip work
