@@ -4,8 +4,10 @@
 // under DIR/tmp (created with O_EXCL), fsyncs it, renames it into place and
 // fsyncs the directory, so that a reader never sees a partial object and a
 // process killed at any moment leaves at most a stray temporary file, which
-// New removes. The tmp directory must be on the same file system as objects,
-// which is why both live under DIR.
+// New removes. WriteBatch (storage.BatchWriter) does the same for several
+// objects with one sync per directory after all the renames. The tmp
+// directory must be on the same file system as objects, which is why both
+// live under DIR.
 package fs
 
 import (
