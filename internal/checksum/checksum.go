@@ -124,7 +124,11 @@ func New(opts Options) (*Verifier, error) {
 // tiles from the store, where they are cached. Its remote reads run under
 // ctx (each bounded by Options.Timeout).
 func (v *Verifier) client(ctx context.Context) *sumdb.Client {
-	c := sumdb.NewClient(&clientOps{ops: v.ops, ctx: ctx})
+	return v.newClient(&clientOps{ops: v.ops, ctx: ctx})
+}
+
+func (v *Verifier) newClient(o *clientOps) *sumdb.Client {
+	c := sumdb.NewClient(o)
 	c.SetGONOSUMDB(v.private)
 	return c
 }
@@ -230,7 +234,9 @@ func (v *Verifier) Prefetch(ctx context.Context, path, version string) error {
 	if v.Private(path) {
 		return ErrPrivate
 	}
-	if _, err := v.client(ctx).Lookup(path, version); err != nil {
+	// A misbehaving database is reported by the verification that follows
+	// (which sees it again), not twice.
+	if _, err := v.newClient(&clientOps{ops: v.ops, ctx: ctx, prefetch: true}).Lookup(path, version); err != nil {
 		return &LookupError{Module: path, Version: version, DB: v.name, Err: err}
 	}
 	return nil
@@ -263,7 +269,16 @@ type ops struct {
 // context of the verification (or prefetch) it serves.
 type clientOps struct {
 	*ops
-	ctx context.Context
+	ctx      context.Context
+	prefetch bool // SecurityError is left to the verification
+}
+
+func (o *clientOps) SecurityError(msg string) {
+	if o.prefetch {
+		o.v.log.Debug("checksum database prefetch saw misbehaviour: the verification will report it", "db", o.v.name)
+		return
+	}
+	o.ops.SecurityError(msg)
 }
 
 func (o *clientOps) ReadRemote(path string) ([]byte, error) {
