@@ -29,6 +29,8 @@ package checksum
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +57,18 @@ func HashGoMod(data []byte) (string, error) {
 	return dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
 	})
+}
+
+// ValidH1 reports whether s is an h1: hash as go.sum records it: "h1:"
+// and the standard base64 of a SHA-256 sum. A recorded hash that is not
+// (a sidecar left empty or zero-filled by a crash) counts as missing.
+func ValidH1(s string) bool {
+	b, ok := strings.CutPrefix(s, "h1:")
+	if !ok || len(b) != base64.StdEncoding.EncodedLen(sha256.Size) {
+		return false
+	}
+	d, err := base64.StdEncoding.DecodeString(b)
+	return err == nil && len(d) == sha256.Size
 }
 
 // Remote reads a file of the checksum database: path is "/lookup/M@V",
@@ -108,9 +122,14 @@ func New(opts Options) (*Verifier, error) {
 // failures included, so a long-lived one would answer a transient failure
 // (a database 5xx, a full disk) until restart. A fresh client costs a read
 // of the persisted tree head and a signature check, and reads lookups and
-// tiles from the store, where they are cached.
-func (v *Verifier) client() *sumdb.Client {
-	c := sumdb.NewClient(v.ops)
+// tiles from the store, where they are cached. Its remote reads run under
+// ctx (each bounded by Options.Timeout).
+func (v *Verifier) client(ctx context.Context) *sumdb.Client {
+	return v.newClient(&clientOps{ops: v.ops, ctx: ctx})
+}
+
+func (v *Verifier) newClient(o *clientOps) *sumdb.Client {
+	c := sumdb.NewClient(o)
 	c.SetGONOSUMDB(v.private)
 	return c
 }
@@ -184,7 +203,7 @@ func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool,
 		vers, file = version+"/go.mod", "go.mod"
 	}
 	mark := v.ops.full.mark()
-	lines, err := v.client().Lookup(path, vers)
+	lines, err := v.client(ctx).Lookup(path, vers)
 	if err != nil {
 		le := &LookupError{Module: path, Version: version, DB: v.name, Err: err, Cause: v.ops.full.since(mark)}
 		switch {
@@ -216,6 +235,25 @@ func (v *Verifier) Verify(ctx context.Context, path, version string, goMod bool,
 		return &MismatchError{Module: path, Version: version, File: file, Got: h1, Want: want, DB: v.name}
 	}
 	v.metrics.Verification("ok")
+	return nil
+}
+
+// Prefetch reads what a verification of path@version will need (the
+// database's lookup record and the tiles that prove it) through Remote, so
+// that it is in the cache when Verify runs; it checks nothing and admits
+// nothing. Concurrent reads of one file are coalesced by Remote (the proxy
+// service's fills), and, as with Verify, nothing a failed prefetch read is
+// remembered here. Private paths are never looked up (ErrPrivate). It
+// returns when the reads are done or ctx is.
+func (v *Verifier) Prefetch(ctx context.Context, path, version string) error {
+	if v.Private(path) {
+		return ErrPrivate
+	}
+	// A misbehaving database is reported by the verification that follows
+	// (which sees it again), not twice.
+	if _, err := v.newClient(&clientOps{ops: v.ops, ctx: ctx, prefetch: true}).Lookup(path, version); err != nil {
+		return &LookupError{Module: path, Version: version, DB: v.name, Err: err}
+	}
 	return nil
 }
 
@@ -283,8 +321,24 @@ func (f *fullStore) since(mark uint64) error {
 	return f.err
 }
 
-func (o *ops) ReadRemote(path string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+// clientOps is the ops of one sumdb.Client: the shared state plus the
+// context of the verification (or prefetch) it serves.
+type clientOps struct {
+	*ops
+	ctx      context.Context
+	prefetch bool // SecurityError is left to the verification
+}
+
+func (o *clientOps) SecurityError(msg string) {
+	if o.prefetch {
+		o.v.log.Debug("checksum database prefetch saw misbehaviour: the verification will report it", "db", o.v.name)
+		return
+	}
+	o.ops.SecurityError(msg)
+}
+
+func (o *clientOps) ReadRemote(path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(o.ctx, o.timeout)
 	defer cancel()
 	data, err := o.remote(ctx, path)
 	o.full.note(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/storage"
 )
 
 // InvalidResponseError is an upstream answer that failed validation. It is
@@ -113,27 +114,79 @@ func upstreamSanitize(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// admit verifies the hash of a canonical .mod or .zip and records it in a
-// sidecar object (KEY.h1) before the object itself is stored, so that an
-// object in the store always has its hash. Content that fails
+// admit verifies the hash of a canonical .mod or .zip before it is stored
+// (storeVerified records the hash with it). Content that fails
 // verification is quarantined and audited, never stored.
 func (s *Service) admit(ctx context.Context, req artifact.Request, source string, goMod bool, h1 string, size int64, content func() io.Reader) error {
-	if s.opts.Verifier != nil {
-		err := s.opts.Verifier.Verify(ctx, req.Module, req.Version, goMod, h1)
-		switch {
-		case err == nil, errors.Is(err, checksum.ErrPrivate):
-		case errclass.Of(err).Kind() == errclass.Integrity:
-			s.reject(req, source, size, h1, err, content)
-			return err
-		default:
-			return err
+	if s.opts.Verifier == nil {
+		return nil
+	}
+	err := s.opts.Verifier.Verify(ctx, req.Module, req.Version, goMod, h1)
+	switch {
+	case err == nil, errors.Is(err, checksum.ErrPrivate):
+		return nil
+	case errclass.Of(err).Kind() == errclass.Integrity:
+		s.reject(req, source, size, h1, err, content)
+	}
+	return err
+}
+
+// storeVerified stores an admitted .mod (data) or .zip (the spooled file
+// src, moved in when the store can) with its hash in the sidecar KEY.h1.
+//
+// On a storage.BatchWriter both land in one durable step: the sidecar is
+// written unsynced, the object's data is synced, both are renamed into
+// place and their directory is synced once. After a crash the object is
+// either absent or whole (its data was synced before its rename, and it is
+// renamed only after verification passed); the sidecar may be absent, or
+// empty or zero-filled, and a sidecar that is not a valid h1: hash counts
+// as none (Service.hash, scrub): the object is then served without its hash
+// headers, as objects stored before hashes were recorded are. A sidecar
+// without its object is overwritten by the next fill.
+//
+// On other stores (or when the batch is refused) the sidecar is Put
+// before the object, so a stored object always has its recorded hash.
+func (s *Service) storeVerified(ctx context.Context, key, h1 string, data []byte, src string) (storage.Info, error) {
+	if bw, ok := s.opts.Store.(storage.BatchWriter); ok {
+		infos, err := bw.WriteBatch(ctx, []storage.Entry{{Key: key + ".h1", Data: []byte(h1), Unsynced: true}, {Key: key, Data: data, Src: src}})
+		if err == nil {
+			s.hashes.put(key, h1)
+			if s.opts.Index != nil {
+				now := s.opts.Now()
+				for _, in := range infos {
+					s.opts.Index.Stored(in.Key, in.Size, now)
+				}
+			}
+			return infos[1], nil
 		}
+		s.log.Debug("batch write refused: writing the hash and the object one by one", "key", key, "err", err)
 	}
-	if _, err := s.put(ctx, req.Key+".h1", bytes.NewReader([]byte(h1))); err != nil {
-		return err
+	if _, err := s.put(ctx, key+".h1", bytes.NewReader([]byte(h1))); err != nil {
+		return storage.Info{}, err
 	}
-	s.hashes.put(req.Key, h1)
-	return nil
+	s.hashes.put(key, h1)
+	if src != "" {
+		// On a local store the verified spool file is renamed into place
+		// instead of being copied (storage.FileMover syncs it first). When
+		// it cannot be (another file system: storage.ErrNotSupported, or
+		// any other failure, which leaves the spool in place), it is
+		// copied.
+		if mv, ok := s.opts.Store.(storage.FileMover); ok {
+			if info, err := mv.MoveIn(ctx, src, key); err == nil {
+				if s.opts.Index != nil {
+					s.opts.Index.Stored(key, info.Size, s.opts.Now())
+				}
+				return info, nil
+			}
+		}
+		f, err := os.Open(src)
+		if err != nil {
+			return storage.Info{}, err
+		}
+		defer f.Close()
+		return s.put(ctx, key, f)
+	}
+	return s.put(ctx, key, bytes.NewReader(data))
 }
 
 // reject quarantines and audits canonical module content that failed

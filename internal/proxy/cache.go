@@ -15,6 +15,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
@@ -30,6 +31,10 @@ func (s *Service) hash(ctx context.Context, key string) *hashEntry {
 		// content cached before hashes were recorded: remember there is none
 	case err != nil:
 		return nil
+	case !checksum.ValidH1(string(b)):
+		// a sidecar that a crash left empty or zero-filled (it is written
+		// unsynced, see storeVerified): the same as none
+		b = nil
 	}
 	s.hashes.put(key, string(b))
 	e, _ := s.hashes.get(key)

@@ -244,6 +244,7 @@ func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *ups
 		if err := s.admit(ctx, req, resp.Source, true, h1, int64(len(data)), func() io.Reader { return bytes.NewReader(data) }); err != nil {
 			return storage.Info{}, err
 		}
+		return s.storeVerified(ctx, req.Key, h1, data, "")
 	}
 	return s.put(ctx, req.Key, bytes.NewReader(data))
 }
@@ -278,7 +279,15 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 		}
 	}
 	content := func() io.Reader { return io.NewSectionReader(f, 0, n) }
+	release, err := s.zipSlot(ctx, req.Key)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("waiting to check %s: %w", req.Key, err)
+	}
+	if s.zipHooks.check != nil {
+		s.zipHooks.check(req.Key)
+	}
 	h1, err := validateZip(req, f)
+	release()
 	if err != nil {
 		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
 		s.reject(req, resp.Source, n, "", ire, content)
@@ -287,17 +296,26 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {
 		return storage.Info{}, err
 	}
-	// On a local store the verified spool file is renamed into place
-	// instead of being copied (storage.FileMover syncs it first). When it
-	// cannot be (another file system: storage.ErrNotSupported, or any
-	// other failure, which leaves the spool in place), it is copied.
-	if mv, ok := s.opts.Store.(storage.FileMover); ok {
-		if info, err := mv.MoveIn(ctx, f.Name(), req.Key); err == nil {
-			if s.opts.Index != nil {
-				s.opts.Index.Stored(req.Key, info.Size, s.opts.Now())
-			}
-			return info, nil
+	return s.storeVerified(ctx, req.Key, h1, nil, f.Name())
+}
+
+// zipSlot waits for one of the ZipChecks slots of CPU-heavy zip work
+// (zip.CheckZip and dirhash.HashZip over a spooled file), so that fills
+// leave a CPU for serving hits; it returns the release, or ctx's error.
+// Nothing waits on the network while holding a slot: the zip is spooled
+// before, and verified and stored after.
+func (s *Service) zipSlot(ctx context.Context, key string) (func(), error) {
+	select {
+	case s.zipSlots <- struct{}{}:
+	default:
+		if s.zipHooks.wait != nil {
+			s.zipHooks.wait(key)
+		}
+		select {
+		case s.zipSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	return s.put(ctx, req.Key, content())
+	return func() { <-s.zipSlots }, nil
 }

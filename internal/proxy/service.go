@@ -37,6 +37,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,10 @@ type Options struct {
 	Policy cachepolicy.Policy
 	// FillTimeout bounds one fill (fetch, validate, store); default 10m.
 	FillTimeout time.Duration
+	// ZipChecks bounds the zips checked and hashed at once (CPU-heavy
+	// work), so that fills leave a CPU for hits; default
+	// max(1, GOMAXPROCS-1).
+	ZipChecks int
 	// Verifier, when set, checks every canonical .mod and .zip against a
 	// checksum database before it is stored. Nil turns verification off.
 	Verifier Verifier
@@ -193,6 +198,9 @@ type Service struct {
 	bgMu      sync.Mutex // orders goBackground against Close
 	closing   chan struct{}
 	closeOne  sync.Once
+	sumPre    *sumPrefetches
+	zipSlots  chan struct{}                          // see zipSlot
+	zipHooks  struct{ wait, check func(key string) } // tests only
 }
 
 // New returns a Service.
@@ -204,13 +212,16 @@ func New(opts Options) *Service {
 	if realClock {
 		opts.Now = time.Now
 	}
+	if opts.ZipChecks <= 0 {
+		opts.ZipChecks = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock, sumPre: newSumPrefetches(), zipSlots: make(chan struct{}, opts.ZipChecks)}
 	for k := artifact.List; k < artifact.Kind(len(s.kinds)); k++ {
 		s.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
 	}
@@ -249,12 +260,14 @@ func (s *Service) cacheOnly(ctx context.Context) bool {
 	return s.offline.Load() || ctx.Value(cacheOnlyKey{}) != nil
 }
 
-// Close waits for background revalidations and detached fills to finish;
-// fills asked for afterwards fail.
+// Close waits for background revalidations and detached fills to finish
+// and cancels checksum database prefetches (and waits for them); fills
+// asked for afterwards fail.
 func (s *Service) Close() {
 	s.bgMu.Lock()
 	s.closeOne.Do(func() { close(s.closing) })
 	s.bgMu.Unlock()
+	s.sumPre.cancel()
 	s.bg.Wait()
 }
 
@@ -463,6 +476,7 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
 		return nil, nerr
 	}
+	s.sumPrefetch(req)
 	return s.fillAndOpen(ctx, req)
 }
 
@@ -526,6 +540,7 @@ func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, 
 		if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
 			return nil, nerr
 		}
+		s.sumPrefetch(req)
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr != nil {
 			return nil, ferr

@@ -51,6 +51,13 @@ func (s *diskStore) MoveIn(ctx context.Context, src, key string) (storage.Info, 
 	return s.Store.MoveIn(ctx, src, key)
 }
 
+func (s *diskStore) WriteBatch(ctx context.Context, entries []storage.Entry) ([]storage.Info, error) {
+	if s.full.Load() {
+		return nil, s.noSpace(entries[0].Key)
+	}
+	return s.Store.WriteBatch(ctx, entries)
+}
+
 // syncBuffer is a log destination safe for concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex

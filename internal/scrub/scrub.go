@@ -121,7 +121,9 @@ func check(ctx context.Context, opts Options, req artifact.Request) (Problem, bo
 	}
 	p.Got = got
 	recorded, _ := storage.ReadSmall(ctx, opts.Store, req.Key+".h1", 4096)
-	p.Recorded = strings.TrimSpace(string(recorded))
+	if p.Recorded = strings.TrimSpace(string(recorded)); !checksum.ValidH1(p.Recorded) {
+		p.Recorded = "" // none, or a sidecar a crash left empty or zero-filled
+	}
 	p.Database = dbHash(ctx, opts, req)
 	switch {
 	case p.Recorded != "" && p.Recorded != got:

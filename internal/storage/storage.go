@@ -93,6 +93,49 @@ type FileMover interface {
 	MoveIn(ctx context.Context, src, key string) (Info, error)
 }
 
+// BatchWriter is the optional capability of a store on the local file
+// system to write several objects with one durable step: each file's
+// data is synced (unless the entry says it need not be), each is renamed
+// into place, and then every directory they landed in is synced once,
+// instead of a directory sync per object. The disk store has it.
+//
+// Contract, checked by package storagetest for every store that has it:
+//
+//   - WriteBatch stores the entries in order, each under its Key and each
+//     atomically as Put does: a reader sees the previous object or the
+//     whole new one. When it returns nil, every entry is durable. A
+//     process killed before that may leave any subset of the entries
+//     stored, each whole, except that an Unsynced entry may then also be
+//     found empty or zero-filled (its data was not synced before its
+//     rename): Unsynced is only for content whose readers recognise such a
+//     file as invalid and treat it as missing.
+//   - An entry with Src set moves that file in, as FileMover.MoveIn does
+//     (Src should be in TempDir; one on another file system is refused
+//     with an error wrapping ErrNotSupported); otherwise Data is the
+//     content.
+//   - On error, entries before the failing one may be stored (not
+//     necessarily durably), the others are not, and a Src not moved is
+//     left where it was, still owned by the caller. Invalid keys are
+//     ErrInvalidKey (nothing is stored); a done ctx is ctx.Err().
+//   - The Infos returned are those of the stored entries, in order.
+//   - Safe for concurrent use, like the Store methods.
+type BatchWriter interface {
+	FileMover
+	WriteBatch(ctx context.Context, entries []Entry) ([]Info, error)
+}
+
+// Entry is one object of a BatchWriter.WriteBatch.
+type Entry struct {
+	Key string
+	// Data is the content, when Src is empty.
+	Data []byte
+	// Src is a finished file to move in instead.
+	Src string
+	// Unsynced lets the store skip syncing this entry's data before
+	// renaming it into place (see BatchWriter).
+	Unsynced bool
+}
+
 // CheckKey reports whether key is a safe relative, slash-separated path:
 // non-empty, at most 1024 bytes, no leading or trailing slash, no empty,
 // "." or ".." elements, no backslash, colon (drive letters, alternate

@@ -170,3 +170,84 @@ func TestMoveInAcrossFileSystems(t *testing.T) {
 		t.Fatalf("MoveIn with EACCES = %v, want an error that is not ErrNotSupported", err)
 	}
 }
+
+// TestWriteBatchOneDurableStep: a batch of an unsynced hash and a moved-in
+// zip in one directory, and a synced .mod in another: every synced entry's
+// data is synced before any rename, the unsynced one is never synced, the
+// renames go in order, and each directory is synced once, after all the
+// renames.
+func TestWriteBatchOneDurableStep(t *testing.T) {
+	s, rec, objects := newRecorded(t)
+	src := filepath.Join(s.TempDir(), "fill-1.zip")
+	if err := os.WriteFile(src, []byte("zip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zip, mod := "example.com/a/@v/v1.0.0.zip", "example.com/b/@v/v1.0.0.mod"
+	infos, err := s.WriteBatch(context.Background(), []storage.Entry{
+		{Key: zip + ".h1", Data: []byte("h1:x"), Unsynced: true},
+		{Key: zip, Src: src},
+		{Key: mod, Data: []byte("module example.com/b\n")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 || infos[0].Size != 4 || infos[1].Size != 3 || infos[2].Key != mod {
+		t.Errorf("infos %+v", infos)
+	}
+	calls := rec.Calls()
+	if got, want := ops(calls), []string{"fsync", "fsync", "rename", "rename", "rename", "fsync-dir", "fsync-dir"}; !slices.Equal(got, want) {
+		t.Fatalf("calls %v: ops %q, want %q", calls, got, want)
+	}
+	dst := func(k string) string { return filepath.Join(objects, filepath.FromSlash(k)) }
+	if calls[0].Path != src || calls[1].Path != calls[4].Path {
+		t.Errorf("synced %s and %s, want the zip's spool and the .mod's temporary file (renamed from %s)", calls[0].Path, calls[1].Path, calls[4].Path)
+	}
+	for i, k := range []string{zip + ".h1", zip, mod} {
+		if calls[2+i].To != dst(k) {
+			t.Errorf("rename %d to %s, want %s", i, calls[2+i].To, dst(k))
+		}
+	}
+	if calls[5].Path != filepath.Dir(dst(zip)) || calls[6].Path != filepath.Dir(dst(mod)) {
+		t.Errorf("synced directories %s and %s, want %s and %s", calls[5].Path, calls[6].Path, filepath.Dir(dst(zip)), filepath.Dir(dst(mod)))
+	}
+	for _, k := range []string{zip + ".h1", zip, mod} {
+		if st, err := os.Stat(dst(k)); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v, %v; want a file of mode 0644", k, st, err)
+		}
+	}
+}
+
+// TestWriteBatchFailedSyncStoresNothing: when an entry's data cannot be
+// synced, nothing of the batch is renamed into place and the spool stays.
+func TestWriteBatchFailedSyncStoresNothing(t *testing.T) {
+	s, rec, _ := newRecorded(t)
+	src := filepath.Join(s.TempDir(), "fill-1.zip")
+	if err := os.WriteFile(src, []byte("zip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec.FailSync(syscall.EIO)
+	zip := "example.com/a/@v/v1.0.0.zip"
+	if _, err := s.WriteBatch(context.Background(), []storage.Entry{{Key: zip + ".h1", Data: []byte("h1:x"), Unsynced: true}, {Key: zip, Src: src}}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("WriteBatch with a failing sync = %v, want EIO", err)
+	}
+	for _, c := range rec.Calls() {
+		if c.Op == "rename" {
+			t.Errorf("renamed %s to %s after a failed sync", c.Path, c.To)
+		}
+	}
+	for _, k := range []string{zip, zip + ".h1"} {
+		if _, err := s.Stat(context.Background(), k); !errors.Is(err, iofs.ErrNotExist) {
+			t.Errorf("Stat %s after a failed batch = %v, want fs.ErrNotExist", k, err)
+		}
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Errorf("spool after a failed batch: %v", err)
+	}
+	ents, err := os.ReadDir(s.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		t.Errorf("%d files in tmp after a failed batch, want only the spool", len(ents))
+	}
+}

@@ -4,8 +4,10 @@
 // under DIR/tmp (created with O_EXCL), fsyncs it, renames it into place and
 // fsyncs the directory, so that a reader never sees a partial object and a
 // process killed at any moment leaves at most a stray temporary file, which
-// New removes. The tmp directory must be on the same file system as objects,
-// which is why both live under DIR.
+// New removes. WriteBatch (storage.BatchWriter) does the same for several
+// objects with one sync per directory after all the renames. The tmp
+// directory must be on the same file system as objects, which is why both
+// live under DIR.
 package fs
 
 import (
@@ -16,6 +18,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -283,29 +286,12 @@ func (s *Store) MoveIn(ctx context.Context, src, key string) (storage.Info, erro
 	if err := ctx.Err(); err != nil {
 		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
 	}
-	st, err := os.Lstat(src)
+	st, err := s.syncIn(src, key)
 	if err != nil {
-		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
-	}
-	if !st.Mode().IsRegular() {
-		return storage.Info{}, fmt.Errorf("move in %s: %s is not a regular file", key, src)
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
-	}
-	err = s.sys.syncFile(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
+		return storage.Info{}, err
 	}
 	dir := filepath.Dir(p)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
-	}
-	if err := os.Chmod(src, 0o644); err != nil {
 		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
 	}
 	if err := s.sys.rename(src, p); err != nil {
@@ -319,4 +305,125 @@ func (s *Store) MoveIn(ctx context.Context, src, key string) (storage.Info, erro
 	return storage.Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
-var _ storage.FileMover = (*Store)(nil)
+// WriteBatch implements storage.BatchWriter: it writes every Data entry to
+// a temporary file and syncs it (unless Unsynced), syncs every Src, then
+// renames them into place in order and syncs each directory they landed
+// in once.
+func (s *Store) WriteBatch(ctx context.Context, entries []storage.Entry) ([]storage.Info, error) {
+	paths := make([]string, len(entries))
+	srcs := make([]string, len(entries))
+	var temps []string // temporary files of Data entries not yet renamed
+	defer func() {
+		for _, t := range temps {
+			os.Remove(t)
+		}
+	}()
+	infos := make([]storage.Info, len(entries))
+	for i, e := range entries {
+		p, err := s.path(e.Key)
+		if err != nil {
+			return nil, err
+		}
+		paths[i] = p
+		if e.Src != "" {
+			st, err := s.syncIn(e.Src, e.Key)
+			if err != nil {
+				return nil, err
+			}
+			srcs[i], infos[i] = e.Src, storage.Info{Key: e.Key, Size: st.Size(), ModTime: st.ModTime()}
+			continue
+		}
+		t, err := s.writeTemp(e)
+		if t != "" {
+			temps = append(temps, t)
+		}
+		if err != nil {
+			return nil, err
+		}
+		srcs[i], infos[i] = t, storage.Info{Key: e.Key, Size: int64(len(e.Data))}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("write batch: %w", err)
+	}
+	var dirs []string
+	for i, e := range entries {
+		dir := filepath.Dir(paths[i])
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("write %s: %w", e.Key, err)
+		}
+		if err := s.sys.rename(srcs[i], paths[i]); err != nil {
+			if errors.Is(err, syscall.EXDEV) {
+				return nil, fmt.Errorf("move in %s: %w: %w", e.Key, storage.ErrNotSupported, err)
+			}
+			return nil, fmt.Errorf("write %s: %w", e.Key, err)
+		}
+		if e.Src == "" {
+			temps = slices.DeleteFunc(temps, func(t string) bool { return t == srcs[i] })
+			if st, err := os.Stat(paths[i]); err == nil {
+				infos[i].ModTime = st.ModTime()
+			}
+		}
+		if !slices.Contains(dirs, dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	for _, d := range dirs {
+		s.sys.syncDir(d)
+	}
+	return infos, nil
+}
+
+// syncIn checks that src is a regular file, syncs it and makes it readable
+// like the objects Put writes, for a rename into the store.
+func (s *Store) syncIn(src, key string) (iofs.FileInfo, error) {
+	st, err := os.Lstat(src)
+	if err != nil {
+		return nil, fmt.Errorf("move in %s: %w", key, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("move in %s: %s is not a regular file", key, src)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, fmt.Errorf("move in %s: %w", key, err)
+	}
+	err = s.sys.syncFile(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(src, 0o644)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("move in %s: %w", key, err)
+	}
+	return st, nil
+}
+
+// writeTemp writes e.Data to a new temporary file, synced unless
+// e.Unsynced, and returns its name (also on error, when it was created).
+func (s *Store) writeTemp(e storage.Entry) (string, error) {
+	f, err := os.CreateTemp(s.tmp, "put-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", e.Key, err)
+	}
+	_, err = f.Write(e.Data)
+	if err == nil && !e.Unsynced {
+		err = s.sys.syncFile(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err != nil {
+		return f.Name(), fmt.Errorf("write %s: %w", e.Key, err)
+	}
+	return f.Name(), nil
+}
+
+var (
+	_ storage.FileMover   = (*Store)(nil)
+	_ storage.BatchWriter = (*Store)(nil)
+)

@@ -23,18 +23,7 @@ func runFileMover(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	// spool writes a finished file in the mover's TempDir, as a fill does.
 	spool := func(t *testing.T, mv storage.FileMover, data []byte) string {
 		t.Helper()
-		f, err := os.CreateTemp(mv.TempDir(), "storagetest-*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = f.Write(data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f.Name()
+		return spoolFile(t, mv.TempDir(), data)
 	}
 	// stillThere checks that src was left with its content.
 	stillThere := func(t *testing.T, src string, data []byte) {
@@ -134,4 +123,22 @@ func runFileMover(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			t.Fatalf("a cancelled MoveIn stored something: %v", err)
 		}
 	})
+}
+
+// spoolFile writes a finished file of data in dir, as a fill does, and
+// returns its name.
+func spoolFile(t *testing.T, dir string, data []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "storagetest-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
 }

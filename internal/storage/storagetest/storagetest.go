@@ -17,8 +17,8 @@ import (
 )
 
 // Run checks that the store returned by newStore meets the storage.Store
-// contract, and the storage.FileMover contract when the store has that
-// capability. newStore is called once per subtest and must return an empty
+// contract, and the storage.FileMover and storage.BatchWriter contracts
+// when the store has those capabilities. newStore is called once per subtest and must return an empty
 // store.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	ctx := context.Background()
@@ -176,6 +176,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			t.Skip("the store does not implement storage.FileMover")
 		}
 		runFileMover(t, newStore)
+	})
+	t.Run("BatchWriter", func(t *testing.T) {
+		if _, ok := newStore(t).(storage.BatchWriter); !ok {
+			t.Skip("the store does not implement storage.BatchWriter")
+		}
+		runBatchWriter(t, newStore)
 	})
 	t.Run("ConcurrentReadersSeeWholeObjects", func(t *testing.T) {
 		s := newStore(t)
