@@ -8,7 +8,10 @@
 // The index is a cache of facts the store can give again: Rebuild
 // recreates it from a walk of the store (sizes and modification times;
 // access statistics restart from zero), and Open reports a missing or
-// corrupt file so that the caller rebuilds. Safe for concurrent use.
+// corrupt file, or one whose first rebuild never finished (the process
+// was stopped during it), so that the caller rebuilds. A Rebuild may run
+// while objects are stored and deleted: what changes during its walk is
+// in the result. Safe for concurrent use.
 package index
 
 import (
@@ -27,7 +30,12 @@ import (
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
-var bucket = []byte("objects")
+var (
+	bucket = []byte("objects")
+	meta   = []byte("meta")
+	// pendingKey in meta marks an index created but not yet rebuilt.
+	pendingKey = []byte("rebuild-pending")
+)
 
 // Record is what the index knows about one object.
 type Record struct {
@@ -92,6 +100,12 @@ type Index struct {
 	objects atomic.Int64
 	closeMu sync.Once
 	opts    Options
+
+	rebuildMu sync.Mutex // serializes Rebuilds
+	trackMu   sync.Mutex
+	// changed holds, while a Rebuild walks the store, the keys stored
+	// (true) or deleted (false) since it began; nil otherwise.
+	changed map[string]bool
 }
 
 // ErrCorrupt is returned by Open for an index file it cannot use.
@@ -100,19 +114,19 @@ var ErrCorrupt = errors.New("metadata index is corrupt")
 // ErrLocked is returned by Open when another process holds the index.
 var ErrLocked = errors.New("metadata index is in use by another process")
 
-// Open opens the index at path. created reports that the file did not
-// exist (the caller should Rebuild). A corrupt file is an error wrapping
-// ErrCorrupt; the caller may remove it and open again.
-func Open(path string, opts Options) (x *Index, created bool, err error) {
+// Open opens the index at path. stale reports that the file did not exist
+// or that no Rebuild has completed since it was created: the caller
+// should Rebuild. A corrupt file is an error wrapping ErrCorrupt; the
+// caller may remove it and open again.
+func Open(path string, opts Options) (x *Index, stale bool, err error) {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 65536
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		created = true
-	}
+	_, serr := os.Stat(path)
+	created := errors.Is(serr, os.ErrNotExist)
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, false, fmt.Errorf("%w: %s", ErrLocked, path)
@@ -127,6 +141,16 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 		if err != nil {
 			return err
 		}
+		m, err := tx.CreateBucketIfNotExists(meta)
+		if err != nil {
+			return err
+		}
+		if created {
+			if err := m.Put(pendingKey, []byte{1}); err != nil {
+				return err
+			}
+		}
+		stale = m.Get(pendingKey) != nil
 		var n, size int64
 		err = b.ForEach(func(k, v []byte) error {
 			r, ok := decode(v)
@@ -149,7 +173,7 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 		return nil, false, err
 	}
 	go x.loop()
-	return x, created, nil
+	return x, stale, nil
 }
 
 // Path returns the index file.
@@ -238,7 +262,15 @@ func (x *Index) apply(evs []event) {
 	}
 	_ = x.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
+		x.trackMu.Lock()
+		changed := x.changed
+		x.trackMu.Unlock()
 		for _, e := range evs {
+			if changed != nil && e.kind != evTouch {
+				x.trackMu.Lock()
+				changed[e.key] = e.kind == evStored
+				x.trackMu.Unlock()
+			}
 			k := []byte(e.key)
 			old, had := decode(b.Get(k))
 			switch e.kind {
@@ -304,8 +336,14 @@ type Walker interface {
 
 // Rebuild replaces the index with what a walk of the store finds: sizes
 // and modification times (as stored and last-access times); hit counts of
-// objects already indexed are kept.
+// objects already indexed are kept. Objects stored or deleted through the
+// index while the walk runs are kept or left out as those events say,
+// whatever the walk saw of them. Concurrent Rebuilds are serialized.
 func (x *Index) Rebuild(ctx context.Context, store Walker) error {
+	x.rebuildMu.Lock()
+	defer x.rebuildMu.Unlock()
+	x.setTracking(map[string]bool{})
+	defer x.setTracking(nil)
 	x.Flush()
 	var infos []storage.Info
 	if err := store.Walk(ctx, "", func(i storage.Info) error {
@@ -314,13 +352,18 @@ func (x *Index) Rebuild(ctx context.Context, store Walker) error {
 	}); err != nil {
 		return fmt.Errorf("rebuilding index: %w", err)
 	}
-	var n, size int64
 	err := x.db.Update(func(tx *bolt.Tx) error {
+		var n, size int64
+		// No event is being applied now (bbolt has one writer at a time):
+		// changed holds every change since the walk began.
+		x.trackMu.Lock()
+		changed := x.changed
+		x.trackMu.Unlock()
 		old := tx.Bucket(bucket)
-		hits := map[string]Record{}
+		prev := map[string]Record{}
 		_ = old.ForEach(func(k, v []byte) error {
 			if r, ok := decode(v); ok {
-				hits[string(k)] = r
+				prev[string(k)] = r
 			}
 			return nil
 		})
@@ -331,28 +374,51 @@ func (x *Index) Rebuild(ctx context.Context, store Walker) error {
 		if err != nil {
 			return err
 		}
+		put := func(key string, r Record) error { // each key once
+			n++
+			size += r.Size
+			return b.Put([]byte(key), r.encode())
+		}
 		for _, i := range infos {
+			if _, ok := changed[i.Key]; ok {
+				continue // its event during the walk decides, below
+			}
 			r := Record{Size: i.Size, Stored: i.ModTime, LastAccess: i.ModTime}
-			if h, ok := hits[i.Key]; ok {
+			if h, ok := prev[i.Key]; ok {
 				r.Hits = h.Hits
 				if h.LastAccess.After(r.LastAccess) {
 					r.LastAccess = h.LastAccess
 				}
 			}
-			if err := b.Put([]byte(i.Key), r.encode()); err != nil {
+			if err := put(i.Key, r); err != nil {
 				return err
 			}
-			n++
-			size += i.Size
 		}
+		for key, stored := range changed {
+			if r, ok := prev[key]; ok && stored { // applied to the old bucket
+				if err := put(key, r); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.Bucket(meta).Delete(pendingKey); err != nil {
+			return err
+		}
+		// Set here, before another batch of events can change them.
+		x.objects.Store(n)
+		x.bytes.Store(size)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("rebuilding index: %w", err)
 	}
-	x.objects.Store(n)
-	x.bytes.Store(size)
 	return nil
+}
+
+func (x *Index) setTracking(m map[string]bool) {
+	x.trackMu.Lock()
+	x.changed = m
+	x.trackMu.Unlock()
 }
 
 // Close applies pending events and closes the file.
