@@ -372,44 +372,41 @@ func (s stripPrefix) Fetch(ctx context.Context, path string) (*upstream.Response
 	return s.f.Fetch(ctx, strings.TrimPrefix(path, s.prefix))
 }
 
-// Serve listens on cfg.Listen and serves until ctx is done, then shuts
-// down gracefully: it stops accepting, lets in-flight requests finish
-// (bounded by ShutdownTimeout) and waits for fills. The bound address is
-// passed to onListen (which may be nil) once listening.
+// Serve binds every listener (GOPROXY, admin), says so, and serves
+// until ctx is done, then shuts down gracefully: it stops accepting, lets
+// in-flight requests finish (bounded by ShutdownTimeout) and waits for
+// fills. An address that cannot be bound is a *config.Error naming the
+// key, returned before anything is served (see bind). The bound address
+// is passed to onListen (which may be nil) once listening.
 func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	lns, err := s.bind()
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		return err
 	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	srv := s.httpServer(ctx, s.handler)
+	var adminSrv *http.Server
+	addr := lns.main.Addr().String()
+	s.log.Info("listening", "addr", addr, "url", "http://"+addr)
+	if lns.admin != nil {
+		adminSrv = s.httpServer(ctx, s.adminH)
+		a := lns.admin.Addr().String()
+		s.log.Info("admin listening", "addr", a, "url", "http://"+a+"/", "token", s.cfg.Admin.Token != "")
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	if onListen != nil {
-		onListen(ln.Addr())
+		onListen(lns.main.Addr())
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	var adminSrv *http.Server
-	if s.cfg.Admin.Listen != "" {
-		aln, err := net.Listen("tcp", s.cfg.Admin.Listen)
-		if err != nil {
-			srv.Close()
-			return fmt.Errorf("admin listen %s: %w", s.cfg.Admin.Listen, err)
-		}
-		adminSrv = &http.Server{Handler: s.adminH, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
-			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-		s.log.Info("admin listening", "addr", aln.Addr().String(), "url", "http://"+aln.Addr().String()+"/", "token", s.cfg.Admin.Token != "")
-		go func() { errc <- adminSrv.Serve(aln) }()
+	go func() { errc <- srv.Serve(lns.main) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(lns.admin) }()
 	}
 	s.RunBackground(ctx)
 	select {
 	case err := <-errc:
+		srv.Close()
+		if adminSrv != nil {
+			adminSrv.Close()
+		}
 		s.stopBackground()
 		s.closeServices()
 		return fmt.Errorf("serve: %w", err)
