@@ -81,8 +81,9 @@ type Server struct {
 	started    time.Time
 	traffic    *stats.Traffic
 	idx        *index.Index
+	idxRebuild *indexRebuild // of a stale index, in the background once RunBackground starts it
 	cache      *cacheadmin.Service
-	bg         *background.Group // the scrub schedule
+	bg         *background.Group // the scrub schedule, the index rebuild
 	adminH     http.Handler
 	closeOnce  sync.Once
 	closeErr   error
@@ -133,11 +134,12 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
 		started: time.Now(), traffic: stats.New(nil), bg: background.New(log)}
-	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
+	idx, stale, err := openIndex(cfg.CacheDir, log)
 	if err != nil {
 		return nil, fmt.Errorf("metadata index: %w", err)
 	}
 	srv.idx = idx
+	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
 	built := false
 	defer func() { // a server New does not return releases what it opened
 		if !built {
@@ -242,7 +244,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -253,7 +255,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: ups.ready(n.svc), Observe: observe}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -429,10 +431,12 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 }
 
 // RunBackground starts the background jobs until ctx is done or Close:
-// the scrub schedule, health probes, and the cache administration's
-// (scheduled GC, state reloads, store gauges). Each has an owner that
-// Close stops and waits for. Serve calls it; in-process tests may too.
+// the rebuild of a stale metadata index, the scrub schedule, health
+// probes, and the cache administration's (scheduled GC, state reloads,
+// store gauges). Each has an owner that Close stops and waits for. Serve
+// calls it once listening; in-process tests may too.
 func (s *Server) RunBackground(ctx context.Context) {
+	s.idxRebuild.start(ctx, s.bg)
 	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
 		s.bg.Every(ctx, "background scrub", d, s.scrubRound)
 	}

@@ -23,7 +23,8 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 		Index: idx, Trash: tr, Gate: gate, Audit: s.audit, Metrics: s.metrics, Coordinator: co, Logger: s.log,
 		Policy: gc.Policy{MaxBytes: int64(g.MaxSize), MaxIdle: time.Duration(g.MaxIdle), KeepNewest: g.KeepNewest,
 			Pins: g.Pins, PinSets: g.PinSets},
-		Interval: time.Duration(g.Interval),
+		Interval:   time.Duration(g.Interval),
+		IndexReady: s.idxRebuild.ready,
 		OnBlocks: func(blocks []cacheadmin.Block) {
 			rules, err := s.rules(blocks)
 			if err != nil {

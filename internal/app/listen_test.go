@@ -184,7 +184,7 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 		answered             bool // the server answers before it closes
 	}{
 		{"body never comes", "main", "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", true},
-		{"body never comes", "admin", "POST /api/gc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", false},
+		{"body never comes", "admin", "POST /api/purge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", false},
 		{"headers never end", "main", "GET /healthz HTTP/1.1\r\nHost: x\r\n", false},
 		{"headers never end", "admin", "GET /healthz HTTP/1.1\r\nHost: x\r\n", false},
 		{"idle after a request", "main", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", true},

@@ -11,8 +11,8 @@
 // coordinator and every replica reloads it.
 //
 // Errors of requests that cannot succeed wrap one of ErrInvalid,
-// ErrNotFound and ErrConflict (test with errors.Is); the HTTP and CLI
-// edges map these classes to statuses and exit codes. Any other error is
+// ErrNotFound, ErrConflict and ErrUnavailable (test with errors.Is); the
+// HTTP and CLI edges map these classes to statuses and exit codes. Any other error is
 // a failure of the store, the index, the trash or the state files.
 //
 // Background work (scheduled GC, reloading state on a broadcast, store
@@ -48,6 +48,9 @@ var (
 	// ErrConflict: the request could not be completed because what it
 	// acts on is in use (versions being served or filled); retry later.
 	ErrConflict = errors.New("in use")
+	// ErrUnavailable: the request needs the whole metadata index, which
+	// is not ready yet (being rebuilt from the store); retry later.
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
 
 // Index is what the service needs from the metadata index (*index.Index).
@@ -90,6 +93,12 @@ type Options struct {
 	OnBlocks func(blocks []Block)
 	// Logger receives what background work has to say; nil discards.
 	Logger *slog.Logger
+	// IndexReady, when set, is asked before every operation that reads
+	// the index as a whole (GC plans and runs, purges, module listings);
+	// its error (wrapping ErrUnavailable while the index is being
+	// rebuilt) is the operation's. It may block (rebuild in the caller).
+	// nil: the index is always ready.
+	IndexReady func(ctx context.Context) error
 }
 
 // Service administers one cache. See the package documentation.
@@ -179,6 +188,14 @@ func (s *Service) Touch(key string, t time.Time) {
 // Stored records that key was stored with size at t. It never blocks.
 func (s *Service) Stored(key string, size int64, t time.Time) {
 	s.opts.Index.Stored(key, size, t)
+}
+
+// indexReady says whether the index can be read as a whole now.
+func (s *Service) indexReady(ctx context.Context) error {
+	if s.opts.IndexReady == nil {
+		return nil
+	}
+	return s.opts.IndexReady(ctx)
 }
 
 // gauges publishes the index's totals.
