@@ -96,6 +96,25 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
+	// The index first: its lock keeps a second process off this cache
+	// directory before anything in it is touched (fs.New empties tmp/).
+	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+		return nil, &config.Error{Key: "cache_dir", Err: err}
+	}
+	idx, stale, err := openIndex(cfg.CacheDir, log)
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata index: %w", err)
+	}
+	built := false
+	defer func() { // a server New does not return releases what it opened
+		if !built {
+			idx.Close()
+		}
+	}()
 	st, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
@@ -134,18 +153,12 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
 		started: time.Now(), traffic: stats.New(nil), bg: background.New(log)}
-	idx, stale, err := openIndex(cfg.CacheDir, log)
-	if err != nil {
-		return nil, fmt.Errorf("metadata index: %w", err)
-	}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
-	built := false
-	defer func() { // a server New does not return releases what it opened
+	defer func() {
 		if !built {
 			srv.upstreams.close()
 			srv.closeCoord()
-			idx.Close()
 			srv.audit.Close()
 		}
 	}()

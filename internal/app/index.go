@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -54,9 +55,13 @@ func openIndex(dir string, log *slog.Logger) (idx *index.Index, stale bool, err 
 		_ = os.Rename(path, path+".corrupt")
 		idx, stale, err = index.Open(path, index.Options{})
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, false, &config.Error{Key: "cache_dir", Err: err}
+	}
 	if errors.Is(err, index.ErrLocked) {
 		return nil, false, &config.Error{Key: "cache_dir", Err: fmt.Errorf(
-			"%s is in use by another modproxy process (%w): each server needs its own cache directory (--cache-dir)", dir, err)}
+			"%s is in use by another modproxy process (%w); each server needs its own cache directory (--cache-dir or MODPROXY_CACHE_DIR)", dir, err)}
 	}
 	return idx, stale, err
 }

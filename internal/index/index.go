@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,9 @@ var ErrCorrupt = errors.New("metadata index is corrupt")
 // ErrLocked is returned by Open when another process holds the index.
 var ErrLocked = errors.New("metadata index is in use by another process")
 
-// Open opens the index at path. stale reports that the file did not exist
+// Open opens the index at path. A file that cannot be opened or created
+// (permissions, missing directory) is an error wrapping the *fs.PathError.
+// stale reports that the file did not exist
 // or that no Rebuild has completed since it was created: the caller
 // should Rebuild. A corrupt file is an error wrapping ErrCorrupt; the
 // caller may remove it and open again.
@@ -130,6 +133,10 @@ func Open(path string, opts Options) (x *Index, stale bool, err error) {
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, false, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) { // cannot open or create the file: not its content
+		return nil, false, fmt.Errorf("opening metadata index: %w", err)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -447,4 +448,19 @@ func TestRebuildWhileServing(t *testing.T) {
 	x.Stored("e/@v/v1.0.0.mod", 128, t0)
 	x.Flush()
 	checkTotals(t, x, 1+16+32+8+128, 5)
+}
+
+// TestOpenUncreatable: a place where the file cannot be created (here:
+// under a regular file; also an unwritable directory) is not a corrupt
+// index (nothing to rename away): the error keeps its *fs.PathError.
+func TestOpenUncreatable(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := index.Open(filepath.Join(notDir, "index.db"), index.Options{})
+	var pe *fs.PathError
+	if err == nil || errors.Is(err, index.ErrCorrupt) || !errors.As(err, &pe) {
+		t.Fatalf("Open under a regular file = %v, want a *fs.PathError, not ErrCorrupt", err)
+	}
 }
