@@ -9,12 +9,15 @@
 // recreates it from a walk of the store (sizes and modification times;
 // access statistics restart from zero), and Open reports a missing or
 // corrupt file, or one whose first rebuild never finished (the process
-// was stopped during it), so that the caller rebuilds. A Rebuild may run
+// was stopped during it), so that the caller rebuilds. Open reads the
+// totals recorded by the last transaction, not every record, so it takes
+// the same time for any number of objects. A Rebuild may run
 // while objects are stored and deleted: what changes during its walk is
 // in the result. Safe for concurrent use.
 package index
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -36,7 +39,34 @@ var (
 	meta   = []byte("meta")
 	// pendingKey in meta marks an index created but not yet rebuilt.
 	pendingKey = []byte("rebuild-pending")
+	// totalsKey in meta holds the objects and bytes as of the transaction
+	// that wrote them (its id is stored too): Open reads them instead of
+	// every record when no other writer (an earlier version) came after.
+	totalsKey = []byte("totals")
 )
+
+// putTotals records the totals in the meta bucket of a write transaction.
+func (x *Index) putTotals(tx *bolt.Tx) error {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b[0:], uint64(tx.ID()))
+	binary.BigEndian.PutUint64(b[8:], uint64(x.objects.Load()))
+	binary.BigEndian.PutUint64(b[16:], uint64(x.bytes.Load()))
+	return tx.Bucket(meta).Put(totalsKey, b)
+}
+
+// recordedTotals returns the totals recorded by the last write
+// transaction, if it was the one that recorded them.
+func recordedTotals(tx *bolt.Tx) (objects, bytes int64, ok bool) {
+	m := tx.Bucket(meta)
+	if m == nil {
+		return 0, 0, false
+	}
+	b := m.Get(totalsKey)
+	if len(b) != 24 || binary.BigEndian.Uint64(b[0:]) != uint64(tx.ID()) {
+		return 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b[8:])), int64(binary.BigEndian.Uint64(b[16:])), true
+}
 
 // Record is what the index knows about one object.
 type Record struct {
@@ -130,7 +160,10 @@ func Open(path string, opts Options) (x *Index, stale bool, err error) {
 	}
 	_, serr := os.Stat(path)
 	created := errors.Is(serr, os.ErrNotExist)
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+	// The freelist is written at every commit (NoFreelistSync false): without
+	// it bbolt rebuilds it at Open by reading every page, which took start-up
+	// time and resident memory in proportion to the index.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: false})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, false, fmt.Errorf("%w: %s", ErrLocked, path)
 	}
@@ -143,6 +176,14 @@ func Open(path string, opts Options) (x *Index, stale bool, err error) {
 	}
 	x = &Index{db: db, path: path, events: make(chan event, opts.QueueSize), flushC: make(chan chan struct{}),
 		done: make(chan struct{}), stopped: make(chan struct{}), opts: opts}
+	var recorded bool
+	_ = db.View(func(tx *bolt.Tx) error {
+		var n, size int64
+		n, size, recorded = recordedTotals(tx)
+		x.objects.Store(n)
+		x.bytes.Store(size)
+		return nil
+	})
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
@@ -158,19 +199,23 @@ func Open(path string, opts Options) (x *Index, stale bool, err error) {
 			}
 		}
 		stale = m.Get(pendingKey) != nil
-		var n, size int64
-		err = b.ForEach(func(k, v []byte) error {
-			r, ok := decode(v)
-			if !ok {
-				return fmt.Errorf("%w: bad record for %q", ErrCorrupt, k)
+		if !recorded { // a file of an earlier version: count once
+			var n, size int64
+			if err := b.ForEach(func(k, v []byte) error {
+				r, ok := decode(v)
+				if !ok {
+					return fmt.Errorf("%w: bad record for %q", ErrCorrupt, k)
+				}
+				n++
+				size += r.Size
+				return nil
+			}); err != nil {
+				return err
 			}
-			n++
-			size += r.Size
-			return nil
-		})
-		x.objects.Store(n)
-		x.bytes.Store(size)
-		return err
+			x.objects.Store(n)
+			x.bytes.Store(size)
+		}
+		return x.putTotals(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -308,7 +353,7 @@ func (x *Index) apply(evs []event) {
 				}
 			}
 		}
-		return nil
+		return x.putTotals(tx)
 	})
 }
 
@@ -341,80 +386,130 @@ type Walker interface {
 	Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error
 }
 
-// Rebuild replaces the index with what a walk of the store finds: sizes
-// and modification times (as stored and last-access times); hit counts of
-// objects already indexed are kept. Objects stored or deleted through the
-// index while the walk runs are kept or left out as those events say,
-// whatever the walk saw of them. Concurrent Rebuilds are serialized.
+// rebuildBatch is how many walked objects one transaction of Rebuild
+// writes: memory stays bounded whatever the store's size.
+const rebuildBatch = 4096
+
+// seenBucket lists, while Rebuild runs, the keys its walk found.
+var seenBucket = []byte("rebuild-seen")
+
+// Rebuild makes the index what a walk of the store finds: sizes and
+// modification times (as stored and last-access times); hit counts and
+// later accesses of objects already indexed are kept; records of objects
+// the walk did not find are removed at the end. Objects stored or deleted
+// through the index while the walk runs are kept or left out as those
+// events say, whatever the walk saw of them. It writes in batches (memory
+// does not grow with the store): a walk that fails leaves what it has
+// written so far and removes nothing, and an index that was stale stays
+// stale. Concurrent Rebuilds are serialized.
 func (x *Index) Rebuild(ctx context.Context, store Walker) error {
 	x.rebuildMu.Lock()
 	defer x.rebuildMu.Unlock()
 	x.setTracking(map[string]bool{})
 	defer x.setTracking(nil)
 	x.Flush()
-	var infos []storage.Info
+	var empty bool // no record to check at the end: the walk and events make them all
+	if err := x.db.Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucket).Cursor().First()
+		empty = k == nil
+		if tx.Bucket(seenBucket) != nil {
+			if err := tx.DeleteBucket(seenBucket); err != nil {
+				return err
+			}
+		}
+		_, err := tx.CreateBucket(seenBucket)
+		return err
+	}); err != nil {
+		return fmt.Errorf("rebuilding index: %w", err)
+	}
+	batch := make([]storage.Info, 0, rebuildBatch)
+	write := func() error {
+		err := x.db.Update(func(tx *bolt.Tx) error {
+			b, seen := tx.Bucket(bucket), tx.Bucket(seenBucket)
+			// No event is being applied now (bbolt has one writer at a
+			// time): changed holds every change since the walk began.
+			x.trackMu.Lock()
+			defer x.trackMu.Unlock()
+			for _, i := range batch {
+				if err := seen.Put([]byte(i.Key), nil); err != nil {
+					return err
+				}
+				if _, ok := x.changed[i.Key]; ok {
+					continue // its event during the walk decides
+				}
+				r := Record{Size: i.Size, Stored: i.ModTime, LastAccess: i.ModTime}
+				if old, had := decode(b.Get([]byte(i.Key))); had {
+					r.Hits = old.Hits
+					if old.LastAccess.After(r.LastAccess) {
+						r.LastAccess = old.LastAccess
+					}
+					x.bytes.Add(-old.Size)
+				} else {
+					x.objects.Add(1)
+				}
+				x.bytes.Add(r.Size)
+				if err := b.Put([]byte(i.Key), r.encode()); err != nil {
+					return err
+				}
+			}
+			return x.putTotals(tx)
+		})
+		batch = batch[:0]
+		return err
+	}
 	if err := store.Walk(ctx, "", func(i storage.Info) error {
-		infos = append(infos, i)
+		batch = append(batch, i)
+		if len(batch) == rebuildBatch {
+			return write()
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("rebuilding index: %w", err)
 	}
+	if err := write(); err != nil {
+		return fmt.Errorf("rebuilding index: %w", err)
+	}
 	err := x.db.Update(func(tx *bolt.Tx) error {
-		var n, size int64
-		// No event is being applied now (bbolt has one writer at a time):
-		// changed holds every change since the walk began.
+		b, seen := tx.Bucket(bucket), tx.Bucket(seenBucket)
 		x.trackMu.Lock()
 		changed := x.changed
 		x.trackMu.Unlock()
-		old := tx.Bucket(bucket)
-		prev := map[string]Record{}
-		_ = old.ForEach(func(k, v []byte) error {
-			if r, ok := decode(v); ok {
-				prev[string(k)] = r
-			}
-			return nil
-		})
-		if err := tx.DeleteBucket(bucket); err != nil {
-			return err
-		}
-		b, err := tx.CreateBucket(bucket)
-		if err != nil {
-			return err
-		}
-		put := func(key string, r Record) error { // each key once
-			n++
-			size += r.Size
-			return b.Put([]byte(key), r.encode())
-		}
-		for _, i := range infos {
-			if _, ok := changed[i.Key]; ok {
-				continue // its event during the walk decides, below
-			}
-			r := Record{Size: i.Size, Stored: i.ModTime, LastAccess: i.ModTime}
-			if h, ok := prev[i.Key]; ok {
-				r.Hits = h.Hits
-				if h.LastAccess.After(r.LastAccess) {
-					r.LastAccess = h.LastAccess
-				}
-			}
-			if err := put(i.Key, r); err != nil {
+		finish := func() error {
+			if err := tx.DeleteBucket(seenBucket); err != nil {
 				return err
 			}
-		}
-		for key, stored := range changed {
-			if r, ok := prev[key]; ok && stored { // applied to the old bucket
-				if err := put(key, r); err != nil {
-					return err
-				}
+			if err := tx.Bucket(meta).Delete(pendingKey); err != nil {
+				return err
 			}
+			return x.putTotals(tx)
 		}
-		if err := tx.Bucket(meta).Delete(pendingKey); err != nil {
+		if empty { // totals kept by the batches and events
+			return finish()
+		}
+		var gone [][]byte
+		var n, size int64
+		if err := b.ForEach(func(k, v []byte) error {
+			if seen.Get(k) == nil && !changed[string(k)] { // not in the store, not stored since
+				gone = append(gone, bytes.Clone(k))
+				return nil
+			}
+			if r, ok := decode(v); ok {
+				n++
+				size += r.Size
+			}
+			return nil
+		}); err != nil {
 			return err
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
 		}
 		// Set here, before another batch of events can change them.
 		x.objects.Store(n)
 		x.bytes.Store(size)
-		return nil
+		return finish()
 	})
 	if err != nil {
 		return fmt.Errorf("rebuilding index: %w", err)

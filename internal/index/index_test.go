@@ -464,3 +464,106 @@ func TestOpenUncreatable(t *testing.T) {
 		t.Fatalf("Open under a regular file = %v, want a *fs.PathError, not ErrCorrupt", err)
 	}
 }
+
+// TestTotalsRecorded: Open takes the totals the last transaction recorded
+// (it does not read every record); after a write by another writer (an
+// earlier version of modproxy, which does not record them) it counts
+// again.
+func TestTotalsRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	x, _, err := index.Open(path, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Stored("a/@v/v1.0.0.zip", 10, t0)
+	x.Stored("b/@v/v1.0.0.zip", 20, t0)
+	x.Flush()
+	x.Deleted("a/@v/v1.0.0.zip")
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	y, _, err := index.Open(path, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTotals(t, y, 20, 1)
+	if err := y.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := bolt.Open(path, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, 32)
+	rec[7] = 5 // size 5
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("objects")).Put([]byte("c/@v/v1.0.0.mod"), rec) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := open(t, path, index.Options{})
+	checkTotals(t, z, 25, 2)
+}
+
+// TestRebuildInBatches: a store of many times the batch size is indexed
+// whole; records of objects no longer there go at the end; a walk that
+// fails half-way removes nothing and leaves the index stale.
+func TestRebuildInBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	x, stale, err := index.Open(path, index.Options{})
+	if err != nil || !stale {
+		t.Fatalf("Open: %v, stale %v", err, stale)
+	}
+	defer x.Close()
+	x.Stored("gone/@v/v1.0.0.mod", 1000, t0)
+	x.Stored("m00042/@v/v1.0.0.mod", 1, t0)
+	x.Touch("m00042/@v/v1.0.0.mod", t0.Add(time.Hour))
+	x.Flush()
+	var infos []storage.Info
+	for i := range 20_000 {
+		infos = append(infos, storage.Info{Key: fmt.Sprintf("m%05d/@v/v1.0.0.mod", i), Size: 2, ModTime: t0})
+	}
+	half := errors.New("walk broke half-way")
+	failing := duringWalk{before: infos[:10_000], fn: func() {}}
+	if err := x.Rebuild(context.Background(), errAfter{failing, half}); !errors.Is(err, half) {
+		t.Fatalf("Rebuild with a failing walk: %v", err)
+	}
+	if _, ok := x.Get("gone/@v/v1.0.0.mod"); !ok {
+		t.Error("a failed rebuild removed a record")
+	}
+	if err := x.Rebuild(context.Background(), walker{infos: infos}); err != nil {
+		t.Fatal(err)
+	}
+	checkTotals(t, x, 40_000, 20_000)
+	if _, ok := x.Get("gone/@v/v1.0.0.mod"); ok {
+		t.Error("the record of an object no longer stored survived")
+	}
+	if r := get(t, x, "m00042/@v/v1.0.0.mod"); r.Hits != 1 || !r.LastAccess.Equal(t0.Add(time.Hour)) || r.Size != 2 {
+		t.Errorf("kept record: %+v", r)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	y, stale, err := index.Open(path, index.Options{})
+	if err != nil || stale {
+		t.Fatalf("reopen: %v, stale %v", err, stale)
+	}
+	defer y.Close()
+	checkTotals(t, y, 40_000, 20_000)
+}
+
+// errAfter walks w, then fails.
+type errAfter struct {
+	w   index.Walker
+	err error
+}
+
+func (e errAfter) Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error {
+	if err := e.w.Walk(ctx, prefix, fn); err != nil {
+		return err
+	}
+	return e.err
+}
