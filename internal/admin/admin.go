@@ -252,7 +252,8 @@ func localHost(hostport string) bool {
 
 // fail maps err to a status, the one place that does: ErrBadRequest and
 // cacheadmin.ErrInvalid 400, ErrNotFound and cacheadmin.ErrNotFound 404,
-// cacheadmin.ErrConflict 409, an oversized body 413, a body that is not
+// cacheadmin.ErrConflict 409, cacheadmin.ErrUnavailable 503 with
+// Retry-After, an oversized body 413, a body that is not
 // JSON 415, anything else 500 with a generic message (the error itself is
 // logged, never sent).
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -268,6 +269,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, cacheadmin.ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, cacheadmin.ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		level := slog.LevelError
 		if r.Context().Err() != nil {

@@ -25,6 +25,7 @@ func TestDomainErrorClasses(t *testing.T) {
 		{cacheadmin.ErrInvalid, http.StatusBadRequest},
 		{cacheadmin.ErrNotFound, http.StatusNotFound},
 		{cacheadmin.ErrConflict, http.StatusConflict},
+		{cacheadmin.ErrUnavailable, http.StatusServiceUnavailable},
 	} {
 		f := newFake()
 		f.err = fmt.Errorf("%w: 2 versions are being served or filled; purge again", tc.class)
@@ -36,6 +37,9 @@ func TestDomainErrorClasses(t *testing.T) {
 		checkJSONHeaders(t, w)
 		if msg := errorText(t, w); !strings.Contains(msg, "purge again") {
 			t.Errorf("%v: error %q lacks the reason", tc.class, msg)
+		}
+		if ra := w.Header().Get("Retry-After"); (tc.want == http.StatusServiceUnavailable) != (ra != "") {
+			t.Errorf("%v: Retry-After %q", tc.class, ra)
 		}
 	}
 }

@@ -85,8 +85,9 @@ type Server struct {
 	started    time.Time
 	traffic    *stats.Traffic
 	idx        *index.Index
+	idxRebuild *indexRebuild // of a stale index, in the background once RunBackground starts it
 	cache      *cacheadmin.Service
-	bg         *background.Group // the scrub schedule
+	bg         *background.Group // the scrub schedule, the index rebuild
 	adminH     http.Handler
 	access     *access.Service // tokens and certificate mappings
 	watcher    *access.Watcher // reloads access's tokens; closed by Close
@@ -105,6 +106,25 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if err := checkCacheDir(cfg.CacheDir); err != nil {
 		return nil, err
 	}
+	// The index first: its lock keeps a second process off this cache
+	// directory before anything in it is touched (fs.New empties tmp/).
+	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+		return nil, &config.Error{Key: "cache_dir", Err: err}
+	}
+	idx, stale, err := openIndex(cfg.CacheDir, log)
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata index: %w", err)
+	}
+	built := false
+	defer func() { // a server New does not return releases what it opened
+		if !built {
+			idx.Close()
+		}
+	}()
 	st, err := openStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
@@ -145,20 +165,15 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
 		started: time.Now(), traffic: traffic, bg: background.New(log)}
-	idx, err := openIndex(context.Background(), cfg.CacheDir, store, log)
-	if err != nil {
-		return nil, fmt.Errorf("metadata index: %w", err)
-	}
 	srv.idx = idx
-	built := false
-	defer func() { // a server New does not return releases what it opened
+	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
+	defer func() {
 		if !built {
 			if srv.watcher != nil {
 				srv.watcher.Close()
 			}
 			srv.upstreams.close()
 			srv.closeCoord()
-			idx.Close()
 			srv.audit.Close()
 		}
 	}()
@@ -267,7 +282,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: ups.ready(svc), Observe: observe, Access: authn})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -278,7 +293,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: ups.ready(n.svc), Observe: observe, Access: authn, Namespace: ns.Name}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -401,43 +416,36 @@ func (s stripPrefix) Fetch(ctx context.Context, path string) (*upstream.Response
 	return s.f.Fetch(ctx, strings.TrimPrefix(path, s.prefix))
 }
 
-// Serve listens on cfg.Listen and serves until ctx is done, then shuts
-// down gracefully: it stops accepting, lets in-flight requests finish
-// (bounded by ShutdownTimeout) and waits for fills. The bound address is
-// passed to onListen (which may be nil) once listening.
+// Serve binds every listener (GOPROXY, admin), says so, and serves
+// until ctx is done, then shuts down gracefully: it stops accepting, lets
+// in-flight requests finish (bounded by ShutdownTimeout) and waits for
+// fills. An address that cannot be bound is a *config.Error naming the
+// key, returned before anything is served (see bind). The bound address
+// is passed to onListen (which may be nil) once listening.
 func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	lns, err := s.bind()
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		return err
 	}
-	ln = s.tlsListener(ln)
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	lns.main = s.tlsListener(lns.main)
+	srv := s.httpServer(ctx, s.handler)
+	var adminSrv *http.Server
+	addr := lns.main.Addr().String()
+	s.log.Info("listening", "addr", addr, "url", s.scheme()+"://"+addr, "auth", s.cfg.Auth.Mode)
+	if lns.admin != nil {
+		lns.admin = s.tlsListener(lns.admin)
+		adminSrv = s.httpServer(ctx, s.adminH)
+		a := lns.admin.Addr().String()
+		s.log.Info("admin listening", "addr", a, "url", s.scheme()+"://"+a+"/", "token", s.cfg.Admin.Token != "")
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "url", s.scheme()+"://"+ln.Addr().String(), "auth", s.cfg.Auth.Mode)
 	if onListen != nil {
-		onListen(ln.Addr())
+		onListen(lns.main.Addr())
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	var adminSrv *http.Server
-	if s.cfg.Admin.Listen != "" {
-		aln, err := net.Listen("tcp", s.cfg.Admin.Listen)
-		if err != nil {
-			srv.Close()
-			return fmt.Errorf("admin listen %s: %w", s.cfg.Admin.Listen, err)
-		}
-		aln = s.tlsListener(aln)
-		adminSrv = &http.Server{Handler: s.adminH, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
-			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-		s.log.Info("admin listening", "addr", aln.Addr().String(), "url", s.scheme()+"://"+aln.Addr().String()+"/", "token", s.cfg.Admin.Token != "")
-		go func() { errc <- adminSrv.Serve(aln) }()
-		s.recordAdmin(aln.Addr())
+	go func() { errc <- srv.Serve(lns.main) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(lns.admin) }()
+		s.recordAdmin(lns.admin.Addr())
 		defer s.forgetAdmin()
 	} else {
 		s.recordAdmin(nil)
@@ -447,6 +455,10 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 	defer stopHangup()
 	select {
 	case err := <-errc:
+		srv.Close()
+		if adminSrv != nil {
+			adminSrv.Close()
+		}
 		s.stopBackground()
 		s.closeServices()
 		return fmt.Errorf("serve: %w", err)
@@ -469,10 +481,12 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 }
 
 // RunBackground starts the background jobs until ctx is done or Close:
-// the scrub schedule, health probes, and the cache administration's
-// (scheduled GC, state reloads, store gauges). Each has an owner that
-// Close stops and waits for. Serve calls it; in-process tests may too.
+// the rebuild of a stale metadata index, the scrub schedule, health
+// probes, and the cache administration's (scheduled GC, state reloads,
+// store gauges). Each has an owner that Close stops and waits for. Serve
+// calls it once listening; in-process tests may too.
 func (s *Server) RunBackground(ctx context.Context) {
+	s.idxRebuild.start(ctx, s.bg)
 	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
 		s.bg.Every(ctx, "background scrub", d, s.scrubRound)
 	}

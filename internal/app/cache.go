@@ -28,6 +28,7 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 		FreeSpace:     s.freeSpace(),
 		MinFree:       int64(g.MinFree),
 		EvictForSpace: st.local,
+		IndexReady:    s.idxRebuild.ready,
 		OnBlocks: func(blocks []cacheadmin.Block) {
 			rules, err := s.rules(blocks)
 			if err != nil {

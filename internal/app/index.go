@@ -3,14 +3,21 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/background"
+	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/index"
+	"github.com/modproxy/modproxy/internal/storage"
 )
 
 // ErrIndexLocked is returned when another process (a running server) has
@@ -58,7 +65,7 @@ func RebuildIndex(ctx context.Context, cfg config.Config, log *slog.Logger) (byt
 		return 0, 0, err
 	}
 	store := st.store
-	idx, err := openIndex(ctx, cfg.CacheDir, store, log)
+	idx, _, err := openIndex(cfg.CacheDir, log)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -70,27 +77,147 @@ func RebuildIndex(ctx context.Context, cfg config.Config, log *slog.Logger) (byt
 	return bytes, objects, nil
 }
 
-// openIndex opens the metadata index, rebuilding it from the store when
-// it is missing or corrupt.
-func openIndex(ctx context.Context, dir string, store index.Walker, log *slog.Logger) (*index.Index, error) {
+// openIndex opens the metadata index; stale reports that it must be
+// rebuilt from the store (it was missing or corrupt, or its first rebuild
+// never finished). A file another process holds is a *config.Error for
+// cache_dir wrapping index.ErrLocked.
+func openIndex(dir string, log *slog.Logger) (idx *index.Index, stale bool, err error) {
 	path := filepath.Join(dir, "index.db")
-	idx, created, err := index.Open(path, index.Options{})
+	idx, stale, err = index.Open(path, index.Options{})
 	if errors.Is(err, index.ErrCorrupt) {
 		log.Warn("metadata index unusable; rebuilding it from the store", "path", path, "err", err)
 		_ = os.Rename(path, path+".corrupt")
-		idx, created, err = index.Open(path, index.Options{})
+		idx, stale, err = index.Open(path, index.Options{})
 	}
-	if err != nil {
-		return nil, err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, false, &config.Error{Key: "cache_dir", Err: err}
 	}
-	if created {
-		start := time.Now()
-		if err := idx.Rebuild(ctx, store); err != nil {
-			idx.Close()
-			return nil, err
+	if errors.Is(err, index.ErrLocked) {
+		return nil, false, &config.Error{Key: "cache_dir", Err: fmt.Errorf(
+			"%s is in use by another modproxy process (%w); each server needs its own cache directory (--cache-dir or MODPROXY_CACHE_DIR)", dir, err)}
+	}
+	return idx, stale, err
+}
+
+// indexRebuild rebuilds a stale metadata index while the server serves.
+// Serving never waits for it (the index only feeds GC, listings and
+// gauges); what needs the whole index asks ready first. A server that
+// runs its background work (RunBackground, Serve) rebuilds in the
+// background and refuses those operations meanwhile with
+// cacheadmin.ErrUnavailable; one that does not (offline commands,
+// in-process tests) rebuilds in the first caller of ready.
+type indexRebuild struct {
+	idx   *index.Index
+	store index.Walker
+	log   *slog.Logger
+	found atomic.Int64 // objects the walk in progress has found
+
+	mu      sync.Mutex // guards the fields below; held by a rebuild in a caller of ready
+	stale   bool       // the index is not complete yet
+	running bool       // the background rebuild has started
+	failed  error      // its last failure, while it retries
+}
+
+// retryRebuild is the wait before a failed background rebuild tries again.
+const retryRebuild = time.Minute
+
+// start rebuilds in g, retrying every minute after a failure, until done
+// or g's context ends (then the index stays stale for the next start).
+func (r *indexRebuild) start(ctx context.Context, g *background.Group) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stale || r.running {
+		return
+	}
+	r.running = g.Go(ctx, "metadata index rebuild", func(ctx context.Context) {
+		r.log.Info("metadata index missing or incomplete: rebuilding it from the store in the background; serving goes on, GC and cache listings wait for it")
+		for {
+			err := r.rebuild(ctx)
+			r.mu.Lock()
+			r.stale, r.failed = err != nil, err
+			r.mu.Unlock()
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			r.log.Error("metadata index rebuild failed; retrying", "err", err, "retry_in", retryRebuild)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retryRebuild):
+			}
 		}
-		b, n := idx.Totals()
-		log.Info("metadata index rebuilt from the store", "objects", n, "bytes", b, "took", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+func (r *indexRebuild) rebuild(ctx context.Context) error {
+	start := time.Now()
+	r.found.Store(0)
+	if err := r.idx.Rebuild(ctx, countingWalker{r.store, &r.found}); err != nil {
+		return err
 	}
-	return idx, nil
+	b, n := r.idx.Totals()
+	r.log.Info("metadata index rebuilt from the store", "objects", n, "bytes", b, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// ready is cacheadmin's IndexReady: nil once the index is complete; while
+// the background rebuild runs, an error of class ErrUnavailable saying so;
+// without a background rebuild, it rebuilds here (callers wait).
+func (r *indexRebuild) ready(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case !r.stale:
+		return nil
+	case r.running && r.failed != nil:
+		return fmt.Errorf("%w: rebuilding the metadata index from the store failed, retrying every %s: %w", cacheadmin.ErrUnavailable, retryRebuild, r.failed)
+	case r.running:
+		return fmt.Errorf("%w: the metadata index is being rebuilt from the store (%d objects found so far); try again shortly", cacheadmin.ErrUnavailable, r.found.Load())
+	}
+	if err := r.rebuild(ctx); err != nil {
+		return err
+	}
+	r.stale = false
+	return nil
+}
+
+// status is the index's line in /readyz. Serving does not depend on the
+// index, so it never makes the server unready.
+func (r *indexRebuild) status() string {
+	if !r.mu.TryLock() {
+		return "metadata index: being rebuilt for a caller"
+	}
+	defer r.mu.Unlock()
+	switch {
+	case !r.stale:
+		_, n := r.idx.Totals()
+		return fmt.Sprintf("metadata index: ready (%d objects)", n)
+	case r.running && r.failed != nil:
+		return fmt.Sprintf("metadata index: rebuild failed, retrying: %v", r.failed)
+	case r.running:
+		return fmt.Sprintf("metadata index: rebuilding from the store in the background (%d objects found so far); GC and cache listings wait for it", r.found.Load())
+	}
+	return "metadata index: rebuilt on first use"
+}
+
+// withIndex adds the index's status to a readiness check's detail.
+func (r *indexRebuild) withIndex(ready func(ctx context.Context) (string, error)) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		detail, err := ready(ctx)
+		return detail + r.status() + "\n", err
+	}
+}
+
+// countingWalker counts the objects a walk finds.
+type countingWalker struct {
+	w index.Walker
+	n *atomic.Int64
+}
+
+func (c countingWalker) Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error {
+	return c.w.Walk(ctx, prefix, func(i storage.Info) error {
+		c.n.Add(1)
+		return fn(i)
+	})
 }

@@ -11,8 +11,8 @@
 // coordinator and every replica reloads it.
 //
 // Errors of requests that cannot succeed wrap one of ErrInvalid,
-// ErrNotFound and ErrConflict (test with errors.Is); the HTTP and CLI
-// edges map these classes to statuses and exit codes. Any other error is
+// ErrNotFound, ErrConflict and ErrUnavailable (test with errors.Is); the
+// HTTP and CLI edges map these classes to statuses and exit codes. Any other error is
 // a failure of the store, the index, the trash or the state files.
 //
 // Background work (scheduled GC, reloading state on a broadcast, sharing
@@ -48,6 +48,9 @@ var (
 	// ErrConflict: the request could not be completed because what it
 	// acts on is in use (versions being served or filled); retry later.
 	ErrConflict = errors.New("in use")
+	// ErrUnavailable: the request needs the whole metadata index, which
+	// is not ready yet (being rebuilt from the store); retry later.
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
 
 // Index is what the service needs from the metadata index (*index.Index).
@@ -103,6 +106,12 @@ type Options struct {
 	// FreeCheckInterval is how often Start's loop asks FreeSpace besides
 	// after stores; default 10 s.
 	FreeCheckInterval time.Duration
+	// IndexReady, when set, is asked before every operation that reads
+	// the index as a whole (GC plans and runs, purges, module listings);
+	// its error (wrapping ErrUnavailable while the index is being
+	// rebuilt) is the operation's. It may block (rebuild in the caller).
+	// nil: the index is always ready.
+	IndexReady func(ctx context.Context) error
 }
 
 // Service administers one cache. See the package documentation.
@@ -203,6 +212,14 @@ func (s *Service) Stored(key string, size int64, t time.Time) {
 	case s.stored <- struct{}{}:
 	default:
 	}
+}
+
+// indexReady says whether the index can be read as a whole now.
+func (s *Service) indexReady(ctx context.Context) error {
+	if s.opts.IndexReady == nil {
+		return nil
+	}
+	return s.opts.IndexReady(ctx)
 }
 
 // gauges makes the store and trash gauges read the index's totals and

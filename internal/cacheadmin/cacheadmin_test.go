@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,5 +255,36 @@ func TestRestore(t *testing.T) {
 	}
 	if sum := s.Summary(ctx); sum.Versions != 1 || sum.Objects != 3 {
 		t.Errorf("summary after restore = %+v", sum)
+	}
+}
+
+// TestIndexNotReady: while IndexReady refuses (the index is being
+// rebuilt), every operation that reads the whole index fails with its
+// error, of class ErrUnavailable, and changes nothing; the summary still
+// answers with what the index holds so far.
+func TestIndexNotReady(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.put(t, "example.com/a", "v1.0.0")
+	notReady := fmt.Errorf("%w: the metadata index is being rebuilt", cacheadmin.ErrUnavailable)
+	s := f.service(t, func(o *cacheadmin.Options) {
+		o.Policy.MaxIdle = time.Nanosecond // everything would be evicted
+		o.IndexReady = func(context.Context) error { return notReady }
+	})
+	_, planErr := s.Plan(ctx)
+	_, gcErr := s.RunGC(ctx, "test")
+	_, purgeErr := s.Purge(ctx, "test", cacheadmin.PurgeRequest{Module: "example.com/a", Reason: "x"})
+	_, modErr := s.Modules(ctx, "", 0)
+	_, _, topErr := s.TopModules(ctx, 5)
+	for name, err := range map[string]error{"plan": planErr, "gc": gcErr, "purge": purgeErr, "modules": modErr, "top modules": topErr} {
+		if !errors.Is(err, cacheadmin.ErrUnavailable) || !errors.Is(err, notReady) {
+			t.Errorf("%s: %v, want the readiness error", name, err)
+		}
+	}
+	if _, err := f.store.Stat(ctx, "example.com/a/@v/v1.0.0.zip"); err != nil {
+		t.Errorf("evicted while the index was not ready: %v", err)
+	}
+	if sum := s.Summary(ctx); sum.Objects != 3 {
+		t.Errorf("summary = %+v", sum)
 	}
 }

@@ -23,7 +23,8 @@ type Summary struct {
 	TrashBytes int64
 }
 
-// Summary returns the cache's state.
+// Summary returns the cache's state (while the index is being rebuilt,
+// what it holds so far).
 func (s *Service) Summary(ctx context.Context) Summary {
 	b, n := s.opts.Index.Totals()
 	vers, _ := gc.Versions(s.opts.Index)
@@ -54,6 +55,9 @@ type Module struct {
 func (s *Service) Modules(ctx context.Context, query string, limit int) ([]Module, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 50
+	}
+	if err := s.indexReady(ctx); err != nil {
+		return nil, err
 	}
 	s.opts.Index.Flush()
 	vers, err := gc.Versions(s.opts.Index)
@@ -113,6 +117,9 @@ type ModuleUsage struct {
 // TopModules returns the n modules that take the most bytes and the n
 // most served ones, largest first (ties in path order).
 func (s *Service) TopModules(ctx context.Context, n int) (bySize, byHits []ModuleUsage, err error) {
+	if err := s.indexReady(ctx); err != nil {
+		return nil, nil, err
+	}
 	s.opts.Index.Flush()
 	vers, err := gc.Versions(s.opts.Index)
 	if err != nil {

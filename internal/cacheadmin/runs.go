@@ -33,6 +33,9 @@ func (s *Service) runner() *gc.Runner {
 
 // Plan makes a GC plan from the current index (a dry run).
 func (s *Service) Plan(ctx context.Context) (gc.Plan, error) {
+	if err := s.indexReady(ctx); err != nil {
+		return gc.Plan{}, err
+	}
 	s.mu.Lock()
 	pol := s.policy()
 	s.mu.Unlock()
@@ -54,6 +57,9 @@ func (s *Service) plan(ctx context.Context, pol gc.Policy) (gc.Plan, error) {
 // it (pinned or in-use versions kept over the objects' share). actor
 // names who asked, in the audit log.
 func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
+	if err := s.indexReady(ctx); err != nil {
+		return gc.Result{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pol := s.policy()
@@ -131,7 +137,10 @@ func (s *Service) scheduledGC(ctx context.Context) {
 			}
 		}
 	}
-	if _, err := s.RunGC(ctx, "gc:schedule"); err != nil {
+	switch _, err := s.RunGC(ctx, "gc:schedule"); {
+	case errors.Is(err, ErrUnavailable):
+		s.log.Info("scheduled gc postponed to its next round", "reason", err)
+	case err != nil:
 		s.log.Error("scheduled gc failed", "err", err)
 	}
 }
@@ -167,6 +176,9 @@ func (s *Service) Purge(ctx context.Context, actor string, req PurgeRequest) (Pu
 	rg, err := routing.ParseRange(req.Versions)
 	if err != nil {
 		return PurgeResult{}, fmt.Errorf("%w: versions: %w", ErrInvalid, err)
+	}
+	if err := s.indexReady(ctx); err != nil {
+		return PurgeResult{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

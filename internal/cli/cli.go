@@ -121,8 +121,11 @@ at /metrics, health at /healthz and /readyz (with every upstream's circuit
 breaker). The /cached-only/ prefix (or Cache-Control: only-if-cached) answers
 from the cache alone; [[namespace]] tables add proxies under /NAME/.
 
-The admin API and web dashboard listen on admin.listen (default
-127.0.0.1:3001; a bearer token, admin.token, is required beyond loopback).
+The admin API and web dashboard listen on admin.listen (default auto: the
+port after listen's, 127.0.0.1:3001; when that is taken the server runs
+without them and says so; off or empty turns them off; a bearer token,
+admin.token, is required beyond loopback). An address that cannot be bound
+is an error (exit status 2) naming it and the flag that changes it.
 GC runs every gc.interval by the [gc] policies. SIGINT or SIGTERM shuts
 down gracefully, letting in-flight downloads finish.
 
@@ -147,6 +150,7 @@ func addConfigFlags(fs *flag.FlagSet, serve bool) *configFlags {
 	cf.set["log.level"] = fs.String("log-level", "", "log `level`: debug, info, warn or error (default info)")
 	if serve {
 		cf.set["listen"] = fs.String("listen", "", "listen `address` (default 127.0.0.1:3000)")
+		cf.set["admin.listen"] = fs.String("admin-listen", "", "admin API and dashboard `address`, or off (default auto: the port after --listen's, on loopback)")
 		cf.set["upstream"] = fs.String("upstream", "", "upstream `list` in GOPROXY syntax (default: go env GOPROXY)")
 		cf.set["tls.cert_file"] = fs.String("tls-cert", "", "TLS certificate `file` (PEM): HTTPS on the listeners, with --tls-key")
 		cf.set["tls.key_file"] = fs.String("tls-key", "", "TLS private key `file` (PEM)")
@@ -249,6 +253,12 @@ func runServe(ctx context.Context, env Env, cf *configFlags) int {
 	}
 	defer srv.Close()
 	if err := srv.Serve(ctx, nil); err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) { // an address that cannot be bound
+			logw.Flush()
+			fmt.Fprintf(env.Stderr, "modproxy serve: %v\n", err)
+			return ExitUsage
+		}
 		log.Error("server failed", "err", err)
 		return ExitFailure
 	}

@@ -41,6 +41,8 @@ type Config struct {
 	SumDB []string `toml:"sumdb"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// Server bounds what clients may hold of both listeners.
+	Server Server `toml:"server"`
 
 	// Offline starts in cache-only mode: nothing is fetched upstream.
 	Offline bool `toml:"offline"`
@@ -193,8 +195,69 @@ type Cluster struct {
 
 // Admin configures the admin API and dashboard listener.
 type Admin struct {
-	Listen string `toml:"listen"` // "" disables
-	Token  string `toml:"token"`  // bearer token; required when Listen is not loopback
+	// Listen is AdminAuto (the default), HOST:PORT, or "" or "off"
+	// (disabled). AdminAuto is 127.0.0.1 (listen's host when that is a
+	// loopback address) on the port after listen's; when that address is
+	// taken the server runs without the admin listener and says so. An
+	// address given explicitly that cannot be bound is a start-up error.
+	Listen string `toml:"listen"`
+	Token  string `toml:"token"` // bearer token; required when Listen is not loopback
+	// MaxConnections bounds the admin listener's open connections.
+	MaxConnections int `toml:"max_connections"`
+}
+
+// AdminAuto is the default admin.listen: derived from listen.
+const AdminAuto = "auto"
+
+// Off reports whether admin.listen turns the admin listener off.
+func (a Admin) Off() bool { return a.Listen == "" || a.Listen == "off" }
+
+// AdminAddr is the address the admin listener binds: admin.listen, or
+// for AdminAuto the port after listen's on listen's host when that is
+// loopback, else on 127.0.0.1 (never beyond loopback unless asked), and
+// port 0 (any) when listen's port is 0. derived reports AdminAuto; addr
+// is "" when no port follows listen's. Call it on a validated Config
+// whose admin listener is not Off.
+func (c Config) AdminAddr() (addr string, derived bool) {
+	if c.Admin.Listen != AdminAuto {
+		return c.Admin.Listen, false
+	}
+	host, p, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return "", true
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil || port >= 65535 {
+		return "", true
+	}
+	if port > 0 {
+		port++
+	}
+	if !isLoopback(host) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), true
+}
+
+// Server bounds what clients may hold of the listeners (the GOPROXY one
+// and the admin one). Responses have no overall deadline: a download
+// that keeps moving is never cut, however long it takes.
+type Server struct {
+	// ReadHeaderTimeout bounds reading a request's headers (also the TLS
+	// handshake and the wait for a new connection's first request).
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// SendTimeout closes a connection whose client takes no response
+	// bytes for this long (it stopped reading).
+	SendTimeout Duration `toml:"send_timeout"`
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes ByteSize `toml:"max_header_bytes"`
+	// MaxConnections bounds the GOPROXY listener's open connections;
+	// further clients wait in the accept queue.
+	MaxConnections int `toml:"max_connections"`
 }
 
 // TLS serves the protocol and admin listeners over HTTPS when CertFile is
@@ -291,7 +354,15 @@ func Default() Config {
 		Listen:          "127.0.0.1:3000",
 		CacheDir:        filepath.Join(dir, "modproxy"),
 		ShutdownTimeout: Duration(30 * time.Second),
-		Log:             Log{Format: "text", Level: "info"},
+		Server: Server{
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(30 * time.Second),
+			IdleTimeout:       Duration(2 * time.Minute),
+			SendTimeout:       Duration(time.Minute),
+			MaxHeaderBytes:    ByteSize(64 << 10),
+			MaxConnections:    1024,
+		},
+		Log: Log{Format: "text", Level: "info"},
 		Cache: Cache{
 			TTL:                  Duration(time.Minute),
 			StaleWhileRevalidate: Duration(10 * time.Minute),
@@ -322,7 +393,7 @@ func Default() Config {
 			TrashRetention: Duration(7 * 24 * time.Hour),
 			MinFree:        ByteSize(1 << 30),
 		},
-		Admin:   Admin{Listen: "127.0.0.1:3001"},
+		Admin:   Admin{Listen: AdminAuto, MaxConnections: 64},
 		Auth:    Auth{Mode: "off"},
 		Storage: Storage{Type: "disk", S3: S3{Secure: true, RedirectTTL: Duration(15 * time.Minute)}},
 		Audit:   Audit{MaxSize: ByteSize(100 << 20), MaxFiles: 10},
@@ -735,10 +806,25 @@ func (c *Config) Validate() error {
 			return &Error{Key: "gc.pins", Err: err}
 		}
 	}
-	if c.Admin.Listen != "" {
+	sv := c.Server
+	for key, d := range map[string]Duration{"server.read_header_timeout": sv.ReadHeaderTimeout, "server.read_timeout": sv.ReadTimeout,
+		"server.idle_timeout": sv.IdleTimeout, "server.send_timeout": sv.SendTimeout} {
+		if d <= 0 {
+			return &Error{Key: key, Err: errors.New("must be positive")}
+		}
+	}
+	if sv.MaxHeaderBytes < 1<<10 {
+		return &Error{Key: "server.max_header_bytes", Err: errors.New("must be at least 1KiB")}
+	}
+	for key, n := range map[string]int{"server.max_connections": sv.MaxConnections, "admin.max_connections": c.Admin.MaxConnections} {
+		if n <= 0 {
+			return &Error{Key: key, Err: errors.New("must be at least 1")}
+		}
+	}
+	if !c.Admin.Off() && c.Admin.Listen != AdminAuto {
 		host, _, err := net.SplitHostPort(c.Admin.Listen)
 		if err != nil {
-			return &Error{Key: "admin.listen", Err: fmt.Errorf("%q is not HOST:PORT", c.Admin.Listen)}
+			return &Error{Key: "admin.listen", Err: fmt.Errorf("%q is not HOST:PORT, %q or %q", c.Admin.Listen, AdminAuto, "off")}
 		}
 		if !isLoopback(host) && c.Admin.Token == "" {
 			return &Error{Key: "admin.token", Err: fmt.Errorf("required when admin.listen (%s) is not a loopback address", c.Admin.Listen)}

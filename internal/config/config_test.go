@@ -100,6 +100,12 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "negative breaker failures", set: [2]string{"resilience.breaker_failures", "-1"}, wantKey: "resilience.breaker_failures"},
 		{name: "trash share not smaller than the cap", file: "[gc]\nmax_size = \"8MiB\"\ntrash_max_size = \"8MiB\"\n", wantKey: "gc.trash_max_size"},
 		{name: "bad min_free", set: [2]string{"gc.min_free", "lots"}, wantKey: "gc.min_free"},
+		{name: "bad admin listen", set: [2]string{"admin.listen", "3001"}, wantKey: "admin.listen"},
+		{name: "zero read timeout", set: [2]string{"server.read_timeout", "0s"}, wantKey: "server.read_timeout"},
+		{name: "zero send timeout", file: "[server]\nsend_timeout = \"0s\"\n", wantKey: "server.send_timeout"},
+		{name: "tiny header limit", set: [2]string{"server.max_header_bytes", "100"}, wantKey: "server.max_header_bytes"},
+		{name: "no connections", env: map[string]string{"MODPROXY_SERVER_MAX_CONNECTIONS": "0"}, wantKey: "server.max_connections"},
+		{name: "no admin connections", set: [2]string{"admin.max_connections", "-1"}, wantKey: "admin.max_connections"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
@@ -125,6 +131,32 @@ func TestErrorsNameTheKey(t *testing.T) {
 				t.Errorf("err = %v (key %q), want key %q", err, ce.Key, tc.wantKey)
 			}
 		})
+	}
+}
+
+// TestAdminListen: the default is "auto"; an address, "off" and "" (also
+// from an empty environment variable) are valid and say whether the admin
+// listener is off.
+func TestAdminListen(t *testing.T) {
+	c := Default()
+	if c.Admin.Listen != AdminAuto || c.Admin.Off() {
+		t.Fatalf("default admin.listen = %q (off %v), want %q", c.Admin.Listen, c.Admin.Off(), AdminAuto)
+	}
+	for _, tc := range []struct {
+		env string
+		off bool
+	}{{"127.0.0.1:4001", false}, {"auto", false}, {"off", true}, {"", true}} {
+		c := Default()
+		c.Upstream = "https://proxy.example"
+		if err := c.ApplyEnv(func(k string) (string, bool) { return tc.env, k == "MODPROXY_ADMIN_LISTEN" }); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("MODPROXY_ADMIN_LISTEN=%q: %v", tc.env, err)
+		}
+		if c.Admin.Off() != tc.off {
+			t.Errorf("MODPROXY_ADMIN_LISTEN=%q: off = %v, want %v", tc.env, c.Admin.Off(), tc.off)
+		}
 	}
 }
 
@@ -359,5 +391,31 @@ func TestAuthRefusal(t *testing.T) {
 	}
 	if len(c.Auth.Certificates) != 1 || c.Auth.Certificates[0].Subjects[0] != "dns:ci.example" || c.Auth.Certificates[0].Match[0] != "corp.example.com/ci/*" {
 		t.Errorf("certificate mappings: %+v", c.Auth.Certificates)
+	}
+}
+
+// TestAdminAddr: "auto" is the port after listen's, on listen's host when
+// it is loopback and on 127.0.0.1 otherwise; an explicit address is kept.
+func TestAdminAddr(t *testing.T) {
+	for _, tc := range []struct {
+		listen, admin, want string
+		derived             bool
+	}{
+		{"127.0.0.1:3000", "auto", "127.0.0.1:3001", true},
+		{":3000", "auto", "127.0.0.1:3001", true},
+		{"0.0.0.0:8080", "auto", "127.0.0.1:8081", true},
+		{"192.0.2.1:8080", "auto", "127.0.0.1:8081", true},
+		{"[::1]:3000", "auto", "[::1]:3001", true},
+		{"localhost:3000", "auto", "localhost:3001", true},
+		{"127.0.0.1:0", "auto", "127.0.0.1:0", true},
+		{"127.0.0.1:65535", "auto", "", true},
+		{"127.0.0.1:3000", "127.0.0.1:9000", "127.0.0.1:9000", false},
+	} {
+		cfg := Default()
+		cfg.Listen, cfg.Admin.Listen = tc.listen, tc.admin
+		got, derived := cfg.AdminAddr()
+		if got != tc.want || derived != tc.derived {
+			t.Errorf("listen %s, admin.listen %s: %q (derived %v), want %q (%v)", tc.listen, tc.admin, got, derived, tc.want, tc.derived)
+		}
 	}
 }

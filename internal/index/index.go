@@ -9,7 +9,12 @@
 // The index is a cache of facts the store can give again: Rebuild
 // recreates it from a walk of the store (sizes and modification times;
 // access statistics restart from zero), and Open reports a missing or
-// corrupt file so that the caller rebuilds. Safe for concurrent use.
+// corrupt file, or one whose first rebuild never finished (the process
+// was stopped during it), so that the caller rebuilds. Open reads the
+// totals recorded by the last transaction, not every record, so it takes
+// the same time for any number of objects. A Rebuild may run
+// while objects are stored and deleted: what changes during its walk is
+// in the result. Safe for concurrent use.
 //
 // The size of a cache, wherever modproxy shows it (gc plans, the admin API
 // and dashboard, metrics, modproxy index), is the sum of the sizes of every
@@ -20,10 +25,12 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -35,7 +42,39 @@ import (
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
-var bucket = []byte("objects")
+var (
+	bucket = []byte("objects")
+	meta   = []byte("meta")
+	// pendingKey in meta marks an index created but not yet rebuilt.
+	pendingKey = []byte("rebuild-pending")
+	// totalsKey in meta holds the objects and bytes as of the transaction
+	// that wrote them (its id is stored too): Open reads them instead of
+	// every record when no other writer (an earlier version) came after.
+	totalsKey = []byte("totals")
+)
+
+// putTotals records the totals in the meta bucket of a write transaction.
+func (x *Index) putTotals(tx *bolt.Tx) error {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b[0:], uint64(tx.ID()))
+	binary.BigEndian.PutUint64(b[8:], uint64(x.objects.Load()))
+	binary.BigEndian.PutUint64(b[16:], uint64(x.bytes.Load()))
+	return tx.Bucket(meta).Put(totalsKey, b)
+}
+
+// recordedTotals returns the totals recorded by the last write
+// transaction, if it was the one that recorded them.
+func recordedTotals(tx *bolt.Tx) (objects, bytes int64, ok bool) {
+	m := tx.Bucket(meta)
+	if m == nil {
+		return 0, 0, false
+	}
+	b := m.Get(totalsKey)
+	if len(b) != 24 || binary.BigEndian.Uint64(b[0:]) != uint64(tx.ID()) {
+		return 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b[8:])), int64(binary.BigEndian.Uint64(b[16:])), true
+}
 
 // Record is what the index knows about one object.
 type Record struct {
@@ -102,6 +141,12 @@ type Index struct {
 	objects atomic.Int64
 	closeMu sync.Once
 	opts    Options
+
+	rebuildMu sync.Mutex // serializes Rebuilds
+	trackMu   sync.Mutex
+	// changed holds, while a Rebuild walks the store, the keys stored
+	// (true) or deleted (false) since it began; nil otherwise.
+	changed map[string]bool
 }
 
 // ErrCorrupt is returned by Open for an index file it cannot use.
@@ -110,37 +155,77 @@ var ErrCorrupt = errors.New("metadata index is corrupt")
 // ErrLocked is returned by Open when another process holds the index.
 var ErrLocked = errors.New("metadata index is in use by another process")
 
-// Open opens the index at path. created reports that the file did not
-// exist (the caller should Rebuild). A corrupt file is an error wrapping
-// ErrCorrupt; the caller may remove it and open again.
-func Open(path string, opts Options) (x *Index, created bool, err error) {
+// Open opens the index at path. A file that cannot be opened or created
+// (permissions, missing directory) is an error wrapping the *fs.PathError.
+// stale reports that the file did not exist
+// or that no Rebuild has completed since it was created: the caller
+// should Rebuild. A corrupt file is an error wrapping ErrCorrupt; the
+// caller may remove it and open again.
+func Open(path string, opts Options) (x *Index, stale bool, err error) {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = time.Second
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 65536
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		created = true
-	}
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+	_, serr := os.Stat(path)
+	created := errors.Is(serr, os.ErrNotExist)
+	// The freelist is written at every commit (NoFreelistSync false): without
+	// it bbolt rebuilds it at Open by reading every page, which took start-up
+	// time and resident memory in proportion to the index.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: false})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, false, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) { // cannot open or create the file: not its content
+		return nil, false, fmt.Errorf("opening metadata index: %w", err)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	x = &Index{db: db, path: path, events: make(chan event, opts.QueueSize), kick: make(chan struct{}, 1), flushC: make(chan chan struct{}),
 		done: make(chan struct{}), stopped: make(chan struct{}), opts: opts}
+	var recorded bool
+	_ = db.View(func(tx *bolt.Tx) error {
+		var n, size int64
+		n, size, recorded = recordedTotals(tx)
+		x.objects.Store(n)
+		x.bytes.Store(size)
+		return nil
+	})
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}
-		size, n, err := totals(b)
-		x.objects.Store(n)
-		x.bytes.Store(size)
-		return err
+		m, err := tx.CreateBucketIfNotExists(meta)
+		if err != nil {
+			return err
+		}
+		if created {
+			if err := m.Put(pendingKey, []byte{1}); err != nil {
+				return err
+			}
+		}
+		stale = m.Get(pendingKey) != nil
+		if !recorded { // a file of an earlier version: count once
+			var n, size int64
+			if err := b.ForEach(func(k, v []byte) error {
+				r, ok := decode(v)
+				if !ok {
+					return fmt.Errorf("%w: bad record for %q", ErrCorrupt, k)
+				}
+				n++
+				size += r.Size
+				return nil
+			}); err != nil {
+				return err
+			}
+			x.objects.Store(n)
+			x.bytes.Store(size)
+		}
+		return x.putTotals(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -151,7 +236,7 @@ func Open(path string, opts Options) (x *Index, created bool, err error) {
 	}
 	x.kickAt = max(1, min(batchSize, opts.QueueSize/2))
 	go x.loop()
-	return x, created, nil
+	return x, stale, nil
 }
 
 // Path returns the index file.
@@ -250,7 +335,15 @@ func (x *Index) apply(evs []event) {
 	merged := map[string]touchSum{}
 	_ = x.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
+		x.trackMu.Lock()
+		changed := x.changed
+		x.trackMu.Unlock()
 		for _, e := range evs {
+			if changed != nil && e.kind != evTouch {
+				x.trackMu.Lock()
+				changed[e.key] = e.kind == evStored
+				x.trackMu.Unlock()
+			}
 			if e.kind == evTouch {
 				t := merged[e.key]
 				t.n++
@@ -288,7 +381,7 @@ func (x *Index) apply(evs []event) {
 		for key, t := range merged {
 			t.apply(b, key)
 		}
-		return nil
+		return x.putTotals(tx)
 	})
 }
 
@@ -409,57 +502,141 @@ type Walker interface {
 	Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error
 }
 
-// Rebuild replaces the index with what a walk of the store finds: sizes
-// and modification times (as stored and last-access times); hit counts of
-// objects already indexed are kept.
+// rebuildBatch is how many walked objects one transaction of Rebuild
+// writes: memory stays bounded whatever the store's size.
+const rebuildBatch = 4096
+
+// seenBucket lists, while Rebuild runs, the keys its walk found.
+var seenBucket = []byte("rebuild-seen")
+
+// Rebuild makes the index what a walk of the store finds: sizes and
+// modification times (as stored and last-access times); hit counts and
+// later accesses of objects already indexed are kept; records of objects
+// the walk did not find are removed at the end. Objects stored or deleted
+// through the index while the walk runs are kept or left out as those
+// events say, whatever the walk saw of them. It writes in batches (memory
+// does not grow with the store): a walk that fails leaves what it has
+// written so far and removes nothing, and an index that was stale stays
+// stale. Concurrent Rebuilds are serialized.
 func (x *Index) Rebuild(ctx context.Context, store Walker) error {
+	x.rebuildMu.Lock()
+	defer x.rebuildMu.Unlock()
+	x.setTracking(map[string]bool{})
+	defer x.setTracking(nil)
 	x.Flush()
-	var infos []storage.Info
+	var empty bool // no record to check at the end: the walk and events make them all
+	if err := x.db.Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucket).Cursor().First()
+		empty = k == nil
+		if tx.Bucket(seenBucket) != nil {
+			if err := tx.DeleteBucket(seenBucket); err != nil {
+				return err
+			}
+		}
+		_, err := tx.CreateBucket(seenBucket)
+		return err
+	}); err != nil {
+		return fmt.Errorf("rebuilding index: %w", err)
+	}
+	batch := make([]storage.Info, 0, rebuildBatch)
+	write := func() error {
+		err := x.db.Update(func(tx *bolt.Tx) error {
+			b, seen := tx.Bucket(bucket), tx.Bucket(seenBucket)
+			// No event is being applied now (bbolt has one writer at a
+			// time): changed holds every change since the walk began.
+			x.trackMu.Lock()
+			defer x.trackMu.Unlock()
+			for _, i := range batch {
+				if err := seen.Put([]byte(i.Key), nil); err != nil {
+					return err
+				}
+				if _, ok := x.changed[i.Key]; ok {
+					continue // its event during the walk decides
+				}
+				r := Record{Size: i.Size, Stored: i.ModTime, LastAccess: i.ModTime}
+				if old, had := decode(b.Get([]byte(i.Key))); had {
+					r.Hits = old.Hits
+					if old.LastAccess.After(r.LastAccess) {
+						r.LastAccess = old.LastAccess
+					}
+					x.bytes.Add(-old.Size)
+				} else {
+					x.objects.Add(1)
+				}
+				x.bytes.Add(r.Size)
+				if err := b.Put([]byte(i.Key), r.encode()); err != nil {
+					return err
+				}
+			}
+			return x.putTotals(tx)
+		})
+		batch = batch[:0]
+		return err
+	}
 	if err := store.Walk(ctx, "", func(i storage.Info) error {
-		infos = append(infos, i)
+		batch = append(batch, i)
+		if len(batch) == rebuildBatch {
+			return write()
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("rebuilding index: %w", err)
 	}
-	var n, size int64
+	if err := write(); err != nil {
+		return fmt.Errorf("rebuilding index: %w", err)
+	}
 	err := x.db.Update(func(tx *bolt.Tx) error {
-		old := tx.Bucket(bucket)
-		hits := map[string]Record{}
-		_ = old.ForEach(func(k, v []byte) error {
-			if r, ok := decode(v); ok {
-				hits[string(k)] = r
-			}
-			return nil
-		})
-		if err := tx.DeleteBucket(bucket); err != nil {
-			return err
-		}
-		b, err := tx.CreateBucket(bucket)
-		if err != nil {
-			return err
-		}
-		for _, i := range infos {
-			r := Record{Size: i.Size, Stored: i.ModTime, LastAccess: i.ModTime}
-			if h, ok := hits[i.Key]; ok {
-				r.Hits = h.Hits
-				if h.LastAccess.After(r.LastAccess) {
-					r.LastAccess = h.LastAccess
-				}
-			}
-			if err := b.Put([]byte(i.Key), r.encode()); err != nil {
+		b, seen := tx.Bucket(bucket), tx.Bucket(seenBucket)
+		x.trackMu.Lock()
+		changed := x.changed
+		x.trackMu.Unlock()
+		finish := func() error {
+			if err := tx.DeleteBucket(seenBucket); err != nil {
 				return err
 			}
-			n++
-			size += i.Size
+			if err := tx.Bucket(meta).Delete(pendingKey); err != nil {
+				return err
+			}
+			return x.putTotals(tx)
 		}
-		return nil
+		if empty { // totals kept by the batches and events
+			return finish()
+		}
+		var gone [][]byte
+		var n, size int64
+		if err := b.ForEach(func(k, v []byte) error {
+			if seen.Get(k) == nil && !changed[string(k)] { // not in the store, not stored since
+				gone = append(gone, bytes.Clone(k))
+				return nil
+			}
+			if r, ok := decode(v); ok {
+				n++
+				size += r.Size
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		// Set here, before another batch of events can change them.
+		x.objects.Store(n)
+		x.bytes.Store(size)
+		return finish()
 	})
 	if err != nil {
 		return fmt.Errorf("rebuilding index: %w", err)
 	}
-	x.objects.Store(n)
-	x.bytes.Store(size)
 	return nil
+}
+
+func (x *Index) setTracking(m map[string]bool) {
+	x.trackMu.Lock()
+	x.changed = m
+	x.trackMu.Unlock()
 }
 
 // Close applies pending events and closes the file.

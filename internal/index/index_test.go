@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,6 +129,9 @@ func TestCloseAppliesPendingAndReopens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := x.Rebuild(context.Background(), walker{}); err != nil {
+		t.Fatal(err)
+	}
 	x.Stored("a/@v/v1.0.0.zip", 10, t0)
 	x.Stored("b/@v/v1.0.0.zip", 20, t0)
 	x.Touch("a/@v/v1.0.0.zip", t0.Add(time.Minute))
@@ -143,7 +147,7 @@ func TestCloseAppliesPendingAndReopens(t *testing.T) {
 	}
 	defer y.Close()
 	if created {
-		t.Error("reopen reports a new file")
+		t.Error("reopen of a rebuilt index reports it stale")
 	}
 	checkTotals(t, y, 30, 2)
 	if r := get(t, y, "a/@v/v1.0.0.zip"); !equal(r, index.Record{Size: 10, Stored: t0, LastAccess: t0.Add(time.Minute), Hits: 1}) {
@@ -308,4 +312,258 @@ func TestRebuild(t *testing.T) {
 	if _, ok := x.Get("gone"); ok {
 		t.Error("an object no longer in the store survived the rebuild")
 	}
+}
+
+// TestStaleUntilRebuilt: an index file whose first Rebuild did not
+// complete (the process was stopped during it, or it failed) is reported
+// stale by every Open until a Rebuild completes; a file written before
+// the marker existed (only the objects bucket) is not stale.
+func TestStaleUntilRebuilt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	reopen := func() (*index.Index, bool) {
+		t.Helper()
+		x, stale, err := index.Open(path, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x, stale
+	}
+	x, stale := reopen()
+	if !stale {
+		t.Fatal("a new index is not stale")
+	}
+	x.Stored("a/@v/v1.0.0.mod", 1, t0) // served while the rebuild would run
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, stale = reopen()
+	if !stale {
+		t.Fatal("an index never rebuilt is not stale on reopen")
+	}
+	if err := x.Rebuild(context.Background(), walker{err: errors.New("store down")}); err == nil {
+		t.Fatal("a failing walk did not fail the rebuild")
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, stale = reopen()
+	if !stale {
+		t.Fatal("an index whose rebuild failed is not stale on reopen")
+	}
+	if err := x.Rebuild(context.Background(), walker{infos: []storage.Info{{Key: "a/@v/v1.0.0.mod", Size: 1, ModTime: t0}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, stale = reopen()
+	if stale {
+		t.Fatal("a rebuilt index is stale on reopen")
+	}
+	checkTotals(t, x, 1, 1)
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	db, err := bolt.Open(old, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("objects"))
+		return err
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, stale, err := index.Open(old, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	if stale {
+		t.Error("an index file of an earlier version is reported stale")
+	}
+}
+
+// duringWalk is a store whose walk lets fn change the index half-way.
+type duringWalk struct {
+	before, after []storage.Info
+	fn            func()
+}
+
+func (d duringWalk) Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error {
+	for _, i := range d.before {
+		if err := fn(i); err != nil {
+			return err
+		}
+	}
+	d.fn()
+	for _, i := range d.after {
+		if err := fn(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRebuildWhileServing: objects stored and deleted while a rebuild
+// walks the store (a background rebuild at start-up while the server
+// fills and GC runs) are in its result as those events say: stored ones
+// the walk had passed are kept, deleted ones the walk had seen are gone.
+func TestRebuildWhileServing(t *testing.T) {
+	x := open(t, filepath.Join(t.TempDir(), "index.db"), index.Options{})
+	st := func(k string, size int64) storage.Info { return storage.Info{Key: k, Size: size, ModTime: t0} }
+	store := duringWalk{
+		before: []storage.Info{st("a/@v/v1.0.0.mod", 1), st("b/@v/v1.0.0.mod", 2), st("c/@v/v1.0.0.mod", 4)},
+		after:  []storage.Info{st("z/@v/v1.0.0.mod", 8)},
+		fn: func() {
+			x.Stored("a/@v/v1.0.0.zip", 16, t0.Add(time.Hour)) // filled where the walk had been
+			x.Deleted("b/@v/v1.0.0.mod")                       // evicted after the walk saw it
+			x.Stored("c/@v/v1.0.0.mod", 32, t0.Add(time.Hour)) // written again
+			x.Stored("d/@v/v1.0.0.mod", 64, t0.Add(time.Hour))
+			x.Deleted("d/@v/v1.0.0.mod") // stored and gone again
+			x.Flush()
+		},
+	}
+	if err := x.Rebuild(context.Background(), store); err != nil {
+		t.Fatal(err)
+	}
+	checkTotals(t, x, 1+16+32+8, 4)
+	for key, size := range map[string]int64{"a/@v/v1.0.0.mod": 1, "a/@v/v1.0.0.zip": 16, "c/@v/v1.0.0.mod": 32, "z/@v/v1.0.0.mod": 8} {
+		if r := get(t, x, key); r.Size != size {
+			t.Errorf("%s: size %d, want %d", key, r.Size, size)
+		}
+	}
+	for _, key := range []string{"b/@v/v1.0.0.mod", "d/@v/v1.0.0.mod"} {
+		if _, ok := x.Get(key); ok {
+			t.Errorf("%s, deleted during the walk, is indexed", key)
+		}
+	}
+	// After the rebuild, events apply to the new records as usual.
+	x.Stored("e/@v/v1.0.0.mod", 128, t0)
+	x.Flush()
+	checkTotals(t, x, 1+16+32+8+128, 5)
+}
+
+// TestOpenUncreatable: a place where the file cannot be created (here:
+// under a regular file; also an unwritable directory) is not a corrupt
+// index (nothing to rename away): the error keeps its *fs.PathError.
+func TestOpenUncreatable(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := index.Open(filepath.Join(notDir, "index.db"), index.Options{})
+	var pe *fs.PathError
+	if err == nil || errors.Is(err, index.ErrCorrupt) || !errors.As(err, &pe) {
+		t.Fatalf("Open under a regular file = %v, want a *fs.PathError, not ErrCorrupt", err)
+	}
+}
+
+// TestTotalsRecorded: Open takes the totals the last transaction recorded
+// (it does not read every record); after a write by another writer (an
+// earlier version of modproxy, which does not record them) it counts
+// again.
+func TestTotalsRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	x, _, err := index.Open(path, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Stored("a/@v/v1.0.0.zip", 10, t0)
+	x.Stored("b/@v/v1.0.0.zip", 20, t0)
+	x.Flush()
+	x.Deleted("a/@v/v1.0.0.zip")
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	y, _, err := index.Open(path, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTotals(t, y, 20, 1)
+	if err := y.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := bolt.Open(path, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, 32)
+	rec[7] = 5 // size 5
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("objects")).Put([]byte("c/@v/v1.0.0.mod"), rec) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := open(t, path, index.Options{})
+	checkTotals(t, z, 25, 2)
+}
+
+// TestRebuildInBatches: a store of many times the batch size is indexed
+// whole; records of objects no longer there go at the end; a walk that
+// fails half-way removes nothing and leaves the index stale.
+func TestRebuildInBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	x, stale, err := index.Open(path, index.Options{})
+	if err != nil || !stale {
+		t.Fatalf("Open: %v, stale %v", err, stale)
+	}
+	defer x.Close()
+	x.Stored("gone/@v/v1.0.0.mod", 1000, t0)
+	x.Stored("m00042/@v/v1.0.0.mod", 1, t0)
+	x.Touch("m00042/@v/v1.0.0.mod", t0.Add(time.Hour))
+	x.Flush()
+	var infos []storage.Info
+	for i := range 20_000 {
+		infos = append(infos, storage.Info{Key: fmt.Sprintf("m%05d/@v/v1.0.0.mod", i), Size: 2, ModTime: t0})
+	}
+	half := errors.New("walk broke half-way")
+	failing := duringWalk{before: infos[:10_000], fn: func() {}}
+	if err := x.Rebuild(context.Background(), errAfter{failing, half}); !errors.Is(err, half) {
+		t.Fatalf("Rebuild with a failing walk: %v", err)
+	}
+	if _, ok := x.Get("gone/@v/v1.0.0.mod"); !ok {
+		t.Error("a failed rebuild removed a record")
+	}
+	if err := x.Rebuild(context.Background(), walker{infos: infos}); err != nil {
+		t.Fatal(err)
+	}
+	checkTotals(t, x, 40_000, 20_000)
+	if _, ok := x.Get("gone/@v/v1.0.0.mod"); ok {
+		t.Error("the record of an object no longer stored survived")
+	}
+	if r := get(t, x, "m00042/@v/v1.0.0.mod"); r.Hits != 1 || !r.LastAccess.Equal(t0.Add(time.Hour)) || r.Size != 2 {
+		t.Errorf("kept record: %+v", r)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	y, stale, err := index.Open(path, index.Options{})
+	if err != nil || stale {
+		t.Fatalf("reopen: %v, stale %v", err, stale)
+	}
+	defer y.Close()
+	checkTotals(t, y, 40_000, 20_000)
+}
+
+// errAfter walks w, then fails.
+type errAfter struct {
+	w   index.Walker
+	err error
+}
+
+func (e errAfter) Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error {
+	if err := e.w.Walk(ctx, prefix, fn); err != nil {
+		return err
+	}
+	return e.err
 }

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/modproxy/modproxy/internal/artifact"
-	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
