@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/modproxy/modproxy/internal/admin"
@@ -34,19 +36,50 @@ func (b adminBackend) Status(ctx context.Context) (admin.Status, error) {
 
 // redactedConfig is the configuration as JSON-able values without secrets.
 func redactedConfig(cfg config.Config) map[string]any {
+	cfg = redactConfig(cfg)
 	data, _ := json.Marshal(cfg)
 	var m map[string]any
 	_ = json.Unmarshal(data, &m)
-	if a, ok := m["Admin"].(map[string]any); ok && a["Token"] != "" {
-		a["Token"] = "REDACTED"
-	}
-	// Credentials in URLs.
-	for _, k := range []string{"Upstream"} {
-		if s, ok := m[k].(string); ok {
-			m[k] = upstream.RedactList(s)
+	return m
+}
+
+// redactConfig returns cfg with every secret replaced: tokens, passwords,
+// keys, and the credentials of every URL (upstream lists of the root,
+// routes and namespaces; checksum database URLs). The slices are copied:
+// cfg itself is not changed.
+func redactConfig(cfg config.Config) config.Config {
+	const hidden = "REDACTED"
+	secret := func(s *string) {
+		if *s != "" {
+			*s = hidden
 		}
 	}
-	return m
+	secret(&cfg.Admin.Token)
+	secret(&cfg.Storage.S3.AccessKey)
+	secret(&cfg.Storage.S3.SecretKey)
+	secret(&cfg.Cluster.RedisPassword)
+	cfg.Upstream = upstream.RedactList(cfg.Upstream)
+	redactRoutes := func(rs []config.Route) []config.Route {
+		rs = slices.Clone(rs)
+		for i := range rs {
+			rs[i].Upstream = upstream.RedactList(rs[i].Upstream)
+		}
+		return rs
+	}
+	cfg.Routes = redactRoutes(cfg.Routes)
+	cfg.Namespaces = slices.Clone(cfg.Namespaces)
+	for i := range cfg.Namespaces {
+		cfg.Namespaces[i].Upstream = upstream.RedactList(cfg.Namespaces[i].Upstream)
+		cfg.Namespaces[i].Routes = redactRoutes(cfg.Namespaces[i].Routes)
+	}
+	cfg.SumDB = slices.Clone(cfg.SumDB)
+	for i, spec := range cfg.SumDB {
+		// NAME[+KEY] [URL]: the URL may carry credentials.
+		if name, u, ok := strings.Cut(spec, " "); ok {
+			cfg.SumDB[i] = name + " " + upstream.RedactURL(strings.TrimSpace(u))
+		}
+	}
+	return cfg
 }
 
 func (b adminBackend) Upstreams(ctx context.Context) ([]admin.Upstream, error) {
