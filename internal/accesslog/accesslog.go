@@ -16,12 +16,14 @@
 //
 //	{"time":"2006-01-02T15:04:05.999999999Z","level":"INFO","msg":"request",
 //	 "method":"GET","path":"/example.com/a/@v/v1.0.0.info","status":200,
-//	 "bytes":48,"duration":41000,"cache":"hit","remote":"127.0.0.1"}
+//	 "bytes":48,"duration":0.000041,"cache":"hit","remote":"127.0.0.1"}
 //
-// with attributes from WithAttrs (such as "namespace") after "msg", and
-// "cache" only when the request had a cache outcome. "duration" is in
-// nanoseconds in JSON and a Go duration ("41µs") in text; "time" has
-// nanoseconds in JSON and milliseconds in text (as slog writes them).
+// with attributes from WithAttrs (such as "namespace") after "msg",
+// "cache" only when the request had a cache outcome and "identity" only
+// when it had one. "duration" is in seconds in JSON (a number, see
+// Seconds) and a Go duration ("41µs") in text; "time" has nanoseconds in
+// JSON and milliseconds in text (as slog writes them). Records below Info
+// (health probes) go through slog's handler.
 package accesslog
 
 import (

@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	end := time.Now()
 	if rec.kind != 0 {
 		h.kinds[rec.kind].Request(rec.status)
-		h.durations.observe(rec.kind, rec.outcome, time.Since(start))
+		h.durations.observe(rec.kind, rec.outcome, end.Sub(start))
 		if h.observe != nil {
 			h.observe(rec.outcome, rec.status, rec.bytes)
 		}
