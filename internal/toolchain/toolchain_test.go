@@ -291,9 +291,31 @@ func TestNewReleaseRefreshesListing(t *testing.T) {
 	}
 }
 
+// missCounter is a store that counts the Opens of one key that found nothing.
+type missCounter struct {
+	*storagefs.Store
+	key    string
+	misses atomic.Int32
+}
+
+func (m *missCounter) Open(ctx context.Context, key string) (storage.Object, error) {
+	o, err := m.Store.Open(ctx, key)
+	if key == m.key && errors.Is(err, iofs.ErrNotExist) {
+		m.misses.Add(1)
+	}
+	return o, err
+}
+
 func TestConcurrentRequestsCoalesced(t *testing.T) {
-	e := newEnv(t, nil)
+	var store *missCounter
+	e := newEnv(t, func(o *toolchain.Options) {
+		store = &missCounter{Store: o.Store.(*storagefs.Store), key: toolchain.ArchiveKey(linux)}
+		o.Store = store
+	})
+	// The site holds the download until every request has found the
+	// archive missing, so that all of them want it while it is fetched.
 	release := e.site.Hold()
+	defer release()
 	const n = 20
 	var wg sync.WaitGroup
 	outcomes := make([]toolchain.Outcome, n)
@@ -314,19 +336,24 @@ func TestConcurrentRequestsCoalesced(t *testing.T) {
 			errs[i] = err
 		})
 	}
+	deadline := time.Now().Add(30 * time.Second)
+	for store.misses.Load() < n || e.site.Requests(linux) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests found the archive missing, %d downloads started", store.misses.Load(), n, e.site.Requests(linux))
+		}
+		time.Sleep(time.Millisecond)
+	}
 	release()
 	wg.Wait()
-	misses := 0
+	count := map[toolchain.Outcome]int{}
 	for i := range n {
 		if errs[i] != nil {
 			t.Errorf("request %d: %v", i, errs[i])
 		}
-		if outcomes[i] == toolchain.Miss {
-			misses++
-		}
+		count[outcomes[i]]++
 	}
-	if got := e.site.Requests(linux); got != 1 || misses != 1 {
-		t.Errorf("%d downloads from the site and %d misses for %d requests, want 1 and 1 (outcomes %v)", got, misses, n, outcomes)
+	if got := e.site.Requests(linux); got != 1 || count[toolchain.Miss] != 1 || count[toolchain.Coalesced] != n-1 {
+		t.Errorf("%d downloads from the site for %d requests, outcomes %v; want 1 download, 1 miss, %d coalesced", got, n, count, n-1)
 	}
 }
 
