@@ -336,13 +336,9 @@ func TestConcurrentRequestsCoalesced(t *testing.T) {
 			errs[i] = err
 		})
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for store.misses.Load() < n || e.site.Requests(linux) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d requests found the archive missing, %d downloads started", store.misses.Load(), n, e.site.Requests(linux))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "every request to find the archive missing and the download to start", func() bool {
+		return store.misses.Load() == n && e.site.Requests(linux) == 1
+	})
 	release()
 	wg.Wait()
 	count := map[toolchain.Outcome]int{}
@@ -464,5 +460,65 @@ func TestInvalidListingNotStored(t *testing.T) {
 	}
 	if e.stored(t, toolchain.ListingAllKey) {
 		t.Error("an invalid listing was stored")
+	}
+}
+
+// waitFor polls cond (a state other goroutines reach) for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestFetchOutlivesItsCaller(t *testing.T) {
+	e := newEnv(t, nil)
+	release := e.site.Hold()
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Archive(ctx, linux, false)
+		errc <- err
+	}()
+	waitFor(t, "the download to start", func() bool { return e.site.Requests(linux) == 1 })
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller gone: err = %v, want context.Canceled", err)
+	}
+	release()
+	waitFor(t, "the fetch to store the archive", func() bool { return e.stored(t, toolchain.ArchiveKey(linux)) })
+	a, err := e.svc.Archive(context.Background(), linux, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(read(t, a), e.file(linux).Data) || e.site.Requests(linux) != 1 {
+		t.Errorf("%d downloads, want 1", e.site.Requests(linux))
+	}
+}
+
+func TestCloseCancelsFetches(t *testing.T) {
+	e := newEnv(t, nil)
+	release := e.site.Hold()
+	defer release()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Archive(context.Background(), linux, false)
+		errc <- err
+	}()
+	waitFor(t, "the download to start", func() bool { return e.site.Requests(linux) == 1 })
+	e.svc.Close() // returns once the fetch has ended
+	if err := <-errc; err == nil {
+		t.Fatal("a fetch cancelled by Close succeeded")
+	}
+	if e.stored(t, toolchain.ArchiveKey(linux)) {
+		t.Error("a cancelled fetch stored the archive")
+	}
+	if _, err := e.svc.Archive(context.Background(), windows, false); err == nil {
+		t.Error("a fetch after Close succeeded")
 	}
 }
