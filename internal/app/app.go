@@ -42,6 +42,7 @@ import (
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
 	s3store "github.com/modproxy/modproxy/internal/storage/s3"
 	"github.com/modproxy/modproxy/internal/tlsconf"
+	"github.com/modproxy/modproxy/internal/toolchain"
 	"github.com/modproxy/modproxy/internal/trash"
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
@@ -89,9 +90,10 @@ type Server struct {
 	cache      *cacheadmin.Service
 	bg         *background.Group // the scrub schedule, the index rebuild
 	adminH     http.Handler
-	access     *access.Service // tokens and certificate mappings
-	watcher    *access.Watcher // reloads access's tokens; closed by Close
-	tls        *tlsconf.Config // nil: plain HTTP
+	access     *access.Service    // tokens and certificate mappings
+	watcher    *access.Watcher    // reloads access's tokens; closed by Close
+	tls        *tlsconf.Config    // nil: plain HTTP
+	dl         *toolchain.Service // the /dl/ mirror; nil when dl.source is unset
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -279,10 +281,13 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
+	if srv.dl, err = newToolchains(cfg, copts, store, tempDir, cache, m, auditLog, log); err != nil {
+		return nil, err
+	}
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains()})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -558,6 +563,9 @@ func (s *Server) closeCoord() {
 // SetOffline switches cache-only mode at run time.
 func (s *Server) SetOffline(on bool) {
 	s.svc.SetOffline(on)
+	if s.dl != nil {
+		s.dl.SetOffline(on)
+	}
 	for _, n := range s.namespaces {
 		n.svc.SetOffline(on)
 	}
@@ -565,6 +573,9 @@ func (s *Server) SetOffline(on bool) {
 
 func (s *Server) closeServices() {
 	s.svc.Close()
+	if s.dl != nil {
+		s.dl.Close()
+	}
 	for _, n := range s.namespaces {
 		n.svc.Close()
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -72,6 +73,29 @@ type Config struct {
 	// routes, deny rules and list/latest freshness, sharing the store's
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
+
+	// DL mirrors the Go toolchain distribution site at /dl/.
+	DL DL `toml:"dl"`
+}
+
+// DL configures the mirror of the Go toolchain distribution site at /dl/
+// (usable as setup-go's go-download-base-url).
+type DL struct {
+	// Source is the site's base URL (its listing is SOURCE/?mode=json);
+	// empty: no mirror, /dl/ answers 404.
+	Source string `toml:"source"`
+	// TTL is how long the site's listing is fresh; 0: cache.ttl.
+	TTL Duration `toml:"ttl"`
+	// MaxSize bounds one archive.
+	MaxSize ByteSize `toml:"max_size"`
+}
+
+// ListingTTL is dl.ttl, or cache.ttl when it is 0.
+func (c Config) ListingTTL() time.Duration {
+	if c.DL.TTL > 0 {
+		return time.Duration(c.DL.TTL)
+	}
+	return time.Duration(c.Cache.TTL)
 }
 
 // Namespace is a named view of the proxy under /NAME/.
@@ -401,6 +425,7 @@ func Default() Config {
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
 		},
+		DL: DL{MaxSize: ByteSize(1 << 30)},
 	}
 }
 
@@ -850,7 +875,27 @@ func (c *Config) Validate() error {
 	if c.Fetch.MaxZipSize <= 0 {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
 	}
+	if err := c.validateDL(); err != nil {
+		return err
+	}
 	return c.validateAuth()
+}
+
+// validateDL checks [dl].
+func (c *Config) validateDL() error {
+	if src := c.DL.Source; src != "" {
+		u, err := url.Parse(src)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return &Error{Key: "dl.source", Err: fmt.Errorf("%q: want the distribution site's http(s) base URL, e.g. https://dl.example.com/dl", src)}
+		}
+	}
+	if c.DL.TTL < 0 {
+		return &Error{Key: "dl.ttl", Err: errors.New("must not be negative (0: cache.ttl)")}
+	}
+	if c.DL.MaxSize <= 0 {
+		return &Error{Key: "dl.max_size", Err: errors.New("must be positive")}
+	}
+	return nil
 }
 
 // validateAuth checks [tls] and [auth]; it refuses an unauthenticated
@@ -882,7 +927,7 @@ func (c *Config) validateAuth() error {
 
 func validNamespace(n string) bool {
 	switch n {
-	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics":
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "dl":
 		return false
 	}
 	for _, r := range n {

@@ -106,6 +106,11 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "tiny header limit", set: [2]string{"server.max_header_bytes", "100"}, wantKey: "server.max_header_bytes"},
 		{name: "no connections", env: map[string]string{"MODPROXY_SERVER_MAX_CONNECTIONS": "0"}, wantKey: "server.max_connections"},
 		{name: "no admin connections", set: [2]string{"admin.max_connections", "-1"}, wantKey: "admin.max_connections"},
+		{name: "namespace named dl", file: "[[namespace]]\nname = \"dl\"\n", wantKey: "namespace[0].name"},
+		{name: "dl source not a URL", set: [2]string{"dl.source", "dl.example.com"}, wantKey: "dl.source"},
+		{name: "dl source with a query", env: map[string]string{"MODPROXY_DL_SOURCE": "https://dl.example/dl?mode=json"}, wantKey: "dl.source"},
+		{name: "negative dl ttl", set: [2]string{"dl.ttl", "-1s"}, wantKey: "dl.ttl"},
+		{name: "zero dl max size", file: "[dl]\nmax_size = \"0\"\n", wantKey: "dl.max_size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
@@ -417,5 +422,22 @@ func TestAdminAddr(t *testing.T) {
 		if got != tc.want || derived != tc.derived {
 			t.Errorf("listen %s, admin.listen %s: %q (derived %v), want %q (%v)", tc.listen, tc.admin, got, derived, tc.want, tc.derived)
 		}
+	}
+}
+
+func TestDLDefaults(t *testing.T) {
+	c := Default()
+	if c.DL.Source != "" || c.DL.MaxSize != 1<<30 || c.ListingTTL() != time.Duration(c.Cache.TTL) {
+		t.Errorf("dl defaults: %+v, listing TTL %v", c.DL, c.ListingTTL())
+	}
+	if err := c.ApplyEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"MODPROXY_DL_SOURCE": "https://dl.example/dl", "MODPROXY_DL_TTL": "5m"}[k]
+		return v, ok
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.Upstream = "https://proxy.example"
+	if err := c.Validate(); err != nil || c.DL.Source != "https://dl.example/dl" || c.ListingTTL() != 5*time.Minute {
+		t.Errorf("dl from the environment: %+v, %v", c.DL, err)
 	}
 }

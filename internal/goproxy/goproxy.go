@@ -1,5 +1,6 @@
 // Package goproxy is the HTTP face of modproxy: the GOPROXY protocol
-// (module paths and /sumdb/NAME/...), health endpoints and the access log.
+// (module paths and /sumdb/NAME/...), the toolchain distribution site's
+// mirror (/dl/, dl.go), health endpoints and the access log.
 //
 // It maps the domain's error classes (package errclass) to HTTP, in one
 // table (answers), and nothing else decides statuses:
@@ -68,6 +69,9 @@ type Options struct {
 	// module answers like a missing one (404).
 	Access    *access.Service
 	Namespace string
+	// Toolchains, when set, answers /dl/ (the toolchain distribution
+	// site's mirror); unset, /dl/ is 404.
+	Toolchains Toolchains
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -83,6 +87,7 @@ type Handler struct {
 	durations durationTimers
 	access    *access.Service
 	namespace string
+	dl        Toolchains // nil: /dl/ is not mirrored
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -102,6 +107,7 @@ func New(opts Options) *Handler {
 		parsed:    artifact.NewParseCache(),
 		access:    opts.Access,
 		namespace: opts.Namespace,
+		dl:        opts.Toolchains,
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -205,11 +211,16 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	}
 	// Cache-only requests: the /cached-only/ prefix (in the spirit of the
 	// public mirror's) or "Cache-Control: only-if-cached" (RFC 9111).
-	if rest, ok := strings.CutPrefix(p, "/cached-only/"); ok {
+	rest, cacheOnly := strings.CutPrefix(p, "/cached-only/")
+	if cacheOnly {
 		p = "/" + rest
+	}
+	if cacheOnly = cacheOnly || onlyIfCached(r.Header); cacheOnly {
 		r = r.WithContext(proxy.CacheOnly(r.Context()))
-	} else if onlyIfCached(r.Header) {
-		r = r.WithContext(proxy.CacheOnly(r.Context()))
+	}
+	if p == "/dl" || strings.HasPrefix(p, "/dl/") {
+		h.serveDL(w, r, strings.TrimPrefix(p, "/dl"), cacheOnly)
+		return
 	}
 	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
 		h.serveSumDB(w, r, rest)

@@ -132,6 +132,9 @@ func TestEveryRecorder(t *testing.T) {
 			`modproxy_store_bytes`: 42, `modproxy_store_objects`: 3, `modproxy_trash_bytes`: 9,
 		}},
 		{"CoordFallback", m.CoordFallback, map[string]float64{`modproxy_coordination_fallbacks_total`: 1}},
+		{"ToolchainFetch", func() { m.ToolchainFetch("archive", "mismatch") }, map[string]float64{`modproxy_toolchain_fetches_total{result="mismatch",what="archive"}`: 1}},
+		{"ToolchainBytes", func() { m.ToolchainBytes(70 << 20) }, map[string]float64{`modproxy_toolchain_fetched_bytes_total`: 70 << 20}},
+		{"ToolchainMismatch", m.ToolchainMismatch, map[string]float64{`modproxy_toolchain_verification_failures_total`: 1}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)

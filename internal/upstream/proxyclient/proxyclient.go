@@ -34,6 +34,7 @@ type Client struct {
 	display string // base without credentials, for errors and logs
 	hc      *http.Client
 	opts    Options
+	site    bool // a plain download site (NewSite), not a GOPROXY
 }
 
 // New returns a Client for baseURL (http or https).
@@ -95,7 +96,7 @@ func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, er
 		cancel()
 		return nil, &upstream.Error{Upstream: c.display, Path: path, Status: status, Msg: msg, Err: err, Timeout: isTimeout(ctx, err)}
 	}
-	target, err := requestURL(c.base, path)
+	target, err := c.url(path)
 	if err != nil {
 		return fail(0, "not sent: "+upstream.Sanitize(err.Error(), 200), err)
 	}
@@ -118,7 +119,7 @@ func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, er
 			Msg: upstream.Sanitize(string(b), 200), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	limit := c.opts.MaxFileSize
-	if strings.HasSuffix(path, ".zip") {
+	if c.site || strings.HasSuffix(path, ".zip") {
 		limit = c.opts.MaxZipSize
 	}
 	if resp.ContentLength > limit {
@@ -130,6 +131,15 @@ func (c *Client) Fetch(ctx context.Context, path string) (*upstream.Response, er
 		Size:   resp.ContentLength,
 		Source: c.display,
 	}, nil
+}
+
+// url is the request URL of path: requestURL for a GOPROXY, siteURL for
+// a download site.
+func (c *Client) url(path string) (string, error) {
+	if c.site {
+		return siteURL(c.base, path)
+	}
+	return requestURL(c.base, path)
 }
 
 // retryAfter parses a Retry-After header (seconds or an HTTP date).
