@@ -72,6 +72,10 @@ type Config struct {
 	// routes, deny rules and list/latest freshness, sharing the store's
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
+
+	// Policy is the supply-chain policy (vulnerable versions, cooldown,
+	// retractions) of the root and of namespaces without their own.
+	Policy Policy `toml:"policy"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.
@@ -82,6 +86,7 @@ type Namespace struct {
 	Routes   []Route    `toml:"route"`
 	Deny     []DenyRule `toml:"deny"`
 	Allow    []string   `toml:"allow"`
+	Policy   *Policy    `toml:"policy"` // nil: the root's [policy]
 }
 
 // Route sends modules matching Match (GOPRIVATE-style patterns,
@@ -401,6 +406,7 @@ func Default() Config {
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
 		},
+		Policy: Policy{Vulnerable: "off", Retracted: "off"},
 	}
 }
 
@@ -849,6 +855,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Fetch.MaxZipSize <= 0 {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
+	}
+	if err := c.validatePolicies(); err != nil {
+		return err
 	}
 	return c.validateAuth()
 }
