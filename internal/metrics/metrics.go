@@ -39,6 +39,8 @@ type Metrics struct {
 	coordFallback  prometheus.Counter
 	storeFull      *prometheus.CounterVec
 	ops            *ops // ops.go
+
+	policyDecisions *prometheus.CounterVec // policy.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -78,7 +80,8 @@ func New() *Metrics {
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
 		storeFull: f.counterVec("modproxy_store_full_total",
 			"Fills that could not store their answer because local storage is full (no space left, quota exceeded), by artifact kind.", "kind"),
-		ops: newOps(f),
+		ops:             newOps(f),
+		policyDecisions: newPolicyDecisions(f),
 	}
 	m.ops.preset(m)
 	return m
