@@ -6,10 +6,14 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/semver"
 
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
@@ -88,6 +92,7 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 		{Path: "example.com/m", Version: "v1.0.0", Time: old, Files: gomod("example.com/m", "")},
 		{Path: "example.com/m", Version: "v1.1.0", Time: young, Files: gomod("example.com/m", "")},
 		{Path: "example.com/notime", Version: "v1.0.0", Files: gomod("example.com/notime", "")},
+		{Path: "example.com/pseudo", Version: "v0.0.0-20261204000000-abcdefabcdef", Time: young, Files: gomod("example.com/pseudo", "")},
 		{Path: "example.com/r", Version: "v1.0.0", Time: old, Files: gomod("example.com/r", "")},
 		{Path: "example.com/r", Version: "v1.1.0", Time: old, Files: gomod("example.com/r", "retract v1.0.0 // deletes the home directory\n")},
 	})
@@ -148,6 +153,8 @@ func TestCooldown(t *testing.T) {
 	if err != nil || !strings.Contains(string(body), `"Version":"v1.0.0"`) {
 		t.Errorf("@latest = %s, %v; want the old version", body, err)
 	}
+	_, _, err = f.get(t, "example.com/pseudo/@latest")
+	blocked(t, err, policy.Cooldown, "example.com/pseudo@latest", "every version is younger than the minimum age 72h0m0s")
 	_, _, err = f.get(t, "example.com/m/@v/v1.1.0.zip")
 	avail := f.now.Add(-time.Hour).Add(72 * time.Hour).UTC().Format(time.RFC3339)
 	blocked(t, err, policy.Cooldown, "example.com/m@v1.1.0", "available from "+avail)
@@ -295,4 +302,89 @@ func TestPolicyOffServesAsBefore(t *testing.T) {
 	if n := f.up.Requests("/example.com/m/@v/v1.1.0.info"); n != 0 {
 		t.Errorf(".info fetched %d times with the policy off", n)
 	}
+}
+
+// counting records the most .info fetches in flight at once; the first
+// 8 wait until all 8 are in flight (so a serial reader would stall, and
+// fail the test, instead of passing slowly).
+type counting struct {
+	f        upstream.Fetcher
+	mu       sync.Mutex
+	now, max int
+	total    int
+	full     chan struct{} // closed when the 8th fetch arrives
+}
+
+func (c *counting) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
+	if !strings.HasSuffix(path, ".info") {
+		return c.f.Fetch(ctx, path)
+	}
+	c.mu.Lock()
+	c.now++
+	c.total++
+	c.max = max(c.max, c.now)
+	first := c.total <= 8
+	if c.total == 8 {
+		close(c.full)
+	}
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
+	if first {
+		select {
+		case <-c.full:
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("the first 8 .info reads were not in flight together")
+		}
+	}
+	return c.f.Fetch(ctx, path)
+}
+
+// TestListTimesBounded: a list of many versions under a cooldown reads
+// their .info files concurrently but at most 8 at a time, once each (a
+// second list reads none).
+func TestListTimesBounded(t *testing.T) {
+	now := time.Now()
+	var mods []upstreamtest.Module
+	var want strings.Builder
+	for i := range 40 {
+		v := "v1." + strconv.Itoa(i) + ".0"
+		tm := now.Add(-30 * 24 * time.Hour)
+		if i%10 == 9 {
+			tm = now.Add(-time.Minute)
+		} else {
+			want.WriteString(v + "\n")
+		}
+		mods = append(mods, upstreamtest.Module{Path: "example.com/many", Version: v, Time: tm, Files: gomod("example.com/many", "")})
+	}
+	up := upstreamtest.New(t, mods)
+	client, err := proxyclient.New(up.URL(), proxyclient.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storagefs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counting{f: client, full: make(chan struct{})}
+	svc := proxy.New(proxy.Options{Store: store, Upstream: c, TempDir: store.TempDir(), Policy: cachepolicy.Default(),
+		Now: func() time.Time { return now }, Supply: &proxy.Supply{Policy: policy.Policy{MinAge: time.Hour}}})
+	t.Cleanup(svc.Close)
+	for range 2 {
+		res, err := svc.Get(context.Background(), mustParse(t, "example.com/many/@v/list"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sortedLines(read(t, res)); got != sortedLines([]byte(want.String())) {
+			t.Errorf("list = %q, want %q", got, want.String())
+		}
+	}
+	if c.total != 40 || c.max != 8 {
+		t.Errorf(".info fetches: %d in all, at most %d at once; want 40, 8", c.total, c.max)
+	}
+}
+
+func sortedLines(b []byte) string {
+	l := strings.Fields(string(b))
+	slices.SortFunc(l, semver.Compare)
+	return strings.Join(l, "\n")
 }
