@@ -39,6 +39,9 @@ type Supply struct {
 	// Events receives an event.PolicyBlock for every refused download;
 	// nil discards them.
 	Events event.Sink
+	// Identity, when set, names who asked (from the request's context)
+	// in events, audit records and logs.
+	Identity func(ctx context.Context) string
 }
 
 // PolicyNote is what a served version's warnings add to the answer
@@ -65,6 +68,7 @@ type supply struct {
 	src    policy.Source
 	ns     string
 	events event.Sink
+	who    func(ctx context.Context) string
 	m      *metrics.Metrics
 	log    *slog.Logger
 	audit  *audit.Log
@@ -104,7 +108,11 @@ func newSupply(s *Service, o *Supply) *supply {
 	if ev == nil {
 		ev = event.Discard{}
 	}
-	return &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, m: s.opts.Metrics,
+	who := o.Identity
+	if who == nil {
+		who = func(context.Context) string { return "" }
+	}
+	return &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, who: who, m: s.opts.Metrics,
 		log: s.log.With("namespace", o.Namespace), audit: s.opts.Audit}
 }
 
@@ -138,7 +146,7 @@ func (u *supply) download(ctx context.Context, req artifact.Request, a policy.Ar
 	}
 	d := u.p.Decide(f)
 	berr := d.Refuses(u.p, a, req.Module, req.Version)
-	u.record(req, &d, berr)
+	u.record(ctx, req, &d, berr)
 	if berr != nil {
 		return nil, berr
 	}
@@ -160,21 +168,22 @@ func (u *supply) download(ctx context.Context, req artifact.Request, a policy.Ar
 }
 
 // record logs, counts, audits and reports the findings of a download.
-func (u *supply) record(req artifact.Request, d *policy.Decision, blocked *policy.BlockedError) {
+func (u *supply) record(ctx context.Context, req artifact.Request, d *policy.Decision, blocked *policy.BlockedError) {
 	target := req.Module + "@" + req.Version
+	who := u.who(ctx)
 	for _, f := range d.Findings {
 		u.m.PolicyDecision(u.ns, string(f.Reason), string(f.Action))
 		switch f.Action {
 		case policy.ActWarn:
-			u.log.Warn("policy warning", "key", req.Key, "reason", f.Reason, "advisories", strings.Join(f.IDs, ","), "rationale", f.Rationale)
+			u.log.Warn("policy warning", "key", req.Key, "reason", f.Reason, "advisories", strings.Join(f.IDs, ","), "rationale", f.Rationale, "identity", who)
 		case policy.ActExempt:
 			why := "allow_fixes: the version fixes an advisory affecting an earlier version"
 			if f.Exemption != nil {
 				why = exemptionText(f.Exemption)
 			}
-			u.log.Info("policy exemption used", "key", req.Key, "reason", f.Reason, "advisories", strings.Join(f.IDs, ","), "exemption", why)
+			u.log.Info("policy exemption used", "key", req.Key, "reason", f.Reason, "advisories", strings.Join(f.IDs, ","), "exemption", why, "identity", who)
 			if u.audit != nil {
-				ev := audit.Event{Actor: "policy", Action: "exempt", Target: target, Reason: fmt.Sprintf("%s%s: %s", f.Reason, idList(f.IDs), why)}
+				ev := audit.Event{Actor: "policy", Action: "exempt", Target: target, Reason: fmt.Sprintf("%s%s: %s%s", f.Reason, idList(f.IDs), why, forWhom(who))}
 				if err := u.audit.Record(ev); err != nil {
 					u.log.Error("audit record failed", "err", err)
 				}
@@ -182,9 +191,17 @@ func (u *supply) record(req artifact.Request, d *policy.Decision, blocked *polic
 		}
 	}
 	if blocked != nil {
-		u.log.Warn("policy block", "key", req.Key, "reason", blocked.Reason(), "err", blocked)
-		u.events.Emit(event.Event{Type: event.PolicyBlock, Time: u.s.opts.Now(), Namespace: u.ns, Module: req.Module, Version: req.Version, Reason: blocked.Error()})
+		u.log.Warn("policy block", "key", req.Key, "reason", blocked.Reason(), "err", blocked, "identity", who)
+		u.events.Emit(event.Event{Type: event.PolicyBlock, Time: u.s.opts.Now(), Namespace: u.ns, Module: req.Module, Version: req.Version, Identity: who, Reason: blocked.Error()})
 	}
+}
+
+// forWhom is the audit reason's note of the identity that asked.
+func forWhom(who string) string {
+	if who == "" {
+		return ""
+	}
+	return " (requested by " + who + ")"
 }
 
 func idList(ids []string) string {

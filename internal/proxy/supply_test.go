@@ -113,7 +113,7 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 	svc := proxy.New(proxy.Options{
 		Store: store, Upstream: noTime{client}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Audit: a,
 		Now:    func() time.Time { return now },
-		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: sk},
+		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: sk, Identity: func(context.Context) string { return "ci-bot" }},
 	})
 	t.Cleanup(svc.Close)
 	return &supplyFixture{svc: svc, up: up, audit: a, sink: sk, now: now}
@@ -171,8 +171,8 @@ func TestCooldown(t *testing.T) {
 		t.Errorf(".info of a young version: %v", err)
 	}
 	evs := f.sink.events()
-	if len(evs) != 1 || evs[0].Type != event.PolicyBlock || evs[0].Module != "example.com/m" || evs[0].Version != "v1.1.0" || evs[0].Namespace != "prod" {
-		t.Errorf("events = %+v, want one policy block of example.com/m@v1.1.0 in prod", evs)
+	if len(evs) != 1 || evs[0].Type != event.PolicyBlock || evs[0].Module != "example.com/m" || evs[0].Version != "v1.1.0" || evs[0].Namespace != "prod" || evs[0].Identity != "ci-bot" {
+		t.Errorf("events = %+v, want one policy block of example.com/m@v1.1.0 in prod, by ci-bot", evs)
 	}
 }
 
@@ -206,7 +206,7 @@ func TestAllowFixes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].Action != "exempt" || evs[0].Target != "example.com/m@v1.1.0" || !strings.Contains(evs[0].Reason, "allow_fixes") {
+	if len(evs) != 1 || evs[0].Action != "exempt" || evs[0].Target != "example.com/m@v1.1.0" || !strings.Contains(evs[0].Reason, "allow_fixes") || !strings.Contains(evs[0].Reason, "requested by ci-bot") {
 		t.Errorf("audit = %+v, want the allow_fixes exemption", evs)
 	}
 }
