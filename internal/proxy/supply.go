@@ -328,7 +328,9 @@ func (u *supply) readAll(ctx context.Context, req artifact.Request) ([]byte, err
 }
 
 // infoTime is the .info Time of module@version (zero: the .info has
-// none, or there is no .info), read through the cache and remembered.
+// none), read through the cache and remembered. A missing .info is its
+// not-found error (the version is answered as missing, as it would be
+// without a policy, also in cache-only mode).
 func (u *supply) infoTime(ctx context.Context, mod, version string) (time.Time, error) {
 	k := mod + "@" + version
 	if t, ok := u.times.get(k); ok {
@@ -339,9 +341,6 @@ func (u *supply) infoTime(ctx context.Context, mod, version string) (time.Time, 
 		return time.Time{}, err
 	}
 	data, err := u.readAll(ctx, req)
-	if errclass.Of(err) == errclass.NotExist {
-		return time.Time{}, nil // no .info: unknown, and not remembered
-	}
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -424,7 +423,9 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 			if p.NeedsTime() {
 				t, err := u.infoTime(ctx, mod, v)
 				if err != nil {
-					u.log.Warn("version time unreadable; left out of the list", "module", mod, "version", v, "err", err)
+					if errclass.Of(err) != errclass.NotExist {
+						u.log.Warn("version time unreadable; left out of the list", "module", mod, "version", v, "err", err)
+					}
 					out[i] = true
 					return nil
 				}

@@ -388,3 +388,20 @@ func sortedLines(b []byte) string {
 	slices.SortFunc(l, semver.Compare)
 	return strings.Join(l, "\n")
 }
+
+// TestCooldownCacheOnly: under a cooldown, a version not in the cache is
+// answered as missing in cache-only mode (404, so that "," lists move
+// on), not refused.
+func TestCooldownCacheOnly(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: time.Hour}, nil)
+	_, err := f.svc.Get(proxy.CacheOnly(context.Background()), mustParse(t, "example.com/m/@v/v1.0.0.zip"))
+	if errclass.Of(err) != errclass.NotExist {
+		t.Errorf("cache-only miss: %v (%v), want not-exist", err, errclass.Of(err))
+	}
+	if _, _, err := f.get(t, "example.com/m/@v/v1.0.0.zip"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Get(proxy.CacheOnly(context.Background()), mustParse(t, "example.com/m/@v/v1.0.0.zip")); err != nil {
+		t.Errorf("cache-only hit: %v", err)
+	}
+}
