@@ -229,7 +229,8 @@ func exemptionText(e *policy.Exemption) string {
 // facts gathers what the policy needs about module@version. Vulnerability
 // data that cannot be read fails the request (Unavailable) when the
 // policy blocks on it, and is taken as none (logged) when it only warns.
-// retractions asks for the module's retractions (downloads only).
+// retractions asks for the module's retractions (downloads only); when
+// they cannot be read the version is taken as not retracted (logged).
 func (u *supply) facts(ctx context.Context, mod, version string, retractions bool) (policy.Facts, error) {
 	f := policy.Facts{Module: mod, Version: version, Now: u.s.opts.Now()}
 	advs, err := u.advisories(ctx, mod)
@@ -247,7 +248,11 @@ func (u *supply) facts(ctx context.Context, mod, version string, retractions boo
 	if retractions && u.p.NeedsRetractions() {
 		r, err := u.retractions(ctx, mod)
 		if err != nil {
-			return f, err
+			// The retractions are the author's advice, which the go
+			// command also reads itself: a list or go.mod that cannot
+			// be read now does not fail a download (a version is never
+			// let through a cooldown or an advisory this way).
+			u.log.Warn("retractions unreadable; version not checked for them", "module", mod, "version", version, "err", err)
 		}
 		f.Retractions = r
 	}

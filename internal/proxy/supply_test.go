@@ -405,3 +405,16 @@ func TestCooldownCacheOnly(t *testing.T) {
 		t.Errorf("cache-only hit: %v", err)
 	}
 }
+
+// TestRetractionsUnreadable: a list that cannot be read does not fail a
+// download under retracted = "block" (the go command reads retractions
+// itself); once it can be read, the retracted version is refused.
+func TestRetractionsUnreadable(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block}, nil)
+	f.up.SetFault("example.com/r/@v/list", upstreamtest.Fault{Kind: upstreamtest.ServerError, Times: 1})
+	if _, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip"); err != nil {
+		t.Errorf("with the list unreadable: %v", err)
+	}
+	_, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted)
+}
