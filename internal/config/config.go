@@ -501,9 +501,22 @@ func checkDurationTypes(t reflect.Type, raw map[string]any, prefix string) *Erro
 			}
 			continue
 		}
-		if sub, isMap := v.(map[string]any); isMap && f.Type.Kind() == reflect.Struct {
-			if err := checkDurationTypes(f.Type, sub, prefix+name+"."); err != nil {
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if sub, isMap := v.(map[string]any); isMap && ft.Kind() == reflect.Struct {
+			if err := checkDurationTypes(ft, sub, prefix+name+"."); err != nil {
 				return err
+			}
+		}
+		if subs, isList := v.([]any); isList && ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			for j, e := range subs { // arrays of tables: [[namespace]]
+				if sub, isMap := e.(map[string]any); isMap {
+					if err := checkDurationTypes(ft.Elem(), sub, fmt.Sprintf("%s%s[%d].", prefix, name, j)); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}

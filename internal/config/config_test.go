@@ -470,3 +470,20 @@ func TestPolicyKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationNumbersInTables: a duration written as a number is refused
+// in arrays of tables and their sub-tables too ([[namespace]] ttl,
+// [namespace.policy] min_age), as at the top level.
+func TestDurationNumbersInTables(t *testing.T) {
+	for file, key := range map[string]string{
+		"[[namespace]]\nname = \"prod\"\nttl = 5\n":                          "namespace[0].ttl",
+		"[[namespace]]\nname = \"prod\"\n[namespace.policy]\nmin_age = 72\n": "namespace[0].policy.min_age",
+		"[policy]\nmin_age = 72\n":                                           "policy.min_age",
+	} {
+		c := Default()
+		var ce *Error
+		if err := c.LoadFile(writeFile(t, file)); !errors.As(err, &ce) || ce.Key != key {
+			t.Errorf("%q: LoadFile = %v, want an error for %s", file, err, key)
+		}
+	}
+}
