@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,10 +32,12 @@ type eventLog struct {
 
 func (l *eventLog) Emit(e event.Event) { l.mu.Lock(); l.evs = append(l.evs, e); l.mu.Unlock() }
 
-// TestVulnerablePolicyPerNamespace: the root warns (header), a namespace
-// blocks (403 naming the advisory and the fix), another blocks with an
-// exemption (200); blocks are events and every decision is counted.
-func TestVulnerablePolicyPerNamespace(t *testing.T) {
+// vulnServer serves testMods with GO-2026-0001 affecting
+// example.com/leaky below v1.3.0: the root warns, namespace prod blocks,
+// reviewed blocks with an exemption of the advisory's alias, inherits has
+// the root's policy.
+func vulnServer(t *testing.T) (*harness, *eventLog) {
+	t.Helper()
 	up := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
 	src := advisories{"example.com/leaky": {{ID: "GO-2026-0001", Aliases: []string{"CVE-2026-0001"},
 		Ranges: []policy.Range{{Events: []policy.Event{{Introduced: "0"}, {Fixed: "1.3.0"}}}}}}}
@@ -59,8 +64,14 @@ func TestVulnerablePolicyPerNamespace(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	h := &harness{srv: srv, http: hs}
+	return &harness{srv: srv, http: hs}, evs
+}
 
+// TestVulnerablePolicyPerNamespace: the root warns (header), a namespace
+// blocks (403 naming the advisory and the fix), another blocks with an
+// exemption (200); blocks are events and every decision is counted.
+func TestVulnerablePolicyPerNamespace(t *testing.T) {
+	h, evs := vulnServer(t)
 	const zip = "/example.com/leaky/@v/v1.2.0.zip"
 	for _, ns := range []string{"", "/inherits"} {
 		code, _, hdr := h.get(t, ns+zip)
@@ -111,5 +122,35 @@ func TestPolicyKeyErrors(t *testing.T) {
 	_, err := app.New(cfg, slog.New(slog.DiscardHandler), app.Info{Version: "test"})
 	if err == nil || !strings.Contains(err.Error(), "policy.exempt[0].expires") {
 		t.Errorf("New = %v, want an error naming policy.exempt[0].expires", err)
+	}
+}
+
+// TestVulnerablePolicyGoCommand: the real go command downloads the
+// vulnerable version through the warning root and the exempting
+// namespace, and fails with the reason through the blocking one.
+func TestVulnerablePolicyGoCommand(t *testing.T) {
+	h, _ := vulnServer(t)
+	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	download := func(ns string) (string, error) {
+		dir := t.TempDir()
+		cmd := exec.Command("go", "mod", "download", "example.com/leaky@v1.2.0")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "HOME="+dir, "GOPATH="+filepath.Join(dir, "gopath"), "GOMODCACHE="+filepath.Join(dir, "modcache"),
+			"GOCACHE="+strings.TrimSpace(string(gocache)), "GOPROXY="+h.http.URL+ns, "GOSUMDB=off", "GOFLAGS=-modcacherw",
+			"GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=", "GOTOOLCHAIN=local", "GOTELEMETRY=off", "GOENV=off", "GOWORK=off")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, ns := range []string{"", "/reviewed"} {
+		if out, err := download(ns); err != nil {
+			t.Errorf("GOPROXY=...%s: %v\n%s", ns, err, out)
+		}
+	}
+	out, err := download("/prod")
+	if err == nil || !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "known vulnerabilities GO-2026-0001 (fixed in v1.3.0); upgrade to v1.3.0 or later") {
+		t.Errorf("GOPROXY=.../prod: %v\n%s", err, out)
 	}
 }
