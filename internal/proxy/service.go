@@ -493,7 +493,7 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
 		return nil, nerr
 	}
-	s.sumPrefetch(req)
+	s.sumPrefetchFor(ctx, req)
 	return s.fillAndOpen(ctx, req)
 }
 
@@ -557,7 +557,7 @@ func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, 
 		if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
 			return nil, nerr
 		}
-		s.sumPrefetch(req)
+		s.sumPrefetchFor(ctx, req)
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr != nil {
 			return nil, ferr

@@ -420,6 +420,7 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 	p := *u.p
 	p.Retracted = policy.Off // lists keep retracted versions: the go command reads retractions itself
 	now := u.s.opts.Now()
+	ctx = context.WithValue(ctx, timesOnlyKey{}, true)
 	var g errgroup.Group
 	g.SetLimit(infoConcurrency)
 	for i, v := range versions {
@@ -443,6 +444,19 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 	}
 	_ = g.Wait()
 	return out
+}
+
+// timesOnlyKey marks the .info reads of a list's versions (see
+// sumPrefetchFor).
+type timesOnlyKey struct{}
+
+// sumPrefetchFor is sumPrefetch, except for the .info reads the policy
+// makes to learn the times of a list's versions: those versions are not
+// being downloaded, so their checksum database lookups would be wasted.
+func (s *Service) sumPrefetchFor(ctx context.Context, req artifact.Request) {
+	if ctx.Value(timesOnlyKey{}) == nil {
+		s.sumPrefetch(req)
+	}
 }
 
 // hides reports whether the policy may leave versions out of lists.

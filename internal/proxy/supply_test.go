@@ -366,7 +366,10 @@ func TestListTimesBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &counting{f: client, full: make(chan struct{})}
-	svc := proxy.New(proxy.Options{Store: store, Upstream: c, TempDir: store.TempDir(), Policy: cachepolicy.Default(),
+	pre := newBlockingPrefetcher()
+	pre.started = make(chan string, 64)
+	close(pre.release)
+	svc := proxy.New(proxy.Options{Store: store, Upstream: c, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Verifier: pre,
 		Now: func() time.Time { return now }, Supply: &proxy.Supply{Policy: policy.Policy{MinAge: time.Hour}}})
 	t.Cleanup(svc.Close)
 	for range 2 {
@@ -380,6 +383,16 @@ func TestListTimesBounded(t *testing.T) {
 	}
 	if c.total != 40 || c.max != 8 {
 		t.Errorf(".info fetches: %d in all, at most %d at once; want 40, 8", c.total, c.max)
+	}
+	// The times of a list's versions start no checksum database
+	// prefetches; a download does.
+	res, err := svc.Get(context.Background(), mustParse(t, "example.com/many/@v/v1.0.0.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Close()
+	if mv := waitStarted(t, pre); mv != "example.com/many@v1.0.0" {
+		t.Errorf("prefetched %s first, want the downloaded example.com/many@v1.0.0", mv)
 	}
 }
 
