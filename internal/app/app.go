@@ -94,14 +94,16 @@ type Server struct {
 	watcher    *access.Watcher    // reloads access's tokens; closed by Close
 	tls        *tlsconf.Config    // nil: plain HTTP
 	dl         *toolchain.Service // the /dl/ mirror; nil when dl.source is unset
+	deps       deps               // optional dependencies (policy.go)
 	closeOnce  sync.Once
 	closeErr   error
 }
 
 // New builds the server from a validated configuration. It reports
 // upstream entries it cannot use (direct, off) and a disabled checksum
-// verification in the log.
-func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
+// verification in the log. Options give it optional dependencies
+// (vulnerability data, an event sink).
+func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Server, error) {
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
@@ -167,6 +169,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
 		started: time.Now(), traffic: traffic, bg: background.New(log)}
+	for _, o := range opts {
+		o(&srv.deps)
+	}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
 	defer func() {
@@ -258,6 +263,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Logger:     log,
 	}
 	popts.Coordinator = co
+	if popts.Supply, err = srv.supplyPolicy("policy", "", cfg.Policy); err != nil {
+		return nil, err
+	}
 	if ps, ok := store.(interface {
 		PresignGet(ctx context.Context, key string, ttl time.Duration) (*url.URL, error)
 	}); ok && cfg.Storage.S3.Redirect {
@@ -621,6 +629,9 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 		o.Policy.TTL = time.Duration(ns.TTL)
 	}
 	n.ttl = o.Policy.TTL
+	if o.Supply, err = s.namespacePolicy(i, ns); err != nil {
+		return nil, err
+	}
 	n.svc = proxy.New(o)
 	return n, nil
 }

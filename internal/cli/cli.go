@@ -129,6 +129,12 @@ is an error (exit status 2) naming it and the flag that changes it.
 GC runs every gc.interval by the [gc] policies. SIGINT or SIGTERM shuts
 down gracefully, letting in-flight downloads finish.
 
+The supply-chain policy ([policy], and [namespace.policy] per namespace)
+refuses zips with 403 and a one-line reason: vulnerable versions
+(policy.vulnerable = warn or block), versions younger than policy.min_age
+(also hidden from lists and @latest; an unknown release time is refused),
+and versions the module's latest go.mod retracts (policy.retracted).
+
 Configuration, lowest precedence first: built-in defaults, the --config
 file (TOML), MODPROXY_* environment variables, then these flags. When no
 upstream is configured it is read from "go env GOPROXY", and the proxied

@@ -74,6 +74,9 @@ type Config struct {
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
 
+	// Policy is the supply-chain policy (vulnerable versions, cooldown,
+	// retractions) of the root and of namespaces without their own.
+	Policy Policy `toml:"policy"`
 	// DL mirrors the Go toolchain distribution site at /dl/.
 	DL DL `toml:"dl"`
 }
@@ -106,6 +109,7 @@ type Namespace struct {
 	Routes   []Route    `toml:"route"`
 	Deny     []DenyRule `toml:"deny"`
 	Allow    []string   `toml:"allow"`
+	Policy   *Policy    `toml:"policy"` // nil: the root's [policy]
 }
 
 // Route sends modules matching Match (GOPRIVATE-style patterns,
@@ -425,7 +429,8 @@ func Default() Config {
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
 		},
-		DL: DL{MaxSize: ByteSize(1 << 30)},
+		DL:     DL{MaxSize: ByteSize(1 << 30)},
+		Policy: Policy{Vulnerable: "off", Retracted: "off"},
 	}
 }
 
@@ -520,9 +525,22 @@ func checkDurationTypes(t reflect.Type, raw map[string]any, prefix string) *Erro
 			}
 			continue
 		}
-		if sub, isMap := v.(map[string]any); isMap && f.Type.Kind() == reflect.Struct {
-			if err := checkDurationTypes(f.Type, sub, prefix+name+"."); err != nil {
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if sub, isMap := v.(map[string]any); isMap && ft.Kind() == reflect.Struct {
+			if err := checkDurationTypes(ft, sub, prefix+name+"."); err != nil {
 				return err
+			}
+		}
+		if subs, isList := v.([]any); isList && ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			for j, e := range subs { // arrays of tables: [[namespace]]
+				if sub, isMap := e.(map[string]any); isMap {
+					if err := checkDurationTypes(ft.Elem(), sub, fmt.Sprintf("%s%s[%d].", prefix, name, j)); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
@@ -876,6 +894,9 @@ func (c *Config) Validate() error {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
 	}
 	if err := c.validateDL(); err != nil {
+		return err
+	}
+	if err := c.validatePolicies(); err != nil {
 		return err
 	}
 	return c.validateAuth()

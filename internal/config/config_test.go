@@ -441,3 +441,71 @@ func TestDLDefaults(t *testing.T) {
 		t.Errorf("dl from the environment: %+v, %v", c.DL, err)
 	}
 }
+
+// TestPolicyKeys: [policy] and [namespace.policy] from the file, the root
+// keys from the environment, and validation naming the key.
+func TestPolicyKeys(t *testing.T) {
+	c := Default()
+	c.Upstream = "https://proxy.example"
+	if err := c.LoadFile(writeFile(t, "[policy]\nvulnerable = \"warn\"\nmin_age = \"24h\"\n[[policy.exempt]]\nid = \"GO-2026-0001\"\nreason = \"r\"\nexpires = \"2027-01-31\"\n[[namespace]]\nname = \"prod\"\n[namespace.policy]\nvulnerable = \"block\"\n[[namespace]]\nname = \"dev\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MODPROXY_POLICY_MIN_AGE": "72h", "MODPROXY_POLICY_RETRACTED": "block", "MODPROXY_POLICY_ALLOW_FIXES": "true"}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := c.Policy
+	if p.Vulnerable != "warn" || time.Duration(p.MinAge) != 72*time.Hour || p.Retracted != "block" || !p.AllowFixes || len(p.Exempt) != 1 {
+		t.Errorf("root policy %+v", p)
+	}
+	if exp, err := p.Exempt[0].ExpiryTime(); err != nil || !exp.Equal(time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("expiry %v, %v", exp, err)
+	}
+	if np := c.Namespaces[0].Policy; np == nil || np.Vulnerable != "block" || np.MinAge != 0 {
+		t.Errorf("namespace policy %+v", np)
+	}
+	if c.Namespaces[1].Policy != nil {
+		t.Error("a namespace without [namespace.policy] has one")
+	}
+	for _, tt := range []struct{ file, key string }{
+		{"[policy]\nvulnerable = \"deny\"\n", "policy.vulnerable"},
+		{"[policy]\nretracted = \"yes\"\n", "policy.retracted"},
+		{"[policy]\nmin_age = \"-1h\"\n", "policy.min_age"},
+		{"[policy]\nhide_vulnerable = true\nvulnerable = \"warn\"\n", "policy.hide_vulnerable"},
+		{"[policy]\nallow_fixes = true\n", "policy.allow_fixes"},
+		{"[[policy.exempt]]\nreason = \"r\"\n", "policy.exempt[0]"},
+		{"[[policy.exempt]]\nmatch = \"example.com/m\"\n", "policy.exempt[0].reason"},
+		{"[[policy.exempt]]\nid = \"GO-2026-0001\"\nreason = \"r\"\nexpires = \"soon\"\n", "policy.exempt[0].expires"},
+		{"[[namespace]]\nname = \"prod\"\n[namespace.policy]\nvulnerable = \"x\"\n", "namespace[0].policy.vulnerable"},
+	} {
+		c := Default()
+		c.Upstream = "https://proxy.example"
+		if err := c.LoadFile(writeFile(t, tt.file)); err != nil {
+			t.Fatal(err)
+		}
+		var ce *Error
+		if err := c.Validate(); !errors.As(err, &ce) || ce.Key != tt.key {
+			t.Errorf("%q: Validate = %v, want an error for %s", tt.file, err, tt.key)
+		}
+	}
+}
+
+// TestDurationNumbersInTables: a duration written as a number is refused
+// in arrays of tables and their sub-tables too ([[namespace]] ttl,
+// [namespace.policy] min_age), as at the top level.
+func TestDurationNumbersInTables(t *testing.T) {
+	for file, key := range map[string]string{
+		"[[namespace]]\nname = \"prod\"\nttl = 5\n":                          "namespace[0].ttl",
+		"[[namespace]]\nname = \"prod\"\n[namespace.policy]\nmin_age = 72\n": "namespace[0].policy.min_age",
+		"[policy]\nmin_age = 72\n":                                           "policy.min_age",
+	} {
+		c := Default()
+		var ce *Error
+		if err := c.LoadFile(writeFile(t, file)); !errors.As(err, &ce) || ce.Key != key {
+			t.Errorf("%q: LoadFile = %v, want an error for %s", file, err, key)
+		}
+	}
+}

@@ -264,6 +264,9 @@ func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Reque
 	}
 	defer res.Close()
 	w.outcome = res.Outcome
+	if res.Policy != nil {
+		policyHeaders(w.Header(), res.Policy)
+	}
 	if res.Redirect != "" {
 		w.Header().Set("Cache-Control", "private, max-age=60")
 		if res.H1 != "" {

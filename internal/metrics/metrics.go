@@ -40,6 +40,8 @@ type Metrics struct {
 	storeFull      *prometheus.CounterVec
 	ops            *ops       // ops.go
 	toolchain      *toolchain // toolchain.go
+
+	policyDecisions *prometheus.CounterVec // policy.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -79,8 +81,9 @@ func New() *Metrics {
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
 		storeFull: f.counterVec("modproxy_store_full_total",
 			"Fills that could not store their answer because local storage is full (no space left, quota exceeded), by artifact kind.", "kind"),
-		ops:       newOps(f),
-		toolchain: newToolchain(f),
+		ops:             newOps(f),
+		toolchain:       newToolchain(f),
+		policyDecisions: newPolicyDecisions(f),
 	}
 	m.ops.preset(m)
 	return m

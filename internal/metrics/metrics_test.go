@@ -135,6 +135,10 @@ func TestEveryRecorder(t *testing.T) {
 		{"ToolchainFetch", func() { m.ToolchainFetch("archive", "mismatch") }, map[string]float64{`modproxy_toolchain_fetches_total{result="mismatch",what="archive"}`: 1}},
 		{"ToolchainBytes", func() { m.ToolchainBytes(70 << 20) }, map[string]float64{`modproxy_toolchain_fetched_bytes_total`: 70 << 20}},
 		{"ToolchainMismatch", m.ToolchainMismatch, map[string]float64{`modproxy_toolchain_verification_failures_total`: 1}},
+		{"PolicyDecision", func() { m.PolicyDecision("prod", "cooldown", "block") }, map[string]float64{
+			`modproxy_policy_decisions_total{action="block",namespace="prod",reason="cooldown"}`: 1,
+		}},
+		{"PresetPolicy", func() { m.PresetPolicy("dev") }, presetPolicy("dev")},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)
@@ -268,4 +272,14 @@ func TestStoreFuncs(t *testing.T) {
 	want(250, 5, 40)
 	m.StoreFuncs(func() (int64, int64) { return 7, 1 }, func() int64 { return 3 }) // replaced
 	want(7, 1, 3)
+}
+
+func presetPolicy(ns string) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range policyReasons {
+		for _, a := range policyActions {
+			out[`modproxy_policy_decisions_total{action="`+a+`",namespace="`+ns+`",reason="`+r+`"}`] = 0
+		}
+	}
+	return out
 }

@@ -114,8 +114,10 @@ type Options struct {
 	// Presign, when set, answers zips with a redirect to a short-lived URL
 	// of the object in the store (clients download from the bucket).
 	Presign func(ctx context.Context, key string) (string, error)
-	Logger  *slog.Logger
-	Now     func() time.Time // default time.Now
+	// Supply, when set and on, is the supply-chain policy (supply.go).
+	Supply *Supply
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
 }
 
 // Verifier checks a hash against a checksum database; see package checksum
@@ -167,6 +169,8 @@ type Result struct {
 	// Mem, when set, is the whole content in memory with its preformatted
 	// Last-Modified value (small immutable hits); Object reads the same bytes.
 	Mem *MemBody
+	// Policy, when set, are the policy's warnings about the version.
+	Policy *PolicyNote
 
 	release func() // releases the version gate
 }
@@ -201,6 +205,7 @@ type Service struct {
 	sumPre    *sumPrefetches
 	zipSlots  chan struct{}                          // see zipSlot
 	zipHooks  struct{ wait, check func(key string) } // tests only
+	supply    *supply                                // nil: no supply-chain policy
 }
 
 // New returns a Service.
@@ -230,6 +235,7 @@ func New(opts Options) *Service {
 	}
 	s.offline.Store(opts.Offline)
 	s.rules.Store(opts.Rules)
+	s.supply = newSupply(s, opts.Supply)
 	return s
 }
 
@@ -291,8 +297,19 @@ func (s *Service) SumDBSupported(name string) bool {
 	return ok
 }
 
-// Get answers req from the cache, filling it from upstream as needed.
+// Get answers req from the cache, filling it from upstream as needed,
+// under the supply-chain policy when there is one: a refused version is a
+// *policy.BlockedError (class Denied), vulnerability data that cannot be
+// read an *AdvisoryError (Unavailable) when the policy blocks on it.
 func (s *Service) Get(ctx context.Context, req artifact.Request) (*Result, error) {
+	if s.supply != nil && req.Kind != artifact.SumDB {
+		return s.supply.get(ctx, req)
+	}
+	return s.serve(ctx, req)
+}
+
+// serve is Get without the supply-chain policy.
+func (s *Service) serve(ctx context.Context, req artifact.Request) (*Result, error) {
 	if s.opts.MutablePrefix != "" && (req.Kind == artifact.List || req.Kind == artifact.Latest || req.Kind == artifact.Query) {
 		req.Key = s.opts.MutablePrefix + req.Key
 	}
@@ -476,7 +493,7 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 	if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
 		return nil, nerr
 	}
-	s.sumPrefetch(req)
+	s.sumPrefetchFor(ctx, req)
 	return s.fillAndOpen(ctx, req)
 }
 
@@ -540,7 +557,7 @@ func (s *Service) redirect(ctx context.Context, req artifact.Request) (*Result, 
 		if nerr := s.neg.get(req.Key, s.opts.Now()); nerr != nil {
 			return nil, nerr
 		}
-		s.sumPrefetch(req)
+		s.sumPrefetchFor(ctx, req)
 		res, ferr := s.fillAndOpen(ctx, req)
 		if ferr != nil {
 			return nil, ferr

@@ -1,0 +1,433 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/cachepolicy"
+	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/event"
+	"github.com/modproxy/modproxy/internal/policy"
+	"github.com/modproxy/modproxy/internal/proxy"
+	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
+	"github.com/modproxy/modproxy/internal/upstream"
+	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
+	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
+)
+
+// fakeSource is a policy.Source from a map; err fails every lookup.
+type fakeSource struct {
+	advs map[string][]policy.Advisory
+	err  error
+}
+
+func (f fakeSource) Advisories(_ context.Context, mod string) ([]policy.Advisory, error) {
+	return f.advs[mod], f.err
+}
+
+// sink records events.
+type sink struct {
+	mu  sync.Mutex
+	evs []event.Event
+}
+
+func (s *sink) Emit(e event.Event) { s.mu.Lock(); s.evs = append(s.evs, e); s.mu.Unlock() }
+func (s *sink) events() []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]event.Event(nil), s.evs...)
+}
+
+// noTime drops the Time of the .info files (and @latest) of module paths
+// ending in "/notime".
+type noTime struct{ f upstream.Fetcher }
+
+func (n noTime) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
+	res, err := n.f.Fetch(ctx, path)
+	if err != nil || !strings.Contains(path, "/notime/") || !(strings.HasSuffix(path, ".info") || strings.HasSuffix(path, "@latest")) {
+		return res, err
+	}
+	data, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var v struct{ Version string }
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	out := `{"Version":"` + v.Version + `"}`
+	return &upstream.Response{Body: io.NopCloser(strings.NewReader(out)), Size: int64(len(out)), Source: res.Source}, nil
+}
+
+type supplyFixture struct {
+	svc   *proxy.Service
+	up    *upstreamtest.Server
+	audit *audit.Log
+	sink  *sink
+	now   time.Time
+}
+
+func gomod(path, extra string) map[string][]byte {
+	return map[string][]byte{"go.mod": []byte("module " + path + "\n\ngo 1.21\n" + extra), "p.go": []byte("package p\n")}
+}
+
+func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyFixture {
+	t.Helper()
+	now := time.Now()
+	old, young := now.Add(-30*24*time.Hour), now.Add(-time.Hour)
+	up := upstreamtest.New(t, []upstreamtest.Module{
+		{Path: "example.com/m", Version: "v1.0.0", Time: old, Files: gomod("example.com/m", "")},
+		{Path: "example.com/m", Version: "v1.1.0", Time: young, Files: gomod("example.com/m", "")},
+		{Path: "example.com/notime", Version: "v1.0.0", Files: gomod("example.com/notime", "")},
+		{Path: "example.com/pseudo", Version: "v0.0.0-20261204000000-abcdefabcdef", Time: young, Files: gomod("example.com/pseudo", "")},
+		{Path: "example.com/r", Version: "v1.0.0", Time: old, Files: gomod("example.com/r", "")},
+		{Path: "example.com/r", Version: "v1.1.0", Time: old, Files: gomod("example.com/r", "retract v1.0.0 // deletes the home directory\n")},
+	})
+	client, err := proxyclient.New(up.URL(), proxyclient.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storagefs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := audit.Open(filepath.Join(t.TempDir(), "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	sk := &sink{}
+	svc := proxy.New(proxy.Options{
+		Store: store, Upstream: noTime{client}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Audit: a,
+		Now:    func() time.Time { return now },
+		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: sk, Identity: func(context.Context) string { return "ci-bot" }},
+	})
+	t.Cleanup(svc.Close)
+	return &supplyFixture{svc: svc, up: up, audit: a, sink: sk, now: now}
+}
+
+func (f *supplyFixture) get(t *testing.T, p string) (*proxy.Result, []byte, error) {
+	t.Helper()
+	res, err := f.svc.Get(context.Background(), mustParse(t, p))
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, read(t, res), nil
+}
+
+func blocked(t *testing.T, err error, reason policy.Reason, text ...string) {
+	t.Helper()
+	var be *policy.BlockedError
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v, want a *policy.BlockedError", err)
+	}
+	if be.Reason() != reason || errclass.Of(err) != errclass.Denied {
+		t.Errorf("reason %v, class %v; want %v, denied", be.Reason(), errclass.Of(err), reason)
+	}
+	for _, s := range text {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not say %q", err, s)
+		}
+	}
+}
+
+func TestCooldown(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: 72 * time.Hour}, nil)
+	if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\n" {
+		t.Errorf("list = %q, %v; want only the old version", body, err)
+	}
+	_, body, err := f.get(t, "example.com/m/@latest")
+	if err != nil || !strings.Contains(string(body), `"Version":"v1.0.0"`) {
+		t.Errorf("@latest = %s, %v; want the old version", body, err)
+	}
+	_, _, err = f.get(t, "example.com/pseudo/@latest")
+	blocked(t, err, policy.Cooldown, "example.com/pseudo@latest", "every version is younger than the minimum age 72h0m0s")
+	_, _, err = f.get(t, "example.com/m/@v/v1.1.0.zip")
+	avail := f.now.Add(-time.Hour).Add(72 * time.Hour).UTC().Format(time.RFC3339)
+	blocked(t, err, policy.Cooldown, "example.com/m@v1.1.0", "available from "+avail)
+	if n := f.up.Requests("/example.com/m/@v/v1.1.0.zip"); n != 0 {
+		t.Errorf("the refused zip was fetched upstream %d times", n)
+	}
+	if _, _, err := f.get(t, "example.com/m/@v/v1.1.0.mod"); err != nil {
+		t.Errorf(".mod of a young version (block_mod off): %v", err)
+	}
+	if _, _, err := f.get(t, "example.com/m/@v/v1.0.0.zip"); err != nil {
+		t.Errorf("old zip: %v", err)
+	}
+	if _, _, err := f.get(t, "example.com/m/@v/v1.1.0.info"); err != nil {
+		t.Errorf(".info of a young version: %v", err)
+	}
+	evs := f.sink.events()
+	if len(evs) != 1 || evs[0].Type != event.PolicyBlock || evs[0].Module != "example.com/m" || evs[0].Version != "v1.1.0" || evs[0].Namespace != "prod" || evs[0].Identity != "ci-bot" {
+		t.Errorf("events = %+v, want one policy block of example.com/m@v1.1.0 in prod, by ci-bot", evs)
+	}
+}
+
+func TestCooldownBlockMod(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: 72 * time.Hour, BlockMod: true}, nil)
+	_, _, err := f.get(t, "example.com/m/@v/v1.1.0.mod")
+	blocked(t, err, policy.Cooldown)
+}
+
+func TestUnknownTimeFailsClosed(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: time.Hour}, nil)
+	_, _, err := f.get(t, "example.com/notime/@v/v1.0.0.zip")
+	blocked(t, err, policy.UnknownTime, "release time is unknown")
+	if _, body, err := f.get(t, "example.com/notime/@v/list"); err != nil || string(body) != "" {
+		t.Errorf("list = %q, %v; want empty", body, err)
+	}
+	_, _, err = f.get(t, "example.com/notime/@latest")
+	blocked(t, err, policy.UnknownTime, "example.com/notime@latest")
+}
+
+func TestAllowFixes(t *testing.T) {
+	src := fakeSource{advs: map[string][]policy.Advisory{"example.com/m": {{ID: "GO-2026-0001", Ranges: []policy.Range{{Events: []policy.Event{{Introduced: "0"}, {Fixed: "1.1.0"}}}}}}}}
+	f := newSupplyFixture(t, policy.Policy{MinAge: 72 * time.Hour, AllowFixes: true}, src)
+	if _, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip"); err != nil {
+		t.Errorf("a young fix with allow_fixes: %v", err)
+	}
+	if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\nv1.1.0\n" {
+		t.Errorf("list = %q, %v; want both", body, err)
+	}
+	evs, err := f.audit.Query(audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Action != "exempt" || evs[0].Target != "example.com/m@v1.1.0" || !strings.Contains(evs[0].Reason, "allow_fixes") || !strings.Contains(evs[0].Reason, "requested by ci-bot") {
+		t.Errorf("audit = %+v, want the allow_fixes exemption", evs)
+	}
+}
+
+func vulnSource() fakeSource {
+	return fakeSource{advs: map[string][]policy.Advisory{"example.com/m": {
+		{ID: "GO-2026-0001", Aliases: []string{"CVE-2026-1"}, Ranges: []policy.Range{{Events: []policy.Event{{Introduced: "0"}, {Fixed: "1.1.0"}}}}},
+		{ID: "GO-2026-0002", Ranges: []policy.Range{{Events: []policy.Event{{Introduced: "1.0.0"}, {Fixed: "1.0.5"}}}}},
+	}}}
+}
+
+func TestVulnerable(t *testing.T) {
+	t.Run("warn", func(t *testing.T) {
+		f := newSupplyFixture(t, policy.Policy{Vulnerable: policy.Warn}, vulnSource())
+		res, _, err := f.get(t, "example.com/m/@v/v1.0.0.zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Policy == nil || res.Policy.Advisories != "GO-2026-0001,GO-2026-0002" {
+			t.Errorf("note = %+v, want both IDs", res.Policy)
+		}
+		if res, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip"); err != nil || res.Policy != nil {
+			t.Errorf("fixed version: %+v, %v", res, err)
+		}
+	})
+	t.Run("block", func(t *testing.T) {
+		f := newSupplyFixture(t, policy.Policy{Vulnerable: policy.Block}, vulnSource())
+		_, _, err := f.get(t, "example.com/m/@v/v1.0.0.zip")
+		blocked(t, err, policy.Vulnerable, "GO-2026-0001 (fixed in v1.1.0)", "GO-2026-0002 (fixed in v1.0.5)", "upgrade to v1.1.0")
+		if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\nv1.1.0\n" {
+			t.Errorf("list = %q, %v; want both (hide_vulnerable off)", body, err)
+		}
+	})
+	t.Run("hide", func(t *testing.T) {
+		f := newSupplyFixture(t, policy.Policy{Vulnerable: policy.Block, HideVulnerable: true}, vulnSource())
+		if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.1.0\n" {
+			t.Errorf("list = %q, %v; want the fixed version only", body, err)
+		}
+	})
+	t.Run("exempt", func(t *testing.T) {
+		p := policy.Policy{Vulnerable: policy.Block, Exempt: []policy.Exemption{
+			{ID: "CVE-2026-1", Reason: "not reachable"}, {Match: "example.com/m", ID: "GO-2026-0002", Reason: "mitigated"}}}
+		f := newSupplyFixture(t, p, vulnSource())
+		if _, _, err := f.get(t, "example.com/m/@v/v1.0.0.zip"); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := f.audit.Query(audit.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Actor != "policy" || !strings.Contains(evs[0].Reason, "GO-2026-0001,GO-2026-0002") {
+			t.Errorf("audit = %+v, want the exemptions", evs)
+		}
+	})
+	t.Run("data unavailable", func(t *testing.T) {
+		f := newSupplyFixture(t, policy.Policy{Vulnerable: policy.Block}, fakeSource{err: errors.New("database down")})
+		_, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip")
+		var ae *proxy.AdvisoryError
+		if !errors.As(err, &ae) || errclass.Of(err) != errclass.Unavailable {
+			t.Errorf("err = %v (%v), want an AdvisoryError, unavailable", err, errclass.Of(err))
+		}
+		g := newSupplyFixture(t, policy.Policy{Vulnerable: policy.Warn}, fakeSource{err: errors.New("database down")})
+		if _, _, err := g.get(t, "example.com/m/@v/v1.0.0.zip"); err != nil {
+			t.Errorf("warn with data unavailable: %v", err)
+		}
+	})
+}
+
+func TestRetracted(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block}, nil)
+	_, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted, "deletes the home directory")
+	if _, _, err := f.get(t, "example.com/r/@v/v1.1.0.zip"); err != nil {
+		t.Errorf("not retracted: %v", err)
+	}
+	if _, body, err := f.get(t, "example.com/r/@v/list"); err != nil || string(body) != "v1.0.0\nv1.1.0\n" {
+		t.Errorf("list = %q, %v; retracted versions stay listed", body, err)
+	}
+	g := newSupplyFixture(t, policy.Policy{Retracted: policy.Warn}, nil)
+	res, _, err := g.get(t, "example.com/r/@v/v1.0.0.zip")
+	if err != nil || res.Policy == nil || res.Policy.Retracted != "deletes the home directory" {
+		t.Errorf("warn: %+v, %v", res, err)
+	}
+}
+
+// TestPolicyOffServesAsBefore: a policy that checks nothing changes
+// nothing (no facts are read).
+func TestPolicyOffServesAsBefore(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Exempt: []policy.Exemption{{Match: "x", Reason: "r"}}}, fakeSource{err: errors.New("never asked")})
+	if _, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.up.Requests("/example.com/m/@v/v1.1.0.info"); n != 0 {
+		t.Errorf(".info fetched %d times with the policy off", n)
+	}
+}
+
+// counting records the most .info fetches in flight at once; the first
+// 8 wait until all 8 are in flight (so a serial reader would stall, and
+// fail the test, instead of passing slowly).
+type counting struct {
+	f        upstream.Fetcher
+	mu       sync.Mutex
+	now, max int
+	total    int
+	full     chan struct{} // closed when the 8th fetch arrives
+}
+
+func (c *counting) Fetch(ctx context.Context, path string) (*upstream.Response, error) {
+	if !strings.HasSuffix(path, ".info") {
+		return c.f.Fetch(ctx, path)
+	}
+	c.mu.Lock()
+	c.now++
+	c.total++
+	c.max = max(c.max, c.now)
+	first := c.total <= 8
+	if c.total == 8 {
+		close(c.full)
+	}
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
+	if first {
+		select {
+		case <-c.full:
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("the first 8 .info reads were not in flight together")
+		}
+	}
+	return c.f.Fetch(ctx, path)
+}
+
+// TestListTimesBounded: a list of many versions under a cooldown reads
+// their .info files concurrently but at most 8 at a time, once each (a
+// second list reads none).
+func TestListTimesBounded(t *testing.T) {
+	now := time.Now()
+	var mods []upstreamtest.Module
+	var want strings.Builder
+	for i := range 40 {
+		v := "v1." + strconv.Itoa(i) + ".0"
+		tm := now.Add(-30 * 24 * time.Hour)
+		if i%10 == 9 {
+			tm = now.Add(-time.Minute)
+		} else {
+			want.WriteString(v + "\n")
+		}
+		mods = append(mods, upstreamtest.Module{Path: "example.com/many", Version: v, Time: tm, Files: gomod("example.com/many", "")})
+	}
+	up := upstreamtest.New(t, mods)
+	client, err := proxyclient.New(up.URL(), proxyclient.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storagefs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counting{f: client, full: make(chan struct{})}
+	pre := newBlockingPrefetcher()
+	pre.started = make(chan string, 64)
+	close(pre.release)
+	svc := proxy.New(proxy.Options{Store: store, Upstream: c, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Verifier: pre,
+		Now: func() time.Time { return now }, Supply: &proxy.Supply{Policy: policy.Policy{MinAge: time.Hour}}})
+	t.Cleanup(svc.Close)
+	for range 2 {
+		res, err := svc.Get(context.Background(), mustParse(t, "example.com/many/@v/list"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sortedLines(read(t, res)); got != sortedLines([]byte(want.String())) {
+			t.Errorf("list = %q, want %q", got, want.String())
+		}
+	}
+	if c.total != 40 || c.max != 8 {
+		t.Errorf(".info fetches: %d in all, at most %d at once; want 40, 8", c.total, c.max)
+	}
+	// The times of a list's versions start no checksum database
+	// prefetches; a download does.
+	res, err := svc.Get(context.Background(), mustParse(t, "example.com/many/@v/v1.0.0.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Close()
+	if mv := waitStarted(t, pre); mv != "example.com/many@v1.0.0" {
+		t.Errorf("prefetched %s first, want the downloaded example.com/many@v1.0.0", mv)
+	}
+}
+
+func sortedLines(b []byte) string {
+	l := strings.Fields(string(b))
+	slices.SortFunc(l, semver.Compare)
+	return strings.Join(l, "\n")
+}
+
+// TestCooldownCacheOnly: under a cooldown, a version not in the cache is
+// answered as missing in cache-only mode (404, so that "," lists move
+// on), not refused.
+func TestCooldownCacheOnly(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: time.Hour}, nil)
+	_, err := f.svc.Get(proxy.CacheOnly(context.Background()), mustParse(t, "example.com/m/@v/v1.0.0.zip"))
+	if errclass.Of(err) != errclass.NotExist {
+		t.Errorf("cache-only miss: %v (%v), want not-exist", err, errclass.Of(err))
+	}
+	if _, _, err := f.get(t, "example.com/m/@v/v1.0.0.zip"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Get(proxy.CacheOnly(context.Background()), mustParse(t, "example.com/m/@v/v1.0.0.zip")); err != nil {
+		t.Errorf("cache-only hit: %v", err)
+	}
+}
+
+// TestRetractionsUnreadable: a list that cannot be read does not fail a
+// download under retracted = "block" (the go command reads retractions
+// itself); once it can be read, the retracted version is refused.
+func TestRetractionsUnreadable(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block}, nil)
+	f.up.SetFault("example.com/r/@v/list", upstreamtest.Fault{Kind: upstreamtest.ServerError, Times: 1})
+	if _, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip"); err != nil {
+		t.Errorf("with the list unreadable: %v", err)
+	}
+	_, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted)
+}
