@@ -76,11 +76,36 @@ func (cs *cacheServer) serve(t *testing.T) {
 	}
 	for range 1000 { // the admin listener is bound after the main one
 		if _, ok, err := app.RunningAdmin(cs.cfg.CacheDir); ok || err != nil {
+			cs.waitIndex(t)
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("the server recorded no admin API")
+}
+
+// waitIndex waits until /readyz reports the metadata index ready: it is
+// rebuilt in the background after the server starts listening, and the
+// commands under test answer "temporarily unavailable" until then.
+func (cs *cacheServer) waitIndex(t *testing.T) {
+	t.Helper()
+	var last string
+	for range 3000 {
+		resp, err := http.Get("http://" + cs.addr.String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last = string(b); strings.Contains(last, "metadata index: ready") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the metadata index never became ready; /readyz: %s", last)
 }
 
 func (cs *cacheServer) get(t *testing.T, path string) {
