@@ -72,6 +72,17 @@ type Config struct {
 	// routes, deny rules and list/latest freshness, sharing the store's
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
+
+	// Webhooks receive notable events as signed JSON POSTs. File only.
+	Webhooks []Webhook `toml:"webhook"`
+}
+
+// Webhook is one outbound webhook.
+type Webhook struct {
+	Name   string   `toml:"name"`   // in logs and metrics; default the URL without credentials and query
+	URL    string   `toml:"url"`    // http or https
+	Events []string `toml:"events"` // event types (publish, purge, checksum_mismatch, policy_block, breaker_open); empty: all
+	Secret string   `toml:"secret"` // HMAC-SHA256 key of X-Modproxy-Signature; empty: unsigned
 }
 
 // Namespace is a named view of the proxy under /NAME/.

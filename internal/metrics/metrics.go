@@ -38,7 +38,8 @@ type Metrics struct {
 	trashBytes     prometheus.Gauge
 	coordFallback  prometheus.Counter
 	storeFull      *prometheus.CounterVec
-	ops            *ops // ops.go
+	ops            *ops      // ops.go
+	webhooks       *webhooks // webhook.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -78,7 +79,8 @@ func New() *Metrics {
 		coordFallback: f.counter("modproxy_coordination_fallbacks_total", "Fills done without cluster coordination because the coordinator was unreachable."),
 		storeFull: f.counterVec("modproxy_store_full_total",
 			"Fills that could not store their answer because local storage is full (no space left, quota exceeded), by artifact kind.", "kind"),
-		ops: newOps(f),
+		ops:      newOps(f),
+		webhooks: newWebhooks(f),
 	}
 	m.ops.preset(m)
 	return m
