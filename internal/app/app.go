@@ -92,6 +92,7 @@ type Server struct {
 	access     *access.Service // tokens and certificate mappings
 	watcher    *access.Watcher // reloads access's tokens; closed by Close
 	tls        *tlsconf.Config // nil: plain HTTP
+	events     eventSink       // webhooks (events.go)
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -133,6 +134,15 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	m := metrics.New()
 	m.BuildInfo(info.Version, "")
 	traffic := stats.New(nil)
+	events, err := newEvents(cfg, log, m)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !built {
+			events.close()
+		}
+	}()
 	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
 	if err != nil {
 		return nil, err
@@ -148,7 +158,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		MaxZipSize:     int64(cfg.Fetch.MaxZipSize),
 		UserAgent:      "modproxy/" + info.Version,
 	}
-	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, traffic: traffic, byURL: map[string]*resilient.Fetcher{}}
+	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, traffic: traffic, byURL: map[string]*resilient.Fetcher{}, events: events}
 	chain, err := ups.chain("upstream", cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -164,7 +174,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		chains = append(chains, c)
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
-		started: time.Now(), traffic: traffic, bg: background.New(log)}
+		started: time.Now(), traffic: traffic, bg: background.New(log), events: events}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
 	defer func() {
@@ -254,6 +264,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Metrics:    m,
 		Index:      cache,
 		Logger:     log,
+		Events:     events,
 	}
 	popts.Coordinator = co
 	if ps, ok := store.(interface {
@@ -544,6 +555,7 @@ func (s *Server) Close() error {
 		s.upstreams.close()
 		s.closeCoord()
 		s.idx.Close()
+		s.events.close()
 		s.closeErr = s.audit.Close()
 	})
 	return s.closeErr

@@ -49,6 +49,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/storage"
@@ -99,6 +100,10 @@ type Options struct {
 	Quarantine Quarantine
 	Audit      *audit.Log
 	Metrics    *metrics.Metrics
+	// Events receives an event.Mismatch for every module file whose hash
+	// differs from the checksum database's (when the audit event for it
+	// is written); nil discards.
+	Events event.Sink
 	// Index, when set, is told of every object stored and served (it must
 	// not block: the metadata index only enqueues).
 	Index Index
@@ -220,6 +225,9 @@ func New(opts Options) *Service {
 	}
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
+	}
+	if opts.Events == nil {
+		opts.Events = event.Discard{}
 	}
 	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock, sumPre: newSumPrefetches(), zipSlots: make(chan struct{}, opts.ZipChecks)}
 	for k := artifact.List; k < artifact.Kind(len(s.kinds)); k++ {

@@ -201,6 +201,16 @@ func displayName(u string) (string, error) {
 	return p.String(), nil
 }
 
+// RedactURL returns u without credentials, query and fragment (a
+// webhook's default name), or "REDACTED" when u is not a valid webhook URL.
+func RedactURL(u string) string {
+	s, err := displayName(u)
+	if err != nil {
+		return "REDACTED"
+	}
+	return s
+}
+
 // Emit queues e for every webhook that wants its type, without blocking:
 // a full queue drops e for that webhook and counts it. After Close it
 // does nothing.
