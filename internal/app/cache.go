@@ -29,6 +29,7 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 		MinFree:       int64(g.MinFree),
 		EvictForSpace: st.local,
 		IndexReady:    s.idxRebuild.ready,
+		OnRefresh:     s.refreshModule,
 		OnBlocks: func(blocks []cacheadmin.Block) {
 			rules, err := s.rules(blocks)
 			if err != nil {

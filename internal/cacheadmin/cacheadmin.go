@@ -94,6 +94,12 @@ type Options struct {
 	OnBlocks func(blocks []Block)
 	// Logger receives what background work has to say; nil discards.
 	Logger *slog.Logger
+	// OnRefresh, when set, drops the freshness of a module path's list,
+	// @latest and query answers in one namespace ("" the root, "*" every
+	// service); called by Refresh on this replica and for refreshes other
+	// replicas broadcast. Its error refuses a local Refresh (an unknown
+	// namespace). It must not block nor call the service.
+	OnRefresh func(namespace, module string) error
 	// Events receives an event.Purged for every purge that completed;
 	// nil discards.
 	Events event.Sink

@@ -204,6 +204,7 @@ type Service struct {
 	closing   chan struct{}
 	closeOne  sync.Once
 	sumPre    *sumPrefetches
+	refreshed refreshes                              // refresh.go
 	zipSlots  chan struct{}                          // see zipSlot
 	zipHooks  struct{ wait, check func(key string) } // tests only
 }
@@ -446,6 +447,10 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 			return res, nil
 		}
 		state := s.opts.Policy.Classify(age)
+		fctx, refetched := s.refreshedSince(ctx, req, obj)
+		if refetched != nil {
+			state = cachepolicy.Refetch // see Refresh
+		}
 		if state == cachepolicy.Fresh {
 			return &Result{Object: obj, Outcome: Hit, Age: age}, nil
 		}
@@ -462,8 +467,12 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 		}
 		// Refetch: fetch now; if the upstream cannot answer (anything but
 		// its definitive word), fall back to what we have (stale-if-error).
-		res, ferr := s.fillAndOpen(ctx, req)
+		start := s.opts.Now()
+		res, ferr := s.fillAndOpen(fctx, req)
 		if ferr == nil {
+			if refetched != nil {
+				refetched(start)
+			}
 			obj.Close()
 			return res, nil
 		}
