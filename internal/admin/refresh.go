@@ -53,3 +53,8 @@ func (h *handler) refresh(r *http.Request) (any, error) {
 	h.logAction(r, "refresh", "module", req.Module, "namespace", req.Namespace)
 	return rf.Refresh(r.Context(), actor(r), req)
 }
+
+// Refresh runs POST /api/refresh.
+func (c *Client) Refresh(ctx context.Context, req RefreshRequest) (RefreshResult, error) {
+	return call[RefreshResult](ctx, c, http.MethodPost, "/api/refresh", req)
+}
