@@ -293,7 +293,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn,
+		Refresh: srv.protocolRefresh, Tokens: srv.access})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -304,7 +305,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name,
+				Refresh: srv.protocolRefresh, Tokens: srv.access}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")

@@ -22,6 +22,13 @@ func (b adminBackend) Refresh(ctx context.Context, actor string, req admin.Refre
 
 var _ admin.Refresher = adminBackend{}
 
+// protocolRefresh is goproxy's Refresher (POST /api/refresh on the
+// protocol listener, for tokens with the publish scope): the namespace of
+// the URL only ("" the root).
+func (s *Server) protocolRefresh(ctx context.Context, actor, ns, mod string) error {
+	return s.cache.Refresh(ctx, actor, cacheadmin.RefreshRequest{Module: mod, Namespace: ns})
+}
+
 // refreshModule is cacheadmin's OnRefresh: the services of namespace ns
 // ("" the root, "*" all) forget the freshness of mod's mutable answers.
 func (s *Server) refreshModule(ns, mod string) error {

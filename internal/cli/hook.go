@@ -23,10 +23,15 @@ N >= 2) and asks the server to refresh that module path (POST
 URL/api/refresh): its cached version list, @latest and queries are fetched
 again at the next request instead of when cache.ttl runs out.
 
-The server's admin API URL and token come from the flags, else from the
-environment (MODPROXY_HOOK_URL, MODPROXY_HOOK_TOKEN, MODPROXY_HOOK_NAMESPACE),
-else from the repository's git configuration (modproxy.url, modproxy.token,
-modproxy.namespace). The token is the server's admin.token.
+URL is either the proxy's URL (the GOPROXY one, http://HOST:3000 or
+http://HOST:3000/NAMESPACE) with a token that has the publish scope for the
+module path (modproxy token create ci --scope publish --match
+corp.example.com), or the admin API's URL with the server's admin.token (none
+on a loopback admin listener without one). They come from the flags, else
+from the environment (MODPROXY_HOOK_URL, MODPROXY_HOOK_TOKEN,
+MODPROXY_HOOK_NAMESPACE), else from the repository's git configuration
+(modproxy.url, modproxy.token, modproxy.namespace). --namespace applies to
+the admin API (default: every namespace); the proxy's URL names its own.
 
 The hook never fails the push: a tag it cannot read, a server that does not
 answer within --timeout or refuses the request is a warning on standard
@@ -39,8 +44,8 @@ func hookCommand() *command {
 		subs: []*command{{
 			name: "post-receive", summary: "refresh the modules of pushed version tags (a git post-receive hook)", help: hookHelp,
 			setup: func(fs *flag.FlagSet) runFunc {
-				url := fs.String("proxy", "", "the modproxy admin API `URL` (default $MODPROXY_HOOK_URL, git config modproxy.url)")
-				token := fs.String("token", "", "the admin `token` (default $MODPROXY_HOOK_TOKEN, git config modproxy.token)")
+				url := fs.String("proxy", "", "the proxy's or its admin API's `URL` (default $MODPROXY_HOOK_URL, git config modproxy.url)")
+				token := fs.String("token", "", "a publish-scope or admin `token` (default $MODPROXY_HOOK_TOKEN, git config modproxy.token)")
 				ns := fs.String("namespace", "", "refresh only in this `namespace` (default every namespace; $MODPROXY_HOOK_NAMESPACE, git config modproxy.namespace)")
 				timeout := fs.Duration("timeout", 10*time.Second, "bound on each refresh request")
 				return func(ctx context.Context, env Env, _ []string) int {

@@ -68,6 +68,10 @@ type Options struct {
 	// module answers like a missing one (404).
 	Access    *access.Service
 	Namespace string
+	// Refresh and Tokens, when both set, serve POST /api/refresh
+	// (refresh.go) for identities Tokens authenticates, whatever Access.
+	Refresh Refresher
+	Tokens  *access.Service
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -83,6 +87,8 @@ type Handler struct {
 	durations durationTimers
 	access    *access.Service
 	namespace string
+	refresh   Refresher       // nil: no refresh endpoint
+	tokens    *access.Service // authenticates refresh requests
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -102,6 +108,9 @@ func New(opts Options) *Handler {
 		parsed:    artifact.NewParseCache(),
 		access:    opts.Access,
 		namespace: opts.Namespace,
+	}
+	if opts.Refresh != nil && opts.Tokens != nil {
+		h.refresh, h.tokens = opts.Refresh, opts.Tokens
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -161,6 +170,10 @@ func logLevel(path string) slog.Level {
 }
 
 func (h *Handler) serve(w *recorder, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == RefreshPath && h.refresh != nil {
+		h.serveRefresh(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		textError(w, http.StatusMethodNotAllowed, "method not allowed")
