@@ -178,6 +178,7 @@ func (h *handler) apiRoutes() map[string]route {
 		}),
 		"/api/audit":   get(h.audit),
 		"/api/offline": post(h.offline),
+		"/api/refresh": post(h.refresh), // refresh.go
 	}
 }
 

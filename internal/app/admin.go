@@ -58,6 +58,7 @@ func redactConfig(cfg config.Config) config.Config {
 	secret(&cfg.Storage.S3.AccessKey)
 	secret(&cfg.Storage.S3.SecretKey)
 	secret(&cfg.Cluster.RedisPassword)
+	cfg.Webhooks = redactWebhooks(cfg.Webhooks, hidden)
 	cfg.Upstream = upstream.RedactList(cfg.Upstream)
 	redactRoutes := func(rs []config.Route) []config.Route {
 		rs = slices.Clone(rs)

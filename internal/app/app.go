@@ -95,6 +95,7 @@ type Server struct {
 	tls        *tlsconf.Config    // nil: plain HTTP
 	dl         *toolchain.Service // the /dl/ mirror; nil when dl.source is unset
 	deps       deps               // optional dependencies (policy.go)
+	events     eventSink          // webhooks (events.go)
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -137,6 +138,19 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	m := metrics.New()
 	m.BuildInfo(info.Version, "")
 	traffic := stats.New(nil)
+	var d deps
+	for _, o := range opts {
+		o(&d)
+	}
+	events, err := newEvents(cfg, log, m, d.events)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !built {
+			events.close()
+		}
+	}()
 	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
 	if err != nil {
 		return nil, err
@@ -152,7 +166,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		MaxZipSize:     int64(cfg.Fetch.MaxZipSize),
 		UserAgent:      "modproxy/" + info.Version,
 	}
-	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, traffic: traffic, byURL: map[string]*resilient.Fetcher{}}
+	ups := &upstreams{cfg: cfg, copts: copts, log: log, metrics: m, tempDir: tempDir, traffic: traffic, byURL: map[string]*resilient.Fetcher{}, events: events}
 	chain, err := ups.chain("upstream", cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -168,10 +182,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		chains = append(chains, c)
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
-		started: time.Now(), traffic: traffic, bg: background.New(log)}
-	for _, o := range opts {
-		o(&srv.deps)
-	}
+		started: time.Now(), traffic: traffic, bg: background.New(log), events: events, deps: d}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
 	defer func() {
@@ -261,6 +272,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		Metrics:    m,
 		Index:      cache,
 		Logger:     log,
+		Events:     events,
 	}
 	popts.Coordinator = co
 	if popts.Supply, err = srv.supplyPolicy("policy", "", cfg.Policy); err != nil {
@@ -295,7 +307,8 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains()})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains(),
+		Refresh: srv.protocolRefresh, Tokens: srv.access})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -306,7 +319,8 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name,
+				Refresh: srv.protocolRefresh, Tokens: srv.access}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -557,6 +571,7 @@ func (s *Server) Close() error {
 		s.upstreams.close()
 		s.closeCoord()
 		s.idx.Close()
+		s.events.close()
 		s.closeErr = s.audit.Close()
 	})
 	return s.closeErr

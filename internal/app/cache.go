@@ -21,7 +21,7 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 	g := s.cfg.GC
 	return cacheadmin.New(cacheadmin.Options{
 		Store: st.store, Shared: st.shared, StateDir: filepath.Join(s.cfg.CacheDir, "state"),
-		Index: idx, Trash: tr, Gate: gate, Audit: s.audit, Metrics: s.metrics, Coordinator: co, Logger: s.log,
+		Index: idx, Trash: tr, Gate: gate, Audit: s.audit, Metrics: s.metrics, Coordinator: co, Logger: s.log, Events: s.events,
 		Policy: gc.Policy{MaxBytes: int64(g.MaxSize), MaxIdle: time.Duration(g.MaxIdle), KeepNewest: g.KeepNewest,
 			Pins: g.Pins, PinSets: g.PinSets, TrashMaxBytes: g.TrashLimit()},
 		Interval:      time.Duration(g.Interval),
@@ -29,6 +29,7 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 		MinFree:       int64(g.MinFree),
 		EvictForSpace: st.local,
 		IndexReady:    s.idxRebuild.ready,
+		OnRefresh:     s.refreshModule,
 		OnBlocks: func(blocks []cacheadmin.Block) {
 			rules, err := s.rules(blocks)
 			if err != nil {

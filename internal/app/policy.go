@@ -25,7 +25,7 @@ type deps struct {
 // policy (without it, no version is vulnerable and none is a fix).
 func WithAdvisories(src policy.Source) Option { return func(d *deps) { d.advisories = src } }
 
-// WithEvents sends notable events (policy blocks) to sink.
+// WithEvents sends every notable event to sink too (besides [[webhook]]s).
 func WithEvents(sink event.Sink) Option { return func(d *deps) { d.events = sink } }
 
 // supplyPolicy is the proxy's enforcement of a [policy] table (key names
@@ -51,7 +51,7 @@ func (s *Server) supplyPolicy(key, namespace string, c config.Policy) (*proxy.Su
 	s.metrics.PresetPolicy(namespace)
 	s.log.Info("supply-chain policy on", "namespace", namespace, "vulnerable", p.Vulnerable.String(), "min_age", p.MinAge,
 		"allow_fixes", p.AllowFixes, "retracted", p.Retracted.String(), "block_mod", p.BlockMod, "hide_vulnerable", p.HideVulnerable, "exemptions", len(p.Exempt))
-	return &proxy.Supply{Policy: p, Advisories: s.deps.advisories, Namespace: namespace, Events: s.deps.events, Identity: identityName}, nil
+	return &proxy.Supply{Policy: p, Advisories: s.deps.advisories, Namespace: namespace, Events: s.events.Sink, Identity: identityName}, nil
 }
 
 // identityName is the name of the request's identity ("" without one).

@@ -23,18 +23,19 @@ func TestStatusConfigHidesSecrets(t *testing.T) {
 	cfg.Namespaces = []config.Namespace{{Name: "dev", Upstream: "https://u:pw-ns@dev.example|direct",
 		Routes: []config.Route{{Match: "x.example", Upstream: "https://u:pw-nsroute@x.example"}}}}
 	cfg.SumDB = []string{"sum.example+abcd+KEY https://u:pw-sumdb@db.example/"}
+	cfg.Webhooks = []config.Webhook{{URL: "https://u:pw-hookurl@hooks.example/x?token=tok-hookquery", Secret: "sk-hook"}}
 	orig := cfg.Routes[0].Upstream
 
 	data, err := json.Marshal(redactedConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"pw-root", "tok-admin", "ak-s3", "sk-s3", "pw-redis", "pw-route", "pw-ns", "pw-nsroute", "pw-sumdb"} {
+	for _, secret := range []string{"pw-root", "tok-admin", "ak-s3", "sk-s3", "pw-redis", "pw-route", "pw-ns", "pw-nsroute", "pw-sumdb", "pw-hookurl", "tok-hookquery", "sk-hook"} {
 		if strings.Contains(string(data), secret) {
 			t.Errorf("status config shows %q: %s", secret, data)
 		}
 	}
-	for _, kept := range []string{"up.example", "corp.example", "dev.example", "db.example", "sum.example+abcd+KEY"} {
+	for _, kept := range []string{"up.example", "corp.example", "dev.example", "db.example", "sum.example+abcd+KEY", "hooks.example/x"} {
 		if !strings.Contains(string(data), kept) {
 			t.Errorf("status config lost %q: %s", kept, data)
 		}

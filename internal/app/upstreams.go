@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/stats"
@@ -28,6 +29,7 @@ type upstreams struct {
 	metrics *metrics.Metrics
 	tempDir string
 	traffic *stats.Traffic // upstream fetches for the dashboard
+	events  event.Sink     // breaker openings
 
 	byURL  map[string]*resilient.Fetcher
 	order  []*resilient.Fetcher
@@ -89,6 +91,7 @@ func (u *upstreams) chain(key, list string) (upstream.Fetcher, error) {
 				TempDir:        u.tempDir,
 				Logger:         u.log,
 				Metrics:        u.metrics,
+				Events:         u.events,
 			})
 			u.metrics.PresetUpstream(f.Name())
 			u.byURL[sp.Target] = f

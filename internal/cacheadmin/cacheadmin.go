@@ -30,6 +30,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/background"
 	"github.com/modproxy/modproxy/internal/coord"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/metrics"
@@ -93,6 +94,15 @@ type Options struct {
 	OnBlocks func(blocks []Block)
 	// Logger receives what background work has to say; nil discards.
 	Logger *slog.Logger
+	// OnRefresh, when set, drops the freshness of a module path's list,
+	// @latest and query answers in one namespace ("" the root, "*" every
+	// service); called by Refresh on this replica and for refreshes other
+	// replicas broadcast. Its error refuses a local Refresh (an unknown
+	// namespace). It must not block nor call the service.
+	OnRefresh func(namespace, module string) error
+	// Events receives an event.Purged for every purge that completed;
+	// nil discards.
+	Events event.Sink
 
 	// FreeSpace, when set with MinFree, returns the free bytes of the file
 	// system holding the cache directory (the trash, the index, temporary
@@ -139,6 +149,9 @@ type Service struct {
 func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Events == nil {
+		opts.Events = event.Discard{}
 	}
 	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger), stored: make(chan struct{}, 1)}
 	if opts.Coordinator != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/gc"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/trash"
@@ -223,6 +224,8 @@ func (s *Service) Purge(ctx context.Context, actor string, req PurgeRequest) (Pu
 	}
 	_ = s.opts.Audit.Record(audit.Event{Actor: actor, Action: "purge", Target: req.Module + "@" + req.Versions,
 		Reason: req.Reason, Bytes: res.Bytes})
+	s.opts.Events.Emit(event.Event{Type: event.Purged, Time: time.Now().UTC(), Module: req.Module, Version: req.Versions,
+		Identity: actor, Reason: req.Reason})
 	return out, nil
 }
 

@@ -118,7 +118,7 @@ func writeFile(p string, data []byte) error {
 
 // onMessage reloads state when another replica (or this one) changed it.
 func (s *Service) onMessage(ctx context.Context, msg string) {
-	if msg != stateMessage {
+	if s.onRefreshMessage(msg) || msg != stateMessage {
 		return
 	}
 	s.mu.Lock()

@@ -58,6 +58,7 @@ func commands() []*command {
 		tokenCommand(),
 		loginCommand(),
 		authCommand(),
+		hookCommand(),
 		versionCommand(),
 	}
 }
@@ -120,6 +121,9 @@ verify.private (default: go env GONOSUMDB / GOPRIVATE). Metrics are served
 at /metrics, health at /healthz and /readyz (with every upstream's circuit
 breaker). The /cached-only/ prefix (or Cache-Control: only-if-cached) answers
 from the cache alone; [[namespace]] tables add proxies under /NAME/.
+[[webhook]] tables (url, events, secret; file only) receive notable events
+as signed JSON POSTs; POST /api/refresh (admin API, or this listener with a
+publish-scope token) makes a module's new versions visible at once.
 
 The admin API and web dashboard listen on admin.listen (default auto: the
 port after listen's, 127.0.0.1:3001; when that is taken the server runs

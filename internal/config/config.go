@@ -79,6 +79,8 @@ type Config struct {
 	Policy Policy `toml:"policy"`
 	// DL mirrors the Go toolchain distribution site at /dl/.
 	DL DL `toml:"dl"`
+	// Webhooks receive notable events as signed JSON POSTs. File only.
+	Webhooks []Webhook `toml:"webhook"`
 }
 
 // DL configures the mirror of the Go toolchain distribution site at /dl/
@@ -99,6 +101,14 @@ func (c Config) ListingTTL() time.Duration {
 		return time.Duration(c.DL.TTL)
 	}
 	return time.Duration(c.Cache.TTL)
+}
+
+// Webhook is one outbound webhook.
+type Webhook struct {
+	Name   string   `toml:"name"`   // in logs and metrics; default the URL without credentials and query
+	URL    string   `toml:"url"`    // http or https
+	Events []string `toml:"events"` // event types (publish, purge, checksum_mismatch, policy_block, breaker_open); empty: all
+	Secret string   `toml:"secret"` // HMAC-SHA256 key of X-Modproxy-Signature; empty: unsigned
 }
 
 // Namespace is a named view of the proxy under /NAME/.

@@ -72,6 +72,10 @@ type Options struct {
 	// Toolchains, when set, answers /dl/ (the toolchain distribution
 	// site's mirror); unset, /dl/ is 404.
 	Toolchains Toolchains
+	// Refresh and Tokens, when both set, serve POST /api/refresh
+	// (refresh.go) for identities Tokens authenticates, whatever Access.
+	Refresh Refresher
+	Tokens  *access.Service
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -87,7 +91,9 @@ type Handler struct {
 	durations durationTimers
 	access    *access.Service
 	namespace string
-	dl        Toolchains // nil: /dl/ is not mirrored
+	dl        Toolchains      // nil: /dl/ is not mirrored
+	refresh   Refresher       // nil: no refresh endpoint
+	tokens    *access.Service // authenticates refresh requests
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -108,6 +114,9 @@ func New(opts Options) *Handler {
 		access:    opts.Access,
 		namespace: opts.Namespace,
 		dl:        opts.Toolchains,
+	}
+	if opts.Refresh != nil && opts.Tokens != nil {
+		h.refresh, h.tokens = opts.Refresh, opts.Tokens
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -167,6 +176,10 @@ func logLevel(path string) slog.Level {
 }
 
 func (h *Handler) serve(w *recorder, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == RefreshPath && h.refresh != nil {
+		h.serveRefresh(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		textError(w, http.StatusMethodNotAllowed, "method not allowed")

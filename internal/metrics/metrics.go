@@ -42,6 +42,7 @@ type Metrics struct {
 	toolchain      *toolchain // toolchain.go
 
 	policyDecisions *prometheus.CounterVec // policy.go
+	webhooks        *webhooks              // webhook.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime
@@ -84,6 +85,7 @@ func New() *Metrics {
 		ops:             newOps(f),
 		toolchain:       newToolchain(f),
 		policyDecisions: newPolicyDecisions(f),
+		webhooks:        newWebhooks(f),
 	}
 	m.ops.preset(m)
 	return m

@@ -139,6 +139,14 @@ func TestEveryRecorder(t *testing.T) {
 			`modproxy_policy_decisions_total{action="block",namespace="prod",reason="cooldown"}`: 1,
 		}},
 		{"PresetPolicy", func() { m.PresetPolicy("dev") }, presetPolicy("dev")},
+		{"PresetWebhook", func() { m.PresetWebhook("w") }, map[string]float64{
+			`modproxy_webhook_deliveries_total{result="ok",webhook="w"}`: 0, `modproxy_webhook_deliveries_total{result="failed",webhook="w"}`: 0,
+			`modproxy_webhook_dropped_total{webhook="w"}`: 0, `modproxy_webhook_retries_total{webhook="w"}`: 0,
+		}},
+		{"WebhookDelivery", func() { m.WebhookDelivery("w", true) }, map[string]float64{`modproxy_webhook_deliveries_total{result="ok",webhook="w"}`: 1}},
+		{"WebhookDelivery", func() { m.WebhookDelivery("w", false) }, map[string]float64{`modproxy_webhook_deliveries_total{result="failed",webhook="w"}`: 1}},
+		{"WebhookDropped", func() { m.WebhookDropped("w") }, map[string]float64{`modproxy_webhook_dropped_total{webhook="w"}`: 1}},
+		{"WebhookRetry", func() { m.WebhookRetry("w") }, map[string]float64{`modproxy_webhook_retries_total{webhook="w"}`: 1}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)
@@ -182,6 +190,10 @@ func TestNilRecords(t *testing.T) {
 	m.GCEvicted("size-cap", 5)
 	m.Trash(7)
 	m.FreeSpace(1, 2)
+	m.PresetWebhook("w")
+	m.WebhookDelivery("w", true)
+	m.WebhookDropped("w")
+	m.WebhookRetry("w")
 	m.BuildInfo("v", "r")
 	m.RequestTimer("zip", "hit").Observe(time.Second)
 	m.PresetProtocol([]string{"zip"}, []string{"hit"}, []int{200})

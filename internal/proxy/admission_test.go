@@ -18,6 +18,8 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/event"
+	"github.com/modproxy/modproxy/internal/event/eventtest"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/quarantine"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
@@ -53,6 +55,7 @@ type admissionFixture struct {
 	svc        *proxy.Service
 	quarantine string
 	auditPath  string
+	events     *eventtest.Recorder
 }
 
 func newAdmissionFixture(t *testing.T, v proxy.Verifier) *admissionFixture {
@@ -79,8 +82,9 @@ func newAdmissionFixture(t *testing.T, v proxy.Verifier) *admissionFixture {
 			t.Error(err)
 		}
 	})
-	svc := newService(t, up, proxy.Options{Store: store, TempDir: store.TempDir(), Verifier: v, Quarantine: q, Audit: al})
-	return &admissionFixture{up: up, store: store, svc: svc, quarantine: q.Path(), auditPath: auditPath}
+	sink := &eventtest.Recorder{}
+	svc := newService(t, up, proxy.Options{Store: store, TempDir: store.TempDir(), Verifier: v, Quarantine: q, Audit: al, Events: sink})
+	return &admissionFixture{up: up, store: store, svc: svc, quarantine: q.Path(), auditPath: auditPath, events: sink}
 }
 
 // newService returns a service configured by opts in front of up, with
@@ -209,6 +213,14 @@ func TestAdmissionRejects(t *testing.T) {
 				var me *checksum.MismatchError
 				if errors.As(tc.err, &me) && e.Hashes["want"] != dbWant {
 					t.Errorf("audit event hashes %v, want the database's %s", e.Hashes, dbWant)
+				}
+				// A mismatch, and only a mismatch, is an event too.
+				got := f.events.Events()
+				switch {
+				case me == nil && len(got) != 0:
+					t.Errorf("events %+v, want none for a rejection that is no mismatch", got)
+				case me != nil && (len(got) != 1 || got[0].Type != event.Mismatch || got[0].Module != mod || got[0].Version != version || got[0].Upstream == ""):
+					t.Errorf("events %+v, want one checksum_mismatch for %s@%s with its upstream", got, mod, version)
 				}
 
 				// The next request asks again (nothing was remembered as good).

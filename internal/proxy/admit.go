@@ -22,6 +22,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
@@ -213,5 +214,9 @@ func (s *Service) reject(req artifact.Request, source string, size int64, h1 str
 	}
 	if err := s.opts.Audit.Record(ev); err != nil {
 		s.log.Error("audit failed", "err", err)
+	}
+	if me != nil {
+		s.opts.Events.Emit(event.Event{Type: event.Mismatch, Time: s.opts.Now().UTC(), Module: req.Module, Version: req.Version,
+			Upstream: source, Reason: verr.Error()})
 	}
 }

@@ -112,14 +112,14 @@ func (s *Service) fillShared(ctx context.Context, req artifact.Request) error {
 }
 
 // filledSince reports whether the store holds req, written after start for
-// mutable entries.
+// mutable entries (and after the refresh that the fill follows, if any).
 func (s *Service) filledSince(ctx context.Context, req artifact.Request, start time.Time) bool {
 	obj, err := s.opts.Store.Open(ctx, req.Key)
 	if err != nil {
 		return false
 	}
 	defer obj.Close()
-	return req.Immutable() || !obj.Info().ModTime.Before(start.Add(-time.Second))
+	return req.Immutable() || !obj.Info().ModTime.Before(notBefore(ctx, start))
 }
 
 // fill fetches req from upstream, validates it and stores it. It runs

@@ -49,6 +49,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/routing"
 	"github.com/modproxy/modproxy/internal/storage"
@@ -99,6 +100,10 @@ type Options struct {
 	Quarantine Quarantine
 	Audit      *audit.Log
 	Metrics    *metrics.Metrics
+	// Events receives an event.Mismatch for every module file whose hash
+	// differs from the checksum database's (when the audit event for it
+	// is written); nil discards.
+	Events event.Sink
 	// Index, when set, is told of every object stored and served (it must
 	// not block: the metadata index only enqueues).
 	Index Index
@@ -203,6 +208,7 @@ type Service struct {
 	closing   chan struct{}
 	closeOne  sync.Once
 	sumPre    *sumPrefetches
+	refreshed refreshes                              // refresh.go
 	zipSlots  chan struct{}                          // see zipSlot
 	zipHooks  struct{ wait, check func(key string) } // tests only
 	supply    *supply                                // nil: no supply-chain policy
@@ -225,6 +231,9 @@ func New(opts Options) *Service {
 	}
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
+	}
+	if opts.Events == nil {
+		opts.Events = event.Discard{}
 	}
 	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock, sumPre: newSumPrefetches(), zipSlots: make(chan struct{}, opts.ZipChecks)}
 	for k := artifact.List; k < artifact.Kind(len(s.kinds)); k++ {
@@ -455,6 +464,10 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 			return res, nil
 		}
 		state := s.opts.Policy.Classify(age)
+		fctx, refetched := s.refreshedSince(ctx, req, obj)
+		if refetched != nil {
+			state = cachepolicy.Refetch // see Refresh
+		}
 		if state == cachepolicy.Fresh {
 			return &Result{Object: obj, Outcome: Hit, Age: age}, nil
 		}
@@ -471,8 +484,12 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 		}
 		// Refetch: fetch now; if the upstream cannot answer (anything but
 		// its definitive word), fall back to what we have (stale-if-error).
-		res, ferr := s.fillAndOpen(ctx, req)
+		start := s.opts.Now()
+		res, ferr := s.fillAndOpen(fctx, req)
 		if ferr == nil {
+			if refetched != nil {
+				refetched(start)
+			}
 			obj.Close()
 			return res, nil
 		}

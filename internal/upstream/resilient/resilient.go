@@ -51,6 +51,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 
 	"github.com/modproxy/modproxy/internal/background"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
@@ -79,6 +80,10 @@ type Options struct {
 	TempDir string
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// Events receives an event.BreakerOpen each time the breaker opens
+	// (from closed or, after a failed trial, from half-open); nil
+	// discards.
+	Events event.Sink
 }
 
 // Fetcher is a resilient upstream.Fetcher around another.
@@ -137,6 +142,9 @@ func New(name string, inner upstream.Fetcher, opts Options) *Fetcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Events == nil {
+		opts.Events = event.Discard{}
+	}
 	f := &Fetcher{name: name, inner: inner, opts: opts, log: opts.Logger, metrics: opts.Metrics, bg: background.New(opts.Logger),
 		spoolWriter: func(f *os.File) io.Writer { return f }}
 	// The breaker is not a policy of the execution (that would count
@@ -153,6 +161,10 @@ func New(name string, inner upstream.Fetcher, opts Options) *Fetcher {
 			}
 			f.log.Log(context.Background(), lvl, "upstream circuit breaker", "upstream", name, "from", stateName(e.OldState), "to", stateName(e.NewState))
 			f.metrics.BreakerState(name, stateName(e.NewState), true)
+			if e.NewState == circuitbreaker.OpenState {
+				opts.Events.Emit(event.Event{Type: event.BreakerOpen, Time: time.Now().UTC(), Upstream: name,
+					Reason: "circuit breaker opened (was " + stateName(e.OldState) + ")"})
+			}
 		}).
 		Build()
 	f.retry = retrypolicy.NewBuilder[*upstream.Response]().

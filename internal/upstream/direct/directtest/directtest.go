@@ -62,7 +62,7 @@ func (s *Server) Env() []string {
 func (s *Server) Repo(name string, commits []Commit) {
 	s.t.Helper()
 	work := s.t.TempDir()
-	bare := filepath.Join(s.root, name+".git")
+	bare := s.Bare(name)
 	s.git("", "init", "-q", "--bare", bare)
 	s.git(work, "init", "-q", "-b", "main")
 	for _, c := range commits {
@@ -90,12 +90,25 @@ type Commit struct {
 	Files map[string]string
 }
 
-func (s *Server) git(dir string, args ...string) {
+// Bare returns the path of the bare repository NAME.git (to push to it
+// directly, or install hooks in it).
+func (s *Server) Bare(name string) string {
+	return filepath.Join(s.root, name+".git")
+}
+
+// Git runs git with args in dir, without the user's or the system's git
+// configuration, and returns its combined output; a failure fails the
+// test.
+func (s *Server) Git(dir string, args ...string) string {
 	s.t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_COMMITTER_DATE=2024-01-02T03:04:05Z")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		s.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return string(out)
 }
+
+func (s *Server) git(dir string, args ...string) { s.t.Helper(); s.Git(dir, args...) }
