@@ -92,6 +92,7 @@ type Server struct {
 	access     *access.Service // tokens and certificate mappings
 	watcher    *access.Watcher // reloads access's tokens; closed by Close
 	tls        *tlsconf.Config // nil: plain HTTP
+	hosted     *hostedWiring   // nil: no [[hosted]]
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -192,6 +193,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		}
 	}
 	var svc *proxy.Service
+	if srv.hosted, err = srv.openHosted(st); err != nil {
+		return nil, err
+	}
 	cache, err := srv.newCache(st, idx, tr, co, gateFunc(func(mod, version string) (func(), bool) { return svc.TryLockVersion(mod, version) }))
 	if err != nil {
 		return nil, err
@@ -256,6 +260,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		Logger:     log,
 	}
 	popts.Coordinator = co
+	popts.Route = srv.hosted.route("", popts.Route, func() bool { return svc.Offline() })
 	if ps, ok := store.(interface {
 		PresignGet(ctx context.Context, key string, ttl time.Duration) (*url.URL, error)
 	}); ok && cfg.Storage.S3.Redirect {
@@ -282,7 +287,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn})
+	h := goproxy.New(srv.hosted.withPublish(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn}, cfg))
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -292,8 +297,8 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 				return nil, err
 			}
 			srv.namespaces = append(srv.namespaces, n)
-			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}))
+			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(srv.hosted.withPublish(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}, cfg)))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -525,10 +530,11 @@ func (s *Server) scrubRound(ctx context.Context) {
 
 // Scrub re-hashes every stored zip and go.mod; see package scrub.
 func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, total int)) (scrub.Report, error) {
-	return scrub.Run(ctx, scrub.Options{
+	o, logProblem := s.hosted.scrubOptions(scrub.Options{
 		Store: s.store, SumDBNames: s.sumdbNames, Repair: repair, Quarantine: s.quarantine,
 		Audit: s.audit, TempDir: s.tempDir, Progress: progress,
-	})
+	}, s.cfg)
+	return runScrub(ctx, o, logProblem)
 }
 
 // Close shuts the server down in order and releases what New opened:
@@ -603,7 +609,7 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 	}
 	o := base
 	o.Upstream = c
-	o.Route = func(path string) upstream.Fetcher { return chains[rules.Target(path)] }
+	o.Route = s.hosted.route(ns.Name, func(path string) upstream.Fetcher { return chains[rules.Target(path)] }, nil)
 	o.Rules = rules
 	o.MutablePrefix = "ns/" + ns.Name + "/"
 	if ns.TTL > 0 {
@@ -666,8 +672,12 @@ func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(do
 			names = append(names, spec.Name)
 		}
 	}
-	return scrub.Run(ctx, scrub.Options{
+	o, logProblem, err := offlineHostedScrub(scrub.Options{
 		Store: st.store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
 		TempDir: st.tempDir, Progress: progress,
-	})
+	}, cfg)
+	if err != nil {
+		return scrub.Report{}, err
+	}
+	return runScrub(ctx, o, logProblem)
 }

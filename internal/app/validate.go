@@ -46,5 +46,5 @@ func Validate(cfg config.Config) error {
 			}
 		}
 	}
-	return nil
+	return validateHosted(cfg)
 }

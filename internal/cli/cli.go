@@ -58,6 +58,7 @@ func commands() []*command {
 		tokenCommand(),
 		loginCommand(),
 		authCommand(),
+		publishCommand(),
 		versionCommand(),
 	}
 }

@@ -72,6 +72,20 @@ type Config struct {
 	// routes, deny rules and list/latest freshness, sharing the store's
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
+
+	// Hosted are the module path patterns whose versions are published to
+	// this proxy (modproxy publish) instead of fetched. File only.
+	Hosted []Hosted `toml:"hosted"`
+}
+
+// Hosted is a [[hosted]] entry: module path patterns published here.
+type Hosted struct {
+	// Match holds GOPRIVATE-style patterns (comma-separated); each must be
+	// covered by verify.private (app.Validate checks it).
+	Match string `toml:"match"`
+	// Namespace is where the modules are published and listed: "" (the
+	// default) the root, a [[namespace]]'s name, or "*" everywhere.
+	Namespace string `toml:"namespace"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.
@@ -792,6 +806,15 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for i, h := range c.Hosted {
+		key := fmt.Sprintf("hosted[%d]", i)
+		if strings.TrimSpace(h.Match) == "" {
+			return &Error{Key: key + ".match", Err: errors.New("must not be empty")}
+		}
+		if h.Namespace != "" && h.Namespace != "*" && !seen[h.Namespace] {
+			return &Error{Key: key + ".namespace", Err: fmt.Errorf("%q: want \"\" (the root), \"*\" or the name of a [[namespace]]", h.Namespace)}
+		}
+	}
 	if c.GC.Interval < 0 || c.GC.MaxIdle < 0 || c.GC.TrashRetention < 0 {
 		return &Error{Key: "gc", Err: errors.New("durations must not be negative")}
 	}
@@ -882,7 +905,7 @@ func (c *Config) validateAuth() error {
 
 func validNamespace(n string) bool {
 	switch n {
-	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics":
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "api":
 		return false
 	}
 	for _, r := range n {

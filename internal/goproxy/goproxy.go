@@ -34,6 +34,7 @@ import (
 	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/hosted"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/upstream"
@@ -68,6 +69,13 @@ type Options struct {
 	// module answers like a missing one (404).
 	Access    *access.Service
 	Namespace string
+	// Publisher, when set, serves the publish API (POST
+	// hosted.APIPrefix...); PublishToken is the token it requires when
+	// Access is nil (the admin token; "" refuses publishing), and
+	// MaxPublishBytes bounds an upload's body (default 512 MiB).
+	Publisher       Publisher
+	PublishToken    string
+	MaxPublishBytes int64
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -83,6 +91,10 @@ type Handler struct {
 	durations durationTimers
 	access    *access.Service
 	namespace string
+
+	publisher    Publisher
+	publishToken string
+	maxPublish   int64
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -102,6 +114,13 @@ func New(opts Options) *Handler {
 		parsed:    artifact.NewParseCache(),
 		access:    opts.Access,
 		namespace: opts.Namespace,
+
+		publisher:    opts.Publisher,
+		publishToken: opts.PublishToken,
+		maxPublish:   opts.MaxPublishBytes,
+	}
+	if h.maxPublish <= 0 {
+		h.maxPublish = 512 << 20
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -161,6 +180,16 @@ func logLevel(path string) slog.Level {
 }
 
 func (h *Handler) serve(w *recorder, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, hosted.APIPrefix) {
+		var ok bool
+		if h.access != nil {
+			if r, ok = h.authenticate(w, r); !ok {
+				return
+			}
+		}
+		h.servePublish(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		textError(w, http.StatusMethodNotAllowed, "method not allowed")
