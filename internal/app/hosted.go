@@ -194,12 +194,12 @@ func (w *hostedWiring) scrubOptions(o scrub.Options, cfg config.Config) (scrub.O
 	if w == nil {
 		return o, nil
 	}
-	return hostedScrub(o, cfg, w.svc.Log())
+	return hostedScrub(o, w.svc.Checker())
 }
 
-func hostedScrub(o scrub.Options, cfg config.Config, l *hosted.Log) (scrub.Options, *scrub.Problem) {
-	o.Hosted = hosted.Checker{Patterns: hostedPatterns(cfg), Log: l}
-	if tree, err := l.Check(); err != nil {
+func hostedScrub(o scrub.Options, c hosted.Checker) (scrub.Options, *scrub.Problem) {
+	o.Hosted = c
+	if tree, err := c.Log.Check(); err != nil {
 		return o, &scrub.Problem{Key: "state/hosted", Problem: "log-tampered", Detail: fmt.Sprintf("tree of %d records: %v", tree.N, err)}
 	}
 	return o, nil
@@ -229,6 +229,10 @@ func offlineHostedScrub(o scrub.Options, cfg config.Config) (scrub.Options, *scr
 	if err != nil {
 		return o, nil, err
 	}
-	o, p := hostedScrub(o, cfg, l)
+	purged, err := hosted.ReadPurges(dir)
+	if err != nil {
+		return o, nil, err
+	}
+	o, p := hostedScrub(o, hosted.Checker{Patterns: hostedPatterns(cfg), Log: l, Purged: purged})
 	return o, p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/module"
 
@@ -34,6 +35,9 @@ var publishAnswers = []struct {
 	{hosted.ErrPurged, http.StatusGone},
 	{hosted.ErrUnavailable, http.StatusServiceUnavailable},
 }
+
+// publishReadTimeout bounds reading an authorised upload's body.
+const publishReadTimeout = 30 * time.Minute
 
 // PublishReply is the JSON answer of a successful publish.
 type PublishReply struct {
@@ -73,6 +77,9 @@ func (h *Handler) servePublish(w *recorder, r *http.Request) {
 	if !ok {
 		return
 	}
+	// An authorised upload may take longer than server.read_timeout, which
+	// bounds every other request (GETs without bodies).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(publishReadTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxPublish)
 	mr, err := r.MultipartReader()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -476,11 +477,30 @@ func truncate(path string, size int64) error {
 	return nil
 }
 
-// Checker answers a scrub's questions about hosted objects from a log
-// and the hosted patterns (it implements scrub.HostedLog).
+// Checker answers a scrub's questions about hosted objects from a log,
+// the hosted patterns and the purge marks (it implements
+// scrub.HostedLog).
 type Checker struct {
 	Patterns []Pattern
 	Log      *Log
+	Purged   map[string]Mark // by path@version (ReadPurges)
+}
+
+// Published lists the logged versions that are not purged, in log order.
+func (c Checker) Published() []module.Version {
+	var out []module.Version
+	c.Log.mu.Lock()
+	defer c.Log.mu.Unlock()
+	seen := map[string]bool{}
+	for _, k := range c.Log.order {
+		if _, purged := c.Purged[k]; purged || seen[k] {
+			continue
+		}
+		seen[k] = true
+		p, v, _ := strings.Cut(k, "@")
+		out = append(out, module.Version{Path: p, Version: v})
+	}
+	return out
 }
 
 // IsHosted reports whether path matches a hosted pattern.

@@ -49,6 +49,23 @@ func openPurges(dir string) (*purges, error) {
 	return p, nil
 }
 
+// ReadPurges reads the purge marks kept in the state directory dir (for
+// an offline scrub; none when there is no file).
+func ReadPurges(dir string) (map[string]Mark, error) {
+	p, err := openPurges(dir)
+	if err != nil {
+		return nil, err
+	}
+	return p.m, nil
+}
+
+// Checker returns the scrub's view of the service's log and purge marks.
+func (s *Service) Checker() Checker {
+	s.purges.mu.Lock()
+	defer s.purges.mu.Unlock()
+	return Checker{Patterns: s.opts.Patterns, Log: s.log, Purged: s.purges.m}
+}
+
 func (p *purges) get(key string) (Mark, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -60,6 +60,9 @@ type HostedLog interface {
 	IsHosted(modulePath string) bool
 	// Lookup returns the logged h1 of version's zip or (goMod) go.mod.
 	Lookup(modulePath, version string, goMod bool) (string, bool)
+	// Published lists the logged versions that are not purged: their zip
+	// and go.mod must be in the store ("missing" otherwise).
+	Published() []module.Version
 }
 
 // Problem is one bad object.
@@ -67,7 +70,7 @@ type Problem struct {
 	Key      string `json:"key"`
 	Module   string `json:"module"`
 	Version  string `json:"version"`
-	Problem  string `json:"problem"` // "unreadable", "recorded-mismatch", "database-mismatch", "unverifiable", "log-mismatch", "not-in-log"
+	Problem  string `json:"problem"` // "unreadable", "recorded-mismatch", "database-mismatch", "unverifiable", "log-mismatch", "not-in-log", "missing"
 	Detail   string `json:"detail,omitempty"`
 	Got      string `json:"got,omitempty"`
 	Recorded string `json:"recorded,omitempty"`
@@ -121,7 +124,36 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 			opts.Progress(i+1, len(keys))
 		}
 	}
+	if opts.Hosted != nil {
+		rep.Problems = append(rep.Problems, missingHosted(opts.Hosted, keys)...)
+	}
 	return rep, nil
+}
+
+// missingHosted reports published hosted versions whose zip or go.mod is
+// not in the store (stored is the walk's list of objects): the store
+// holds their only copy.
+func missingHosted(h HostedLog, stored []storage.Info) []Problem {
+	have := make(map[string]bool, len(stored))
+	for _, i := range stored {
+		have[i.Key] = true
+	}
+	var out []Problem
+	for _, mv := range h.Published() {
+		ep, err1 := module.EscapePath(mv.Path)
+		ev, err2 := module.EscapeVersion(mv.Version)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for _, ext := range []string{".zip", ".mod"} {
+			if key := ep + "/@v/" + ev + ext; !have[key] {
+				logged, _ := h.Lookup(mv.Path, mv.Version, ext == ".mod")
+				out = append(out, Problem{Key: key, Module: mv.Path, Version: mv.Version, Problem: "missing", Log: logged,
+					Detail: "a published hosted version's file is not in the store; publishing the same bytes again restores it"})
+			}
+		}
+	}
+	return out
 }
 
 func check(ctx context.Context, opts Options, req artifact.Request) (Problem, bool) {
