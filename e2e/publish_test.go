@@ -141,6 +141,20 @@ func TestPublishAndGoGet(t *testing.T) {
 		t.Errorf("the upstream was asked %d times for the hosted module's files", n)
 	}
 
+	// The go command itself can verify hosted versions against the served
+	// private log, given its key.
+	vkey, err := os.ReadFile(filepath.Join(cacheDir, "state", "hosted", "key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2 := newGoEnv(t, srv.URL, strings.TrimSpace(string(vkey))+" "+srv.URL+"/sumdb-hosted")
+	g2.write(t, "go.mod", "module example.com/app\n\ngo 1.21\n")
+	g2.write(t, "main.go", "package main\n\nimport \"corp.example.com/lib\"\n\nfunc main() { println(lib.Hello()) }\n")
+	g2.run(t, "get", "corp.example.com/lib@v1.0.0")
+	if !srv.logged(`"path":"/sumdb-hosted/lookup/corp.example.com/lib@v1.0.0","status":200`) {
+		t.Error("the go command did not look the hosted version up in the served log")
+	}
+
 	// The same bytes again: 200, nothing changes.
 	code, again, stderr := runPublish(t, lib, "--proxy", srv.URL, "--token", publishAdminToken)
 	if code != 0 || again.Created || again.Status != http.StatusOK || again.H1 != res.H1 {

@@ -287,7 +287,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(srv.hosted.withPublish(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn}, cfg))
+	h := goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn}, cfg))
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -297,7 +297,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 				return nil, err
 			}
 			srv.namespaces = append(srv.namespaces, n)
-			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(srv.hosted.withPublish(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
+			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
 				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}, cfg)))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

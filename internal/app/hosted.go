@@ -177,14 +177,16 @@ func (w *hostedWiring) pins(pins []string, cfg config.Config) []string {
 	return out
 }
 
-// withPublish adds the publish API to a protocol handler's options.
-func (w *hostedWiring) withPublish(o goproxy.Options, cfg config.Config) goproxy.Options {
+// withHosted adds the publish API and the served log to a protocol
+// handler's options.
+func (w *hostedWiring) withHosted(o goproxy.Options, cfg config.Config) goproxy.Options {
 	if w == nil {
 		return o
 	}
 	o.Publisher = w.svc
 	o.PublishToken = cfg.Admin.Token
 	o.MaxPublishBytes = int64(cfg.Fetch.MaxZipSize) + hosted.MaxMod + hosted.MaxInfo + 1<<20
+	o.HostedLog = w.svc.Log().Handler()
 	return o
 }
 

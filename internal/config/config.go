@@ -905,7 +905,7 @@ func (c *Config) validateAuth() error {
 
 func validNamespace(n string) bool {
 	switch n {
-	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "api":
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "api", "sumdb-hosted":
 		return false
 	}
 	for _, r := range n {

@@ -76,6 +76,10 @@ type Options struct {
 	Publisher       Publisher
 	PublishToken    string
 	MaxPublishBytes int64
+	// HostedLog, when set, serves the private log of hosted modules under
+	// /sumdb-hosted/ (the checksum database protocol); with Access, only
+	// to identities that may read every private module here.
+	HostedLog http.Handler
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -95,6 +99,7 @@ type Handler struct {
 	publisher    Publisher
 	publishToken string
 	maxPublish   int64
+	hostedLog    http.Handler
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -118,6 +123,7 @@ func New(opts Options) *Handler {
 		publisher:    opts.Publisher,
 		publishToken: opts.PublishToken,
 		maxPublish:   opts.MaxPublishBytes,
+		hostedLog:    opts.HostedLog,
 	}
 	if h.maxPublish <= 0 {
 		h.maxPublish = 512 << 20
@@ -227,6 +233,10 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 			h.metricsH.ServeHTTP(w, r)
 			return
 		}
+	}
+	if strings.HasPrefix(p, hostedLogPrefix+"/") && h.hostedLog != nil {
+		h.serveHostedLog(w, r)
+		return
 	}
 	if strings.ContainsRune(p, 0) || strings.Contains(r.URL.RawPath, "%00") {
 		textError(w, http.StatusBadRequest, "bad path")

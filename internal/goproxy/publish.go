@@ -178,3 +178,23 @@ func (h *Handler) publishError(w *recorder, r *http.Request, err error) {
 	h.log.Error("publish failed", "path", r.URL.Path, "err", err)
 	textError(w, http.StatusInternalServerError, "internal error")
 }
+
+// hostedLogPrefix is where the private log of hosted modules is served.
+const hostedLogPrefix = "/sumdb-hosted"
+
+// serveHostedLog serves the private log (x/mod's checksum database
+// server chooses those answers). Its records name every hosted module, so
+// with authentication required only an identity that may read every
+// private module in this namespace (the read scope and no Match patterns)
+// sees it; others get the answer of a missing path.
+func (h *Handler) serveHostedLog(w *recorder, r *http.Request) {
+	if h.access != nil {
+		id, _ := access.FromContext(r.Context())
+		if !h.access.Allowed(id, access.ScopeRead, h.namespace, "") || len(id.Grant.Match) > 0 {
+			textError(w, http.StatusNotFound, "not found: "+strings.TrimPrefix(r.URL.Path, "/"))
+			return
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.StripPrefix(hostedLogPrefix, h.hostedLog).ServeHTTP(w, r)
+}
