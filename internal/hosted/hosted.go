@@ -20,11 +20,13 @@
 //     it is never held whole in memory.
 //   - Order of a new version: the log append first (the commitment), then
 //     the objects, each with its recorded hash, the zip and go.mod before
-//     the .info, so a reader never sees .info before the zip. A process
+//     the .info, so a reader never sees .info before the zip; once logged,
+//     the objects are written even if the caller's ctx ends. A process
 //     killed between the two leaves a logged version without objects: the
 //     same upload again stores them (idempotent), and modproxy verify
 //     reports it meanwhile.
-//   - Publishes are serialised within the process (one log writer); the
+//   - Publishes are serialised within the process (one log writer; the
+//     upstreams are asked before, outside the lock); the
 //     log lives in the state directory of one node (see package doc of
 //     Log): a store shared by several replicas is not supported.
 //   - Errors wrap ErrNotHosted, ErrInvalid, ErrConflict, ErrPurged or
@@ -253,9 +255,20 @@ func (s *Service) Publish(ctx context.Context, u Upload) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The upstreams are asked before the lock (a slow upstream must not
+	// hold other publishes up); the decision is taken again under it.
+	key := u.Module + "@" + u.Version
+	if _, logged := s.log.Lookup(u.Module, u.Version); !logged && s.opts.Upstream != nil {
+		served, err := s.opts.Upstream(ctx, u.Namespace, u.Module, u.Version)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: asking the upstreams whether they serve %s: %w", ErrUnavailable, key, err)
+		}
+		if served {
+			return Result{}, fmt.Errorf("%w: an upstream serves %s; a hosted version must not shadow one", ErrConflict, key)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := u.Module + "@" + u.Version
 	mark, purged := s.purges.get(key)
 	if purged && !mark.AllowRepublish {
 		return Result{}, fmt.Errorf("%w: %s was purged on %s (%s)", ErrPurged, key, mark.Time.Format(time.RFC3339), mark.Reason)
@@ -267,22 +280,14 @@ func (s *Service) Publish(ctx context.Context, u Upload) (Result, error) {
 	case logged && !purged:
 		return Result{}, fmt.Errorf("%w: %s is already published with other content (zip %s, go.mod %s); published versions never change", ErrConflict, key, old.Zip, old.Mod)
 	}
-	if !logged && s.opts.Upstream != nil {
-		served, err := s.opts.Upstream(ctx, u.Namespace, u.Module, u.Version)
-		if err != nil {
-			return Result{}, fmt.Errorf("%w: asking the upstreams whether they serve %s: %w", ErrUnavailable, key, err)
-		}
-		if served {
-			return Result{}, fmt.Errorf("%w: an upstream serves %s; a hosted version must not shadow one", ErrConflict, key)
-		}
-	}
 	created := !logged || old.Zip != e.Zip || old.Mod != e.Mod
 	if created {
 		if e.Index, err = s.log.Append(u.Module, u.Version, e); err != nil {
 			return Result{}, err
 		}
 	}
-	if err := s.store(ctx, mv, e, info, u.Mod, spool, created); err != nil {
+	// Once logged, the objects are written even if the client leaves.
+	if err := s.store(context.WithoutCancel(ctx), mv, e, info, u.Mod, spool, created); err != nil {
 		return Result{}, err
 	}
 	if purged {
@@ -438,16 +443,7 @@ func (s *Service) store(ctx context.Context, mv module.Version, e Entry, info, m
 		return err
 	}
 	now := s.opts.Now()
-	put := func(key string, r io.Reader) error {
-		si, err := s.opts.Store.Put(ctx, key, r)
-		if err != nil {
-			return fmt.Errorf("hosted: storing %s: %w", key, err)
-		}
-		if s.opts.Index != nil {
-			s.opts.Index.Stored(key, si.Size, now)
-		}
-		return nil
-	}
+	put := func(key string, r io.Reader) error { return s.put(ctx, key, r, now) }
 	if err := put(modKey+".h1", strings.NewReader(e.Mod)); err != nil {
 		return err
 	}
@@ -457,13 +453,7 @@ func (s *Service) store(ctx context.Context, mv module.Version, e Entry, info, m
 	if err := put(zipKey+".h1", strings.NewReader(e.Zip)); err != nil {
 		return err
 	}
-	f, err := os.Open(spool)
-	if err != nil {
-		return fmt.Errorf("hosted: %w", err)
-	}
-	err = put(zipKey, f)
-	f.Close()
-	if err != nil {
+	if err := s.putZip(ctx, zipKey, spool, now); err != nil {
 		return err
 	}
 	if _, err := s.opts.Store.Stat(ctx, infoKey); fresh || errors.Is(err, fs.ErrNotExist) {
@@ -472,6 +462,37 @@ func (s *Service) store(ctx context.Context, mv module.Version, e Entry, info, m
 		}
 	}
 	s.dropMutable(ctx, mv.Path)
+	return nil
+}
+
+// putZip moves the spooled zip into the store when the store can take a
+// file (storage.FileMover), else copies it with a streamed Put.
+func (s *Service) putZip(ctx context.Context, key, spool string, now time.Time) error {
+	if fm, ok := s.opts.Store.(storage.FileMover); ok {
+		if si, err := fm.MoveIn(ctx, spool, key); err == nil {
+			if s.opts.Index != nil {
+				s.opts.Index.Stored(key, si.Size, now)
+			}
+			return nil
+		} // any failure leaves the spool as it was: Put it instead
+	}
+	f, err := os.Open(spool)
+	if err != nil {
+		return fmt.Errorf("hosted: %w", err)
+	}
+	defer f.Close()
+	return s.put(ctx, key, f, now)
+}
+
+// put stores r under key and tells the index.
+func (s *Service) put(ctx context.Context, key string, r io.Reader, now time.Time) error {
+	si, err := s.opts.Store.Put(ctx, key, r)
+	if err != nil {
+		return fmt.Errorf("hosted: storing %s: %w", key, err)
+	}
+	if s.opts.Index != nil {
+		s.opts.Index.Stored(key, si.Size, now)
+	}
 	return nil
 }
 
