@@ -47,8 +47,9 @@
 //
 // # Scopes
 //
-// ScopeRead reads modules through the protocol, ScopePublish is reserved
-// for uploads (checked like read), ScopeAdmin uses the admin API. Scopes
+// ScopeRead reads modules through the protocol, ScopePublish uploads
+// hosted modules through the publish API (decided as read is),
+// ScopeAdmin uses the admin API. Scopes
 // are not hierarchical: an admin token reads modules only if it also has
 // read. Read and publish are limited to the Grant's namespaces (default:
 // the root namespace "") and, for private modules (those matching

@@ -14,7 +14,7 @@ type Scope string
 
 const (
 	ScopeRead    Scope = "read"    // read modules through the protocol
-	ScopePublish Scope = "publish" // reserved for uploads; checked like read
+	ScopePublish Scope = "publish" // uploads through the publish API; decided as read is
 	ScopeAdmin   Scope = "admin"   // the admin API
 )
 

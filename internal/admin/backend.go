@@ -155,6 +155,8 @@ type PurgeRequest struct {
 	Reason   string `json:"reason"`             // mandatory
 	Block    bool   `json:"block"`              // refuse re-fetching them afterwards
 	Hard     bool   `json:"hard"`               // delete instead of moving to the trash
+	// AllowRepublish lets purged hosted versions be published again.
+	AllowRepublish bool `json:"allow_republish,omitempty"`
 }
 
 // PurgeResult says what a purge removed.

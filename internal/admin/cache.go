@@ -48,7 +48,7 @@ func GCPlanOf(p gc.Plan) GCPlan {
 
 // Domain is the purge request for the cache administration.
 func (r PurgeRequest) Domain() cacheadmin.PurgeRequest {
-	return cacheadmin.PurgeRequest{Module: r.Module, Versions: r.Versions, Reason: r.Reason, Block: r.Block, Hard: r.Hard}
+	return cacheadmin.PurgeRequest{Module: r.Module, Versions: r.Versions, Reason: r.Reason, Block: r.Block, Hard: r.Hard, AllowRepublish: r.AllowRepublish}
 }
 
 // PurgeResultOf is what a purge did.

@@ -96,6 +96,7 @@ type Server struct {
 	dl         *toolchain.Service // the /dl/ mirror; nil when dl.source is unset
 	deps       deps               // optional dependencies (policy.go)
 	events     eventSink          // webhooks (events.go)
+	hosted     *hostedWiring      // nil: no [[hosted]]
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -210,6 +211,9 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		}
 	}
 	var svc *proxy.Service
+	if srv.hosted, err = srv.openHosted(st); err != nil {
+		return nil, err
+	}
 	cache, err := srv.newCache(st, idx, tr, co, gateFunc(func(mod, version string) (func(), bool) { return svc.TryLockVersion(mod, version) }))
 	if err != nil {
 		return nil, err
@@ -278,6 +282,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	if popts.Supply, err = srv.supplyPolicy("policy", "", cfg.Policy); err != nil {
 		return nil, err
 	}
+	popts.Route = srv.hosted.route("", popts.Route, func() bool { return svc.Offline() })
 	if ps, ok := store.(interface {
 		PresignGet(ctx context.Context, key string, ttl time.Duration) (*url.URL, error)
 	}); ok && cfg.Storage.S3.Redirect {
@@ -307,8 +312,8 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains(),
-		Refresh: srv.protocolRefresh, Tokens: srv.access})
+	h := goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains(),
+		Refresh: srv.protocolRefresh, Tokens: srv.access}, cfg))
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -318,9 +323,9 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 				return nil, err
 			}
 			srv.namespaces = append(srv.namespaces, n)
-			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
+			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
 				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name,
-				Refresh: srv.protocolRefresh, Tokens: srv.access}))
+				Refresh: srv.protocolRefresh, Tokens: srv.access}, cfg)))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -552,10 +557,11 @@ func (s *Server) scrubRound(ctx context.Context) {
 
 // Scrub re-hashes every stored zip and go.mod; see package scrub.
 func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, total int)) (scrub.Report, error) {
-	return scrub.Run(ctx, scrub.Options{
+	o, logProblem := s.hosted.scrubOptions(scrub.Options{
 		Store: s.store, SumDBNames: s.sumdbNames, Repair: repair, Quarantine: s.quarantine,
 		Audit: s.audit, TempDir: s.tempDir, Progress: progress,
-	})
+	}, s.cfg)
+	return runScrub(ctx, o, logProblem)
 }
 
 // Close shuts the server down in order and releases what New opened:
@@ -637,7 +643,7 @@ func (s *Server) newNamespace(i int, ns config.Namespace, base proxy.Options, up
 	}
 	o := base
 	o.Upstream = c
-	o.Route = func(path string) upstream.Fetcher { return chains[rules.Target(path)] }
+	o.Route = s.hosted.route(ns.Name, func(path string) upstream.Fetcher { return chains[rules.Target(path)] }, nil)
 	o.Rules = rules
 	o.MutablePrefix = "ns/" + ns.Name + "/"
 	if ns.TTL > 0 {
@@ -703,8 +709,12 @@ func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(do
 			names = append(names, spec.Name)
 		}
 	}
-	return scrub.Run(ctx, scrub.Options{
+	o, logProblem, err := offlineHostedScrub(scrub.Options{
 		Store: st.store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
 		TempDir: st.tempDir, Progress: progress,
-	})
+	}, cfg)
+	if err != nil {
+		return scrub.Report{}, err
+	}
+	return runScrub(ctx, o, logProblem)
 }

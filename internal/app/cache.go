@@ -23,13 +23,14 @@ func (s *Server) newCache(st openedStore, idx *index.Index, tr *trash.Trash, co 
 		Store: st.store, Shared: st.shared, StateDir: filepath.Join(s.cfg.CacheDir, "state"),
 		Index: idx, Trash: tr, Gate: gate, Audit: s.audit, Metrics: s.metrics, Coordinator: co, Logger: s.log, Events: s.events,
 		Policy: gc.Policy{MaxBytes: int64(g.MaxSize), MaxIdle: time.Duration(g.MaxIdle), KeepNewest: g.KeepNewest,
-			Pins: g.Pins, PinSets: g.PinSets, TrashMaxBytes: g.TrashLimit()},
+			Pins: s.hosted.pins(g.Pins, s.cfg), PinSets: g.PinSets, TrashMaxBytes: g.TrashLimit()},
 		Interval:      time.Duration(g.Interval),
 		FreeSpace:     s.freeSpace(),
 		MinFree:       int64(g.MinFree),
 		EvictForSpace: st.local,
 		IndexReady:    s.idxRebuild.ready,
 		OnRefresh:     s.refreshModule,
+		Hosted:        s.hosted.purges(),
 		OnBlocks: func(blocks []cacheadmin.Block) {
 			rules, err := s.rules(blocks)
 			if err != nil {

@@ -46,5 +46,8 @@ func Validate(cfg config.Config) error {
 			}
 		}
 	}
-	return validateWebhooks(cfg)
+	if err := validateWebhooks(cfg); err != nil {
+		return err
+	}
+	return validateHosted(cfg)
 }

@@ -122,6 +122,19 @@ type Options struct {
 	// rebuilt) is the operation's. It may block (rebuild in the caller).
 	// nil: the index is always ready.
 	IndexReady func(ctx context.Context) error
+	// Hosted, when set, is told of every purge of a hosted module's
+	// versions, so that they stay refused to publishing unless the purge
+	// allows it.
+	Hosted Hosted
+}
+
+// Hosted is the part of the hosted modules a purge informs.
+type Hosted interface {
+	IsHosted(modulePath string) bool
+	// Purged records that the versions of modulePath that match reports
+	// (published ones, whether or not the purge found them in the store)
+	// were purged by actor.
+	Purged(ctx context.Context, actor, modulePath string, match func(version string) bool, reason string, allowRepublish bool) error
 }
 
 // Service administers one cache. See the package documentation.

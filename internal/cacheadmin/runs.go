@@ -153,6 +153,9 @@ type PurgeRequest struct {
 	Reason   string // required
 	Block    bool   // refuse fetching them again (a Block with status 403)
 	Hard     bool   // delete instead of keeping the trash batch
+	// AllowRepublish lets purged versions of a hosted module be published
+	// again (with any content); without it they stay refused (Hosted).
+	AllowRepublish bool
 }
 
 // PurgeResult says what a purge did.
@@ -210,6 +213,12 @@ func (s *Service) Purge(ctx context.Context, actor string, req PurgeRequest) (Pu
 	}
 	out.Bytes = res.Bytes
 	out.TrashID = res.TrashID
+	if h := s.opts.Hosted; h != nil && h.IsHosted(req.Module) {
+		match := func(v string) bool { return rg.Empty() || rg.Contains(v) }
+		if herr := h.Purged(ctx, actor, req.Module, match, req.Reason, req.AllowRepublish); herr != nil && err == nil {
+			err = fmt.Errorf("recording the purge of hosted versions: %w", herr)
+		}
+	}
 	if err != nil {
 		return out, err
 	}

@@ -59,6 +59,7 @@ func commands() []*command {
 		loginCommand(),
 		authCommand(),
 		hookCommand(),
+		publishCommand(),
 		versionCommand(),
 	}
 }

@@ -18,7 +18,9 @@ import (
 
 const verifyHelp = `Re-hashes every module zip and go.mod in a modproxy cache directory and
 compares each with the h1: hash recorded when it was admitted and with the
-checksum database record cached beside it. It works offline: nothing is
+checksum database record cached beside it; objects of hosted modules are
+compared with the private log of published versions too, whose records
+are checked against its signed tree head. It works offline: nothing is
 fetched. Every mismatch or unreadable object is reported.
 
 With --repair, bad objects are moved to the quarantine directory (and
@@ -83,6 +85,9 @@ func writeScrubReport(w io.Writer, rep scrub.Report) {
 		}
 		if p.Database != "" {
 			fmt.Fprintf(w, "\n    database  %s", p.Database)
+		}
+		if p.Log != "" {
+			fmt.Fprintf(w, "\n    log       %s", p.Log)
 		}
 		if p.Repaired != "" {
 			fmt.Fprintf(w, "\n    moved to quarantine: %s", p.Repaired)

@@ -81,6 +81,9 @@ type Config struct {
 	DL DL `toml:"dl"`
 	// Webhooks receive notable events as signed JSON POSTs. File only.
 	Webhooks []Webhook `toml:"webhook"`
+	// Hosted are the module path patterns whose versions are published to
+	// this proxy (modproxy publish) instead of fetched. File only.
+	Hosted []Hosted `toml:"hosted"`
 }
 
 // DL configures the mirror of the Go toolchain distribution site at /dl/
@@ -109,6 +112,16 @@ type Webhook struct {
 	URL    string   `toml:"url"`    // http or https
 	Events []string `toml:"events"` // event types (publish, purge, checksum_mismatch, policy_block, breaker_open); empty: all
 	Secret string   `toml:"secret"` // HMAC-SHA256 key of X-Modproxy-Signature; empty: unsigned
+}
+
+// Hosted is a [[hosted]] entry: module path patterns published here.
+type Hosted struct {
+	// Match holds GOPRIVATE-style patterns (comma-separated); each must be
+	// covered by verify.private (app.Validate checks it).
+	Match string `toml:"match"`
+	// Namespace is where the modules are published and listed: "" (the
+	// default) the root, a [[namespace]]'s name, or "*" everywhere.
+	Namespace string `toml:"namespace"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.
@@ -845,6 +858,15 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for i, h := range c.Hosted {
+		key := fmt.Sprintf("hosted[%d]", i)
+		if strings.TrimSpace(h.Match) == "" {
+			return &Error{Key: key + ".match", Err: errors.New("must not be empty")}
+		}
+		if h.Namespace != "" && h.Namespace != "*" && !seen[h.Namespace] {
+			return &Error{Key: key + ".namespace", Err: fmt.Errorf("%q: want \"\" (the root), \"*\" or the name of a [[namespace]]", h.Namespace)}
+		}
+	}
 	if c.GC.Interval < 0 || c.GC.MaxIdle < 0 || c.GC.TrashRetention < 0 {
 		return &Error{Key: "gc", Err: errors.New("durations must not be negative")}
 	}
@@ -958,7 +980,7 @@ func (c *Config) validateAuth() error {
 
 func validNamespace(n string) bool {
 	switch n {
-	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "dl":
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "dl", "api", "sumdb-hosted":
 		return false
 	}
 	for _, r := range n {

@@ -35,6 +35,7 @@ import (
 	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/errclass"
+	"github.com/modproxy/modproxy/internal/hosted"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
 	"github.com/modproxy/modproxy/internal/upstream"
@@ -76,6 +77,17 @@ type Options struct {
 	// (refresh.go) for identities Tokens authenticates, whatever Access.
 	Refresh Refresher
 	Tokens  *access.Service
+	// Publisher, when set, serves the publish API (POST
+	// hosted.APIPrefix...); PublishToken is the token it requires when
+	// Access is nil (the admin token; "" refuses publishing), and
+	// MaxPublishBytes bounds an upload's body (default 512 MiB).
+	Publisher       Publisher
+	PublishToken    string
+	MaxPublishBytes int64
+	// HostedLog, when set, serves the private log of hosted modules under
+	// /sumdb-hosted/ (the checksum database protocol); with Access, only
+	// to identities that may read every private module here.
+	HostedLog http.Handler
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -94,6 +106,11 @@ type Handler struct {
 	dl        Toolchains      // nil: /dl/ is not mirrored
 	refresh   Refresher       // nil: no refresh endpoint
 	tokens    *access.Service // authenticates refresh requests
+
+	publisher    Publisher
+	publishToken string
+	maxPublish   int64
+	hostedLog    http.Handler
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -114,9 +131,17 @@ func New(opts Options) *Handler {
 		access:    opts.Access,
 		namespace: opts.Namespace,
 		dl:        opts.Toolchains,
+
+		publisher:    opts.Publisher,
+		publishToken: opts.PublishToken,
+		maxPublish:   opts.MaxPublishBytes,
+		hostedLog:    opts.HostedLog,
 	}
 	if opts.Refresh != nil && opts.Tokens != nil {
 		h.refresh, h.tokens = opts.Refresh, opts.Tokens
+	}
+	if h.maxPublish <= 0 {
+		h.maxPublish = 512 << 20
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -180,6 +205,16 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 		h.serveRefresh(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, hosted.APIPrefix) {
+		var ok bool
+		if h.access != nil {
+			if r, ok = h.authenticate(w, r); !ok {
+				return
+			}
+		}
+		h.servePublish(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		textError(w, http.StatusMethodNotAllowed, "method not allowed")
@@ -217,6 +252,10 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 			h.metricsH.ServeHTTP(w, r)
 			return
 		}
+	}
+	if strings.HasPrefix(p, hostedLogPrefix+"/") && h.hostedLog != nil {
+		h.serveHostedLog(w, r)
+		return
 	}
 	if strings.ContainsRune(p, 0) || strings.Contains(r.URL.RawPath, "%00") {
 		textError(w, http.StatusBadRequest, "bad path")

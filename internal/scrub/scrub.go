@@ -49,6 +49,20 @@ type Options struct {
 	// Progress, when set, is called after each object with the number done
 	// and the total.
 	Progress func(done, total int)
+	// Hosted, when set, is the private log of hosted modules: their objects
+	// are compared with its hashes ("log-mismatch"; "not-in-log" when it
+	// holds no record of the version).
+	Hosted HostedLog
+}
+
+// HostedLog gives the hashes the private log holds for hosted modules.
+type HostedLog interface {
+	IsHosted(modulePath string) bool
+	// Lookup returns the logged h1 of version's zip or (goMod) go.mod.
+	Lookup(modulePath, version string, goMod bool) (string, bool)
+	// Published lists the logged versions that are not purged: their zip
+	// and go.mod must be in the store ("missing" otherwise).
+	Published() []module.Version
 }
 
 // Problem is one bad object.
@@ -56,11 +70,12 @@ type Problem struct {
 	Key      string `json:"key"`
 	Module   string `json:"module"`
 	Version  string `json:"version"`
-	Problem  string `json:"problem"` // "unreadable", "recorded-mismatch", "database-mismatch", "unverifiable"
+	Problem  string `json:"problem"` // "unreadable", "recorded-mismatch", "database-mismatch", "unverifiable", "log-mismatch", "not-in-log", "missing"
 	Detail   string `json:"detail,omitempty"`
 	Got      string `json:"got,omitempty"`
 	Recorded string `json:"recorded,omitempty"`
 	Database string `json:"database,omitempty"`
+	Log      string `json:"log,omitempty"`      // the hosted log's hash
 	Repaired string `json:"repaired,omitempty"` // quarantine path when repaired
 }
 
@@ -109,7 +124,36 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 			opts.Progress(i+1, len(keys))
 		}
 	}
+	if opts.Hosted != nil {
+		rep.Problems = append(rep.Problems, missingHosted(opts.Hosted, keys)...)
+	}
 	return rep, nil
+}
+
+// missingHosted reports published hosted versions whose zip or go.mod is
+// not in the store (stored is the walk's list of objects): the store
+// holds their only copy.
+func missingHosted(h HostedLog, stored []storage.Info) []Problem {
+	have := make(map[string]bool, len(stored))
+	for _, i := range stored {
+		have[i.Key] = true
+	}
+	var out []Problem
+	for _, mv := range h.Published() {
+		ep, err1 := module.EscapePath(mv.Path)
+		ev, err2 := module.EscapeVersion(mv.Version)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for _, ext := range []string{".zip", ".mod"} {
+			if key := ep + "/@v/" + ev + ext; !have[key] {
+				logged, _ := h.Lookup(mv.Path, mv.Version, ext == ".mod")
+				out = append(out, Problem{Key: key, Module: mv.Path, Version: mv.Version, Problem: "missing", Log: logged,
+					Detail: "a published hosted version's file is not in the store; publishing the same bytes again restores it"})
+			}
+		}
+	}
+	return out
 }
 
 func check(ctx context.Context, opts Options, req artifact.Request) (Problem, bool) {
@@ -125,6 +169,18 @@ func check(ctx context.Context, opts Options, req artifact.Request) (Problem, bo
 		p.Recorded = "" // none, or a sidecar a crash left empty or zero-filled
 	}
 	p.Database = dbHash(ctx, opts, req)
+	if h := opts.Hosted; h != nil && h.IsHosted(req.Module) {
+		logged, ok := h.Lookup(req.Module, req.Version, req.Kind == artifact.Mod)
+		p.Log = logged
+		switch {
+		case !ok:
+			p.Problem, p.Detail = "not-in-log", "a hosted module's object that the private log has no record of"
+			return p, true
+		case logged != got:
+			p.Problem = "log-mismatch"
+			return p, true
+		}
+	}
 	switch {
 	case p.Recorded != "" && p.Recorded != got:
 		p.Problem = "recorded-mismatch"
@@ -249,6 +305,9 @@ func repair(ctx context.Context, opts Options, req artifact.Request, p Problem) 
 	}
 	if p.Database != "" {
 		hashes["database"] = p.Database
+	}
+	if p.Log != "" {
+		hashes["log"] = p.Log
 	}
 	_ = opts.Audit.Record(audit.Event{Actor: "scrub", Action: "quarantine", Target: req.Module + "@" + req.Version,
 		Reason: p.Problem + ": " + req.Key + " moved to " + qpath, Bytes: size, Hashes: hashes})

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
 
 	"github.com/modproxy/modproxy/internal/audit"
@@ -292,5 +293,71 @@ func TestCancelled(t *testing.T) {
 	cancel()
 	if _, err := scrub.Run(ctx, scrub.Options{Store: s}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// fakeLog is a private log of hosted modules for scrub tests.
+type fakeLog struct {
+	hashes    map[string]string // path@version[/go.mod] -> h1
+	published []module.Version
+}
+
+func (f fakeLog) IsHosted(p string) bool { return strings.HasPrefix(p, "corp.example.com/") }
+func (f fakeLog) Lookup(p, v string, goMod bool) (string, bool) {
+	k := p + "@" + v
+	if goMod {
+		k += "/go.mod"
+	}
+	h, ok := f.hashes[k]
+	return h, ok
+}
+func (f fakeLog) Published() []module.Version { return f.published }
+
+// TestHostedObjectsCheckedAgainstTheLog: a hosted object whose content and
+// recorded hash were both replaced is found through the log; one the log
+// does not know is reported, and so is a published file missing from the
+// store.
+func TestHostedObjectsCheckedAgainstTheLog(t *testing.T) {
+	ctx := context.Background()
+	s, err := storagefs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, goodH1 := moduleZip(t, "corp.example.com/a", "v1.0.0", map[string]string{"go.mod": "module corp.example.com/a\n"})
+	forged, forgedH1 := moduleZip(t, "corp.example.com/a", "v1.0.0", map[string]string{"go.mod": "module corp.example.com/a\n", "x.go": "package a\n"})
+	const mod = "module corp.example.com/a\n"
+	for key, data := range map[string]string{
+		"corp.example.com/a/@v/v1.0.0.zip": string(forged), "corp.example.com/a/@v/v1.0.0.zip.h1": forgedH1,
+		"corp.example.com/a/@v/v1.0.0.mod": mod, "corp.example.com/a/@v/v1.0.0.mod.h1": modHash(t, mod),
+		"corp.example.com/stray/@v/v1.0.0.mod": "module corp.example.com/stray\n",
+	} {
+		if _, err := s.Put(ctx, key, strings.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := fakeLog{
+		hashes: map[string]string{"corp.example.com/a@v1.0.0": goodH1, "corp.example.com/a@v1.0.0/go.mod": modHash(t, mod),
+			"corp.example.com/b@v1.0.0": goodH1, "corp.example.com/b@v1.0.0/go.mod": modHash(t, mod)},
+		published: []module.Version{{Path: "corp.example.com/a", Version: "v1.0.0"}, {Path: "corp.example.com/b", Version: "v1.0.0"}},
+	}
+	rep, err := scrub.Run(ctx, scrub.Options{Store: s, TempDir: t.TempDir(), Hosted: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []problem
+	for _, p := range rep.Problems {
+		got = append(got, problem{p.Key, p.Problem})
+	}
+	want := []problem{
+		{"corp.example.com/a/@v/v1.0.0.zip", "log-mismatch"},
+		{"corp.example.com/stray/@v/v1.0.0.mod", "not-in-log"},
+		{"corp.example.com/b/@v/v1.0.0.zip", "missing"},
+		{"corp.example.com/b/@v/v1.0.0.mod", "missing"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems %v, want %v", got, want)
+	}
+	if rep.Problems[0].Log != goodH1 || rep.Problems[0].Got != forgedH1 || rep.Problems[0].Recorded != forgedH1 {
+		t.Fatalf("log-mismatch problem: %+v", rep.Problems[0])
 	}
 }

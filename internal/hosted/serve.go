@@ -1,0 +1,86 @@
+package hosted
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Handler serves the log read-only in the checksum database protocol
+// (/latest, /lookup/PATH@VERSION, /tile/...) with
+// golang.org/x/mod/sumdb.Server, so that a sumdb client holding the log's
+// verifier key (VerifierKey) can check hosted versions and the log's
+// consistency as the go command checks the public database's. Paths are
+// relative to where it is mounted.
+func (l *Log) Handler() http.Handler { return sumdb.NewServer(logOps{l}) }
+
+// logOps is the log as sumdb.ServerOps.
+type logOps struct{ l *Log }
+
+func (o logOps) Signed(context.Context) ([]byte, error) {
+	_, head := o.l.Head()
+	return head, nil
+}
+
+func (o logOps) Lookup(_ context.Context, m module.Version) (int64, error) {
+	e, ok := o.l.Lookup(m.Path, m.Version)
+	if !ok {
+		return 0, os.ErrNotExist
+	}
+	return e.Index, nil
+}
+
+// ReadRecords returns records id to id+n-1 of the current tree.
+func (o logOps) ReadRecords(_ context.Context, id, n int64) ([][]byte, error) {
+	tree, _ := o.l.Head()
+	if id < 0 || n < 0 || id+n > tree.N {
+		return nil, os.ErrNotExist
+	}
+	start := int64(0)
+	if id > 0 {
+		b, err := readAt(filepath.Join(o.l.dir, offsetsFile), 8*(id-1), 8)
+		if err != nil {
+			return nil, err
+		}
+		start = int64(binary.BigEndian.Uint64(b))
+	}
+	offs, err := readAt(filepath.Join(o.l.dir, offsetsFile), 8*id, 8*n)
+	if err != nil {
+		return nil, err
+	}
+	var end int64
+	if n > 0 {
+		end = int64(binary.BigEndian.Uint64(offs[8*(n-1):]))
+	}
+	data, err := readAt(filepath.Join(o.l.dir, recordsFile), start, end-start)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, n)
+	pos := start
+	for i := range n {
+		e := int64(binary.BigEndian.Uint64(offs[8*i:]))
+		if e < pos || e > end {
+			return nil, fmt.Errorf("hosted log: record %d: bad offset", id+i)
+		}
+		out = append(out, data[pos-start:e-start])
+		pos = e
+	}
+	return out, nil
+}
+
+// ReadTileData returns the hashes of tile t of the current tree.
+func (o logOps) ReadTileData(_ context.Context, t tlog.Tile) ([]byte, error) {
+	tree, _ := o.l.Head()
+	if t.L < 0 || t.W <= 0 || (t.N<<uint(t.H))+int64(t.W) > tree.N>>uint(t.L*t.H) {
+		return nil, os.ErrNotExist
+	}
+	return tlog.ReadTileData(t, o.l.hashReader())
+}
