@@ -144,7 +144,7 @@ type Identity struct {
 
 // Anonymous is the identity of a request when authentication is off. It
 // holds no scope: Allowed refuses it everything.
-func Anonymous() Identity { return Identity{Name: "anonymous", Kind: KindAnonymous} }
+func Anonymous() Identity { return Identity{Name: AnonymousName, Kind: KindAnonymous} }
 
 // String returns the identity's name.
 func (id Identity) String() string { return id.Name }

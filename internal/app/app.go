@@ -133,7 +133,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	m := metrics.New()
 	m.BuildInfo(info.Version, "")
 	traffic := stats.New(nil)
-	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
+	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge), Identity: identityName})
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +314,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	srv.svc, srv.handler, srv.sumdbNames = svc, root, names
 	srv.watcher = srv.access.Watch(access.DefaultInterval)
-	srv.adminH = admin.New(admin.Options{Backend: adminBackend{srv}, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
+	srv.adminH = admin.New(admin.Options{Backend: adminBackend{srv}, Token: cfg.Admin.Token, Access: srv.access, Logger: log, Metrics: m.Handler()})
 	built = true
 	return srv, nil
 }

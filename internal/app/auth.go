@@ -57,6 +57,13 @@ func OpenAccess(ctx context.Context, cfg config.Config, log *slog.Logger) (*acce
 	return svc, nil
 }
 
+// identityName is the audit log's Identity: the name of the identity the
+// HTTP layer put in ctx (access.NewContext), or "".
+func identityName(ctx context.Context) string {
+	id, _ := access.FromContext(ctx)
+	return id.Name
+}
+
 // openTLS loads the configured certificate pair, or returns nil when
 // tls.cert_file is not set.
 func openTLS(cfg config.Config, log *slog.Logger) (*tlsconf.Config, error) {
