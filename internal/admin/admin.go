@@ -185,6 +185,7 @@ func (h *handler) apiRoutes() map[string]route {
 		}),
 		"/api/audit":   get(h.audit),
 		"/api/offline": post(h.offline),
+		"/api/clients": get(h.clients),
 	}
 }
 

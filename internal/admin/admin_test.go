@@ -114,6 +114,7 @@ func TestGetEndpoints(t *testing.T) {
 		{"/api/trash", must(f.Trash(ctx)), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[[]admin.TrashEntry](t, w) }},
 		{"/api/pins", must(f.Pins(ctx)), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[admin.Pins](t, w) }},
 		{"/api/audit", must(f.Audit(ctx, admin.AuditQuery{})), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[[]audit.Event](t, w) }},
+		{"/api/clients", must(f.Clients(ctx)), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[[]admin.ClientTraffic](t, w) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

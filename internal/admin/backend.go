@@ -29,6 +29,7 @@ type Backend interface {
 	RemovePin(ctx context.Context, actor string, p PinRequest) error
 	Audit(ctx context.Context, q AuditQuery) ([]audit.Event, error)
 	SetOffline(ctx context.Context, actor string, on bool) error
+	ClientsBackend // clients.go
 }
 
 // Status is the server's overall state. Config has secrets redacted.

@@ -26,6 +26,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/clients"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/coord/rediscoord"
@@ -89,9 +90,10 @@ type Server struct {
 	cache      *cacheadmin.Service
 	bg         *background.Group // the scrub schedule, the index rebuild
 	adminH     http.Handler
-	access     *access.Service // tokens and certificate mappings
-	watcher    *access.Watcher // reloads access's tokens; closed by Close
-	tls        *tlsconf.Config // nil: plain HTTP
+	access     *access.Service  // tokens and certificate mappings
+	watcher    *access.Watcher  // reloads access's tokens; closed by Close
+	tls        *tlsconf.Config  // nil: plain HTTP
+	clients    *clients.Tracker // per-identity traffic (clients.go)
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -164,7 +166,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		chains = append(chains, c)
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
-		started: time.Now(), traffic: traffic, bg: background.New(log)}
+		started: time.Now(), traffic: traffic, bg: background.New(log), clients: newClients(m)}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
 	defer func() {
@@ -282,7 +284,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Clients: srv.clients})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -293,7 +295,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name, Clients: srv.clients}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")

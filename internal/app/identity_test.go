@@ -130,3 +130,43 @@ func TestAuditIdentity(t *testing.T) {
 		t.Errorf("audit?identity=team-a: %d, %d events, want 1", code, len(mine))
 	}
 }
+
+// TestClientsEndpoint: /api/clients and /metrics count protocol requests
+// per identity.
+func TestClientsEndpoint(t *testing.T) {
+	up := upstreamtest.New(t, testMods(), upstreamtest.WithoutSumDB())
+	var tokens map[string]string
+	h := start(t, func(c *config.Config) {
+		c.Upstream = up.URL()
+		c.Auth.Mode = "required"
+		tokens = createTokens(t, *c, map[string][]access.Scope{"team-a": {access.ScopeRead}, "ops": {access.ScopeAdmin}})
+	})
+	var sent int64
+	for _, p := range []string{"/example.com/a/@v/v1.0.0.info", "/example.com/a/@v/v1.0.0.mod"} {
+		// In process, so that the request is counted when it returns.
+		req := httptest.NewRequest("GET", p, nil)
+		req.Header.Set("Authorization", "Bearer "+tokens["team-a"])
+		rec := httptest.NewRecorder()
+		h.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("GET %s: %d %s", p, rec.Code, rec.Body)
+		}
+		sent += int64(rec.Body.Len())
+	}
+	var cs []admin.ClientTraffic
+	if code := adminCall(t, h.srv, "GET", "/api/clients", tokens["ops"], "", &cs); code != 200 {
+		t.Fatalf("/api/clients: %d", code)
+	}
+	if len(cs) != 1 || cs[0].Identity != "team-a" || cs[0].Requests != 2 || cs[0].Bytes != sent || cs[0].LastModule != "example.com/a" {
+		t.Errorf("/api/clients = %+v, want team-a with 2 requests, %d bytes, last module example.com/a", cs, sent)
+	}
+	_, body, _ := h.get(t, "/metrics", "Authorization", "Bearer "+tokens["team-a"])
+	for name, want := range map[string]string{
+		`modproxy_client_requests_total{identity="team-a"}`: "2",
+		`modproxy_client_bytes_total{identity="team-a"}`:    formatFloat(sent),
+	} {
+		if got, _ := sample(body, name); got != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
+	}
+}

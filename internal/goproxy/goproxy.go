@@ -33,6 +33,7 @@ import (
 	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/clients"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/proxy"
@@ -68,6 +69,10 @@ type Options struct {
 	// module answers like a missing one (404).
 	Access    *access.Service
 	Namespace string
+	// Clients, when set, counts every protocol request per identity
+	// (requests, bytes, last seen, last module); one Tracker may be shared
+	// by several handlers.
+	Clients *clients.Tracker
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -83,6 +88,7 @@ type Handler struct {
 	durations durationTimers
 	access    *access.Service
 	namespace string
+	clients   *clients.Tracker
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -102,6 +108,7 @@ func New(opts Options) *Handler {
 		parsed:    artifact.NewParseCache(),
 		access:    opts.Access,
 		namespace: opts.Namespace,
+		clients:   opts.Clients,
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -137,6 +144,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.observe != nil {
 			h.observe(rec.outcome, rec.status, rec.bytes)
 		}
+		h.clients.Observe(rec.identity, rec.module, rec.bytes, end)
 	}
 	accesslog.Log(r.Context(), h.log, &accesslog.Entry{Time: end, Method: r.Method, Path: r.URL.Path, Status: rec.status,
 		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr), Identity: rec.identity, Level: logLevel(r.URL.Path)})
@@ -241,7 +249,7 @@ func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 }
 
 func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
-	w.kind = req.Kind
+	w.kind, w.module = req.Kind, req.Module
 	if !h.mayRead(r, req) {
 		h.serveError(w, r, req, &hiddenMiss{key: req.Key})
 		return
@@ -428,6 +436,8 @@ type recorder struct {
 	wrote   bool
 	// identity is the authenticated identity's name ("" with auth off).
 	identity string
+	// module is the module path of the request, when it names one.
+	module string
 }
 
 func (r *recorder) WriteHeader(code int) {

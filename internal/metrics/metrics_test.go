@@ -132,6 +132,9 @@ func TestEveryRecorder(t *testing.T) {
 			`modproxy_store_bytes`: 42, `modproxy_store_objects`: 3, `modproxy_trash_bytes`: 9,
 		}},
 		{"CoordFallback", m.CoordFallback, map[string]float64{`modproxy_coordination_fallbacks_total`: 1}},
+		{"ClientFunc", func() { m.ClientFunc(func() []ClientSample { return []ClientSample{{Identity: "ci", Requests: 2, Bytes: 9}} }) }, map[string]float64{
+			`modproxy_client_requests_total{identity="ci"}`: 2, `modproxy_client_bytes_total{identity="ci"}`: 9,
+		}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)
@@ -265,4 +268,25 @@ func TestStoreFuncs(t *testing.T) {
 	want(250, 5, 40)
 	m.StoreFuncs(func() (int64, int64) { return 7, 1 }, func() int64 { return 3 }) // replaced
 	want(7, 1, 3)
+}
+
+func TestClientFunc(t *testing.T) {
+	m := New()
+	m.ClientFunc(func() []ClientSample {
+		return []ClientSample{{Identity: "team-a", Requests: 3, Bytes: 1200}, {Identity: "anonymous", Requests: 1}}
+	})
+	m.ClientFunc(func() []ClientSample { return nil }) // ignored
+	got := scrape(t, m)
+	for name, want := range map[string]float64{
+		`modproxy_client_requests_total{identity="team-a"}`:    3,
+		`modproxy_client_bytes_total{identity="team-a"}`:       1200,
+		`modproxy_client_requests_total{identity="anonymous"}`: 1,
+		`modproxy_client_bytes_total{identity="anonymous"}`:    0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	var nilM *Metrics
+	nilM.ClientFunc(nil)
 }
