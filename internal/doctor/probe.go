@@ -48,13 +48,13 @@ const (
 
 // httpResult is what one probe request saw.
 type httpResult struct {
-	URL     string // redacted
-	Via     string // HTTP proxy used, redacted; "" when none
-	Auth    string // which credentials were sent, never the secret
+	URL  string // redacted
+	Via  string // HTTP proxy used, redacted; "" when none
+	Auth string // which credentials were sent, never the secret
 	// Challenge is the WWW-Authenticate of a 401 (bounded, one line).
 	Challenge string
-	IsFile  bool   // a file:// URL: no network steps
-	Latency time.Duration
+	IsFile    bool // a file:// URL: no network steps
+	Latency   time.Duration
 
 	DNSHost   string
 	DNSAddrs  []string

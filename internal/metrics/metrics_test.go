@@ -132,7 +132,9 @@ func TestEveryRecorder(t *testing.T) {
 			`modproxy_store_bytes`: 42, `modproxy_store_objects`: 3, `modproxy_trash_bytes`: 9,
 		}},
 		{"CoordFallback", m.CoordFallback, map[string]float64{`modproxy_coordination_fallbacks_total`: 1}},
-		{"ClientFunc", func() { m.ClientFunc(func() []ClientSample { return []ClientSample{{Identity: "ci", Requests: 2, Bytes: 9}} }) }, map[string]float64{
+		{"ClientFunc", func() {
+			m.ClientFunc(func() []ClientSample { return []ClientSample{{Identity: "ci", Requests: 2, Bytes: 9}} })
+		}, map[string]float64{
 			`modproxy_client_requests_total{identity="ci"}`: 2, `modproxy_client_bytes_total{identity="ci"}`: 9,
 		}},
 	}
