@@ -234,7 +234,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	if srv.tls, err = openTLS(cfg, log); err != nil {
 		return nil, err
 	}
-	if srv.access, err = OpenAccess(context.Background(), cfg, log); err != nil {
+	if srv.access, err = openAccess(context.Background(), cfg, tokenStateOf(st, cfg), log); err != nil {
 		return nil, err
 	}
 	var authn *access.Service // nil: auth.mode = "off"
@@ -391,9 +391,7 @@ func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
 		}
-		c := cfg.Storage.S3
-		st, err := s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
-			AccessKey: c.AccessKey, SecretKey: c.SecretKey, Secure: c.Secure, PathStyle: c.PathStyle})
+		st, err := s3store.New(ctx, s3Options(cfg.Storage.S3))
 		if err != nil {
 			return openedStore{}, &config.Error{Key: "storage.s3", Err: err}
 		}
