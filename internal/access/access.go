@@ -160,8 +160,22 @@ func NewContext(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
-// FromContext returns the identity NewContext stored in ctx.
+// NewContextOf is NewContext for an identity the caller already holds by
+// pointer (no copy is made: id must not change afterwards).
+func NewContextOf(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the identity NewContext or NewContextOf stored in
+// ctx.
 func FromContext(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(ctxKey{}).(Identity)
-	return id, ok
+	switch id := ctx.Value(ctxKey{}).(type) {
+	case Identity:
+		return id, true
+	case *Identity:
+		if id != nil {
+			return *id, true
+		}
+	}
+	return Identity{}, false
 }

@@ -176,8 +176,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	}
 	p := r.URL.Path
 	if h.access != nil && p != "/healthz" && p != "/readyz" {
-		var ok bool
-		if r, ok = h.authenticate(w, r); !ok {
+		if !h.authenticate(w, r) {
 			return
 		}
 	}
@@ -250,11 +249,11 @@ func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 
 func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
 	w.kind, w.module = req.Kind, req.Module
-	if !h.mayRead(r, req) {
+	if !h.mayRead(w, req) {
 		h.serveError(w, r, req, &hiddenMiss{key: req.Key})
 		return
 	}
-	res, err := h.svc.Get(r.Context(), req)
+	res, err := h.svc.Get(serviceContext(w, r), req)
 	if err != nil {
 		h.serveError(w, r, req, err)
 		return
@@ -436,6 +435,8 @@ type recorder struct {
 	wrote   bool
 	// identity is the authenticated identity's name ("" with auth off).
 	identity string
+	// id is the authenticated identity (nil with auth off).
+	id *access.Identity
 	// module is the module path of the request, when it names one.
 	module string
 }
