@@ -35,7 +35,9 @@ type hotpath struct {
 
 var kinds = []string{"info", "mod", "zip"}
 
-func newHotpath(tb testing.TB) *hotpath {
+// hotUpstream is a fake upstream with the benchmark's module version: a
+// 3 MiB zip and a go.mod of typical size.
+func hotUpstream(tb testing.TB) *upstreamtest.Server {
 	tb.Helper()
 	// A 3 MiB file of incompressible bytes makes a zip of about 3 MiB; a
 	// go.mod of 40 requirements is the size of a typical one (1.7 kB).
@@ -48,7 +50,7 @@ func newHotpath(tb testing.TB) *hotpath {
 		fmt.Fprintf(&gomod, "\texample.com/dependency/number%02d v1.%d.0 // indirect\n", i, i)
 	}
 	gomod.WriteString(")\n")
-	up := upstreamtest.New(tb, []upstreamtest.Module{{
+	return upstreamtest.New(tb, []upstreamtest.Module{{
 		Path: hotModule, Version: hotVersion,
 		Files: map[string][]byte{
 			"go.mod":     []byte(gomod.String()),
@@ -56,6 +58,11 @@ func newHotpath(tb testing.TB) *hotpath {
 			"blob.bin":   blob,
 		},
 	}})
+}
+
+func newHotpath(tb testing.TB) *hotpath {
+	tb.Helper()
+	up := hotUpstream(tb)
 	_, key := up.SumDB()
 
 	cfg := config.Default()

@@ -46,20 +46,23 @@ type tlsServer struct {
 	dir       string
 	cacheArgs []string // --cache-dir and --sumdb, for the token commands
 	client    *http.Client
+	// certFile and keyFile are the server's certificate pair.
+	certFile, keyFile string
 }
 
 // startTLSServer starts modproxy over up with a test CA's certificate and
-// auth.mode = required (env adds to its environment).
-func startTLSServer(t *testing.T, up *upstreamtest.Server, env []string) *tlsServer {
+// auth.mode = required (env adds to its environment, args to its
+// arguments).
+func startTLSServer(t *testing.T, up *upstreamtest.Server, env []string, args ...string) *tlsServer {
 	t.Helper()
 	_, sumKey := up.SumDB()
 	ts := &tlsServer{dir: t.TempDir(), ca: tlstest.NewCA(t, "modproxy e2e CA")}
 	ts.caFile = ts.ca.WriteCA(t, ts.dir, "ca.pem")
 	ts.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.ca.Pool()}, ForceAttemptHTTP2: true}}
-	certFile, keyFile := ts.ca.Server(t).Write(t, ts.dir, "server")
+	ts.certFile, ts.keyFile = ts.ca.Server(t).Write(t, ts.dir, "server")
 	ts.cacheArgs = []string{"--cache-dir", t.TempDir(), "--sumdb", sumKey}
-	ts.srv = startServer(t, append([]string{"MODPROXY_ADMIN_LISTEN=127.0.0.1:0"}, env...), append(ts.cacheArgs, "--upstream", up.URL(),
-		"--tls-cert", certFile, "--tls-key", keyFile, "--auth", "required")...)
+	serve := append(append([]string{}, ts.cacheArgs...), "--upstream", up.URL(), "--tls-cert", ts.certFile, "--tls-key", ts.keyFile, "--auth", "required")
+	ts.srv = startServer(t, append([]string{"MODPROXY_ADMIN_LISTEN=127.0.0.1:0"}, env...), append(serve, args...)...)
 	if !strings.HasPrefix(ts.srv.URL, "https://127.0.0.1:") {
 		t.Fatalf("server URL %q, want https://", ts.srv.URL)
 	}

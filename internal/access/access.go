@@ -145,7 +145,7 @@ type Identity struct {
 
 // Anonymous is the identity of a request when authentication is off. It
 // holds no scope: Allowed refuses it everything.
-func Anonymous() Identity { return Identity{Name: "anonymous", Kind: KindAnonymous} }
+func Anonymous() Identity { return Identity{Name: AnonymousName, Kind: KindAnonymous} }
 
 // String returns the identity's name.
 func (id Identity) String() string { return id.Name }
@@ -161,8 +161,22 @@ func NewContext(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
-// FromContext returns the identity NewContext stored in ctx.
+// NewContextOf is NewContext for an identity the caller already holds by
+// pointer (no copy is made: id must not change afterwards).
+func NewContextOf(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the identity NewContext or NewContextOf stored in
+// ctx.
 func FromContext(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(ctxKey{}).(Identity)
-	return id, ok
+	switch id := ctx.Value(ctxKey{}).(type) {
+	case Identity:
+		return id, true
+	case *Identity:
+		if id != nil {
+			return *id, true
+		}
+	}
+	return Identity{}, false
 }

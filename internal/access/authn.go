@@ -34,8 +34,8 @@ func newCertIndex(ms []CertMapping) (certIndex, error) {
 	x := certIndex{dns: map[string]int{}, uri: map[string]int{}, email: map[string]int{}, cn: map[string]int{}}
 	names := map[string]bool{}
 	for i, m := range ms {
-		if !validName(m.Name) || names[m.Name] {
-			return certIndex{}, fmt.Errorf("%w: certificate mapping %d: name %q is not valid or not unique", ErrInvalidSpec, i, m.Name)
+		if !validName(m.Name) || reservedName(m.Name) || names[m.Name] {
+			return certIndex{}, fmt.Errorf("%w: certificate mapping %d: name %q is not valid, reserved or not unique", ErrInvalidSpec, i, m.Name)
 		}
 		names[m.Name] = true
 		g, err := NewGrant(m.Grant.Scopes, m.Grant.Namespaces, m.Grant.Match)

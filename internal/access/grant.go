@@ -123,6 +123,17 @@ func validName(n string) bool {
 	return true
 }
 
+// Reserved names: no token or certificate mapping may have them, so that
+// they stand for requests without an identity and for the identities a
+// bounded per-identity statistic does not track.
+const (
+	AnonymousName = "anonymous"
+	OtherName     = "other"
+)
+
+// reservedName reports whether n is AnonymousName or OtherName.
+func reservedName(n string) bool { return n == AnonymousName || n == OtherName }
+
 // newIdentity builds the Identity of a grant, with its patterns precomputed.
 func newIdentity(name string, kind Kind, g Grant) Identity {
 	return Identity{Name: name, Kind: kind, Grant: g, match: strings.Join(g.Match, ",")}

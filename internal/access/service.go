@@ -138,6 +138,9 @@ func (s *Service) Create(ctx context.Context, name string, g Grant, expires time
 	if !validName(name) {
 		return "", Token{}, fmt.Errorf("%w: token name %q (1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit)", ErrInvalidSpec, name)
 	}
+	if reservedName(name) {
+		return "", Token{}, fmt.Errorf("%w: token name %q is reserved (it names requests without a token, or the identities beyond the tracked ones)", ErrInvalidSpec, name)
+	}
 	g, err := NewGrant(g.Scopes, g.Namespaces, g.Match)
 	if err != nil {
 		return "", Token{}, err

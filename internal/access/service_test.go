@@ -161,7 +161,7 @@ func TestCreateNames(t *testing.T) {
 	if l := s.List(); len(l) != 1 || l[0].Status(time.Now()) != "active" {
 		t.Errorf("List = %+v, want one active ci", l)
 	}
-	for _, bad := range []string{"", "-x", ".x", "a b", "a/b", "ä", strings.Repeat("a", 65)} {
+	for _, bad := range []string{"", "-x", ".x", "a b", "a/b", "ä", strings.Repeat("a", 65), AnonymousName, OtherName} {
 		if _, _, err := s.Create(ctx, bad, readGrant(t), time.Time{}); !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("Create(%q): %v, want ErrInvalidSpec", bad, err)
 		}

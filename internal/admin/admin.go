@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/cacheadmin"
 )
 
@@ -35,6 +35,11 @@ type Options struct {
 	Token string
 	// Logger receives internal errors and admin actions; nil discards.
 	Logger *slog.Logger
+	// Access, when set, lets tokens and client certificates with the
+	// admin scope use the API besides Token (see identify); callers are
+	// then named in the log and, through the request context, in audit
+	// records.
+	Access *access.Service
 	// Metrics, when set, is served at /metrics (without the token, like
 	// /healthz: scrapers rarely carry one, and metrics hold no secrets).
 	Metrics http.Handler
@@ -75,6 +80,7 @@ func New(opts Options) http.Handler {
 		b:        opts.Backend,
 		hasToken: opts.Token != "",
 		tokenSum: sha256.Sum256([]byte(opts.Token)),
+		access:   opts.Access,
 		log:      opts.Logger,
 		static:   loadStatic(),
 	}
@@ -130,6 +136,7 @@ type handler struct {
 	b        Backend
 	hasToken bool
 	tokenSum [sha256.Size]byte
+	access   *access.Service
 	log      *slog.Logger
 	routes   map[string]route
 	static   map[string]staticFile
@@ -179,39 +186,20 @@ func (h *handler) apiRoutes() map[string]route {
 		"/api/audit":   get(h.audit),
 		"/api/offline": post(h.offline),
 		"/api/refresh": post(h.refresh), // refresh.go
+		"/api/clients": get(h.clients),
 	}
-}
-
-// authorized reports whether r carries the token. Both sides are hashed
-// first, so the comparison takes the same time whatever the token's
-// length or the position of the first differing byte.
-func (h *handler) authorized(r *http.Request) bool {
-	if !h.hasToken {
-		return true
-	}
-	const scheme = "Bearer "
-	v := r.Header.Get("Authorization")
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(v[len(scheme):])))
-	return subtle.ConstantTimeCompare(got[:], h.tokenSum[:]) == 1
 }
 
 func (h *handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !h.hasToken && !localHost(r.Host) {
-		writeError(w, http.StatusForbidden,
-			"the admin API without a token answers only requests addressed to localhost or an IP address")
+	r, err := h.identify(r)
+	if err != nil {
+		h.refuse(w, r, err)
 		return
 	}
-	if !h.authorized(r) {
-		challenge := `Bearer realm="modproxy admin"`
-		if r.Header.Get("Authorization") != "" {
-			challenge += `, error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+	if _, ok := access.FromContext(r.Context()); !ok && !localHost(r.Host) {
+		writeError(w, http.StatusForbidden,
+			"the admin API without a token answers only requests addressed to localhost or an IP address")
 		return
 	}
 	rt, ok := h.routes[r.URL.Path]
@@ -297,6 +285,9 @@ func actor(r *http.Request) string {
 }
 
 func (h *handler) logAction(r *http.Request, action string, attrs ...any) {
+	if id := identityName(r); id != "" {
+		attrs = append(attrs, "identity", id)
+	}
 	h.log.Info("admin action", append([]any{"action", action, "actor", actor(r)}, attrs...)...)
 }
 
@@ -480,9 +471,10 @@ func (h *handler) removePin(r *http.Request) (any, error) {
 func (h *handler) audit(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	aq := AuditQuery{
-		Action: strings.TrimSpace(q.Get("action")),
-		Actor:  strings.TrimSpace(q.Get("actor")),
-		Target: strings.TrimSpace(q.Get("target")),
+		Action:   strings.TrimSpace(q.Get("action")),
+		Actor:    strings.TrimSpace(q.Get("actor")),
+		Identity: strings.TrimSpace(q.Get("identity")),
+		Target:   strings.TrimSpace(q.Get("target")),
 	}
 	var err error
 	if aq.Since, err = timeParam(r, "since"); err != nil {

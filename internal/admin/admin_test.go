@@ -114,6 +114,7 @@ func TestGetEndpoints(t *testing.T) {
 		{"/api/trash", must(f.Trash(ctx)), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[[]admin.TrashEntry](t, w) }},
 		{"/api/pins", must(f.Pins(ctx)), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[admin.Pins](t, w) }},
 		{"/api/audit", must(f.Audit(ctx, admin.AuditQuery{})), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[[]audit.Event](t, w) }},
+		{"/api/clients", must(f.Clients(ctx)), func(t *testing.T, w *httptest.ResponseRecorder) any { return decodeBody[[]admin.ClientTraffic](t, w) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -530,27 +531,29 @@ func TestAuth(t *testing.T) {
 // no timing assertions.)
 func TestConstantTimeCompare(t *testing.T) {
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, "admin.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var authorized *ast.FuncDecl
 	var handlerType *ast.StructType
-	ast.Inspect(file, func(n ast.Node) bool {
-		switch n := n.(type) {
-		case *ast.FuncDecl:
-			if n.Name.Name == "authorized" {
-				authorized = n
-			}
-		case *ast.TypeSpec:
-			if st, ok := n.Type.(*ast.StructType); ok && n.Name.Name == "handler" {
-				handlerType = st
-			}
+	for _, name := range []string{"admin.go", "auth.go"} {
+		file, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return true
-	})
+		ast.Inspect(file, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.FuncDecl:
+				if n.Name.Name == "isAdminToken" {
+					authorized = n
+				}
+			case *ast.TypeSpec:
+				if st, ok := n.Type.(*ast.StructType); ok && n.Name.Name == "handler" {
+					handlerType = st
+				}
+			}
+			return true
+		})
+	}
 	if authorized == nil || handlerType == nil {
-		t.Fatal("admin.go has no func authorized or type handler")
+		t.Fatal("auth.go has no func isAdminToken or admin.go no type handler")
 	}
 	for _, fld := range handlerType.Fields.List {
 		for _, name := range fld.Names {
@@ -577,12 +580,12 @@ func TestConstantTimeCompare(t *testing.T) {
 			if lit, ok := n.Y.(*ast.BasicLit); ok && lit.Kind == token.INT {
 				return true
 			}
-			t.Errorf("%s: authorized compares with %s; use subtle.ConstantTimeCompare", fset.Position(n.Pos()), n.Op)
+			t.Errorf("%s: isAdminToken compares with %s; use subtle.ConstantTimeCompare", fset.Position(n.Pos()), n.Op)
 		}
 		return true
 	})
 	if !calls {
-		t.Error("authorized does not call subtle.ConstantTimeCompare")
+		t.Error("isAdminToken does not call subtle.ConstantTimeCompare")
 	}
 }
 

@@ -29,6 +29,7 @@ type Backend interface {
 	RemovePin(ctx context.Context, actor string, p PinRequest) error
 	Audit(ctx context.Context, q AuditQuery) ([]audit.Event, error)
 	SetOffline(ctx context.Context, actor string, on bool) error
+	ClientsBackend // clients.go
 }
 
 // Status is the server's overall state. Config has secrets redacted.
@@ -197,10 +198,12 @@ type PinRequest struct {
 
 // AuditQuery filters audit events.
 type AuditQuery struct {
-	Action string    `json:"action,omitempty"`
-	Actor  string    `json:"actor,omitempty"`
-	Target string    `json:"target,omitempty"` // substring
-	Since  time.Time `json:"since,omitempty"`
-	Until  time.Time `json:"until,omitempty"`
-	Limit  int       `json:"limit,omitempty"` // default 100, newest first
+	Action string `json:"action,omitempty"`
+	Actor  string `json:"actor,omitempty"`
+	// Identity selects the events of one identity (exact name).
+	Identity string    `json:"identity,omitempty"`
+	Target   string    `json:"target,omitempty"` // substring
+	Since    time.Time `json:"since,omitempty"`
+	Until    time.Time `json:"until,omitempty"`
+	Limit    int       `json:"limit,omitempty"` // default 100, newest first
 }

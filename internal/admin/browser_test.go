@@ -285,6 +285,18 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 	}
 
+	cls := must(f.Clients(ctx))
+	clientRows := d.where("data-testid", "client")
+	if len(clientRows) != len(cls) {
+		t.Errorf("%d client rows, want %d", len(clientRows), len(cls))
+	} else {
+		for i, c := range cls {
+			if clientRows[i].attrs["data-name"] != c.Identity {
+				t.Errorf("client row %d: %q, want %q", i, clientRows[i].attrs["data-name"], c.Identity)
+			}
+		}
+	}
+
 	if n := len(d.where("data-testid", "audit-row")); n != len(events) {
 		t.Errorf("%d audit rows, want %d", n, len(events))
 	}

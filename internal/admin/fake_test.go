@@ -313,3 +313,13 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func (f *fakeBackend) Clients(ctx context.Context) ([]admin.ClientTraffic, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return []admin.ClientTraffic{
+		{Identity: "ci", Requests: 1200, Bytes: 310 * mib, LastSeen: f.now.Add(-time.Minute), LastModule: "corp.example.com/team-a/lib"},
+		{Identity: "anonymous", Requests: 3, Bytes: 2048, LastSeen: f.now.Add(-time.Hour), LastModule: "example.com/a"},
+	}, nil
+}

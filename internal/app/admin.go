@@ -164,7 +164,7 @@ func (b adminBackend) RemovePin(ctx context.Context, actor string, p admin.PinRe
 }
 
 func (b adminBackend) Audit(ctx context.Context, q admin.AuditQuery) ([]audit.Event, error) {
-	evs, err := b.s.audit.Query(audit.Filter{Action: q.Action, Actor: q.Actor, Target: q.Target, Since: q.Since, Until: q.Until, Limit: q.Limit})
+	evs, err := b.s.audit.Query(audit.Filter{Action: q.Action, Actor: q.Actor, Identity: q.Identity, Target: q.Target, Since: q.Since, Until: q.Until, Limit: q.Limit})
 	if evs == nil {
 		evs = []audit.Event{}
 	}
@@ -173,5 +173,5 @@ func (b adminBackend) Audit(ctx context.Context, q admin.AuditQuery) ([]audit.Ev
 
 func (b adminBackend) SetOffline(ctx context.Context, actor string, on bool) error {
 	b.s.svc.SetOffline(on)
-	return b.s.audit.Record(audit.Event{Actor: actor, Action: "offline", Target: fmt.Sprint(on)})
+	return b.s.audit.RecordContext(ctx, audit.Event{Actor: actor, Action: "offline", Target: fmt.Sprint(on)})
 }

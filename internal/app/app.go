@@ -26,6 +26,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/clients"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/coord/rediscoord"
@@ -97,6 +98,7 @@ type Server struct {
 	deps       deps               // optional dependencies (policy.go)
 	events     eventSink          // webhooks (events.go)
 	hosted     *hostedWiring      // nil: no [[hosted]]
+	clients    *clients.Tracker   // per-identity traffic (clients.go)
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -152,7 +154,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 			events.close()
 		}
 	}()
-	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge)})
+	auditLog, err := audit.Open(filepath.Join(cfg.CacheDir, "audit.log"), audit.Options{MaxBytes: int64(cfg.Audit.MaxSize), MaxFiles: cfg.Audit.MaxFiles, MaxAge: time.Duration(cfg.Audit.MaxAge), Identity: identityName})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +185,8 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		chains = append(chains, c)
 	}
 	srv := &Server{cfg: cfg, log: log, store: store, tempDir: tempDir, audit: auditLog, quarantine: q, upstreams: ups, routes: routes, metrics: m, info: info,
-		started: time.Now(), traffic: traffic, bg: background.New(log), events: events, deps: d}
+		started: time.Now(), traffic: traffic, bg: background.New(log), events: events, deps: d,
+		clients: newClients(m)}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
 	defer func() {
@@ -254,7 +257,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	if srv.tls, err = openTLS(cfg, log); err != nil {
 		return nil, err
 	}
-	if srv.access, err = OpenAccess(context.Background(), cfg, log); err != nil {
+	if srv.access, err = openAccess(context.Background(), cfg, tokenStateOf(st, cfg), log); err != nil {
 		return nil, err
 	}
 	var authn *access.Service // nil: auth.mode = "off"
@@ -313,7 +316,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
 	h := goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains(),
-		Refresh: srv.protocolRefresh, Tokens: srv.access}, cfg))
+		Refresh: srv.protocolRefresh, Tokens: srv.access, Clients: srv.clients}, cfg))
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -325,7 +328,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
 				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name,
-				Refresh: srv.protocolRefresh, Tokens: srv.access}, cfg)))
+				Refresh: srv.protocolRefresh, Tokens: srv.access, Clients: srv.clients}, cfg)))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -346,7 +349,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	}
 	srv.svc, srv.handler, srv.sumdbNames = svc, root, names
 	srv.watcher = srv.access.Watch(access.DefaultInterval)
-	srv.adminH = admin.New(admin.Options{Backend: adminBackend{srv}, Token: cfg.Admin.Token, Logger: log, Metrics: m.Handler()})
+	srv.adminH = admin.New(admin.Options{Backend: adminBackend{srv}, Token: cfg.Admin.Token, Access: srv.access, Logger: log, Metrics: m.Handler()})
 	built = true
 	return srv, nil
 }
@@ -421,9 +424,7 @@ func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
 		}
-		c := cfg.Storage.S3
-		st, err := s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
-			AccessKey: c.AccessKey, SecretKey: c.SecretKey, Secure: c.Secure, PathStyle: c.PathStyle})
+		st, err := s3store.New(ctx, s3Options(cfg.Storage.S3))
 		if err != nil {
 			return openedStore{}, &config.Error{Key: "storage.s3", Err: err}
 		}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -17,21 +16,19 @@ import (
 	"github.com/modproxy/modproxy/internal/tlsconf"
 )
 
-// TokenState returns where the token document of the cache cfg names
-// lives: CACHE_DIR/state/tokens.json.
-//
-// TODO(cluster): with a shared store (storage.type = "s3") the document
-// belongs in the store, so that every replica sees the same tokens, with
-// a Redis broadcast calling Watcher.Notify on change; today each replica
-// reads its own CACHE_DIR.
-func TokenState(cfg config.Config) access.State {
-	return access.NewFile(filepath.Join(cfg.CacheDir, "state", access.StateName))
-}
-
 // OpenAccess opens the token and certificate service of the cache cfg
 // names (for the server and the token commands). Errors are the State's
 // or a *config.Error naming the [[auth.certificate]] table at fault.
 func OpenAccess(ctx context.Context, cfg config.Config, log *slog.Logger) (*access.Service, error) {
+	state, err := TokenState(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return openAccess(ctx, cfg, state, log)
+}
+
+// openAccess is OpenAccess on state.
+func openAccess(ctx context.Context, cfg config.Config, state access.State, log *slog.Logger) (*access.Service, error) {
 	certs := make([]access.CertMapping, 0, len(cfg.Auth.Certificates))
 	for i, m := range cfg.Auth.Certificates {
 		key := fmt.Sprintf("auth.certificate[%d]", i)
@@ -49,12 +46,19 @@ func OpenAccess(ctx context.Context, cfg config.Config, log *slog.Logger) (*acce
 		}
 		certs = append(certs, access.CertMapping{Name: m.Name, Subjects: m.Subjects, Grant: g})
 	}
-	svc, err := access.Open(ctx, access.Options{State: TokenState(cfg), Certificates: certs,
+	svc, err := access.Open(ctx, access.Options{State: state, Certificates: certs,
 		Private: strings.Join(cfg.Verify.Private, ","), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	return svc, nil
+}
+
+// identityName is the audit log's Identity: the name of the identity the
+// HTTP layer put in ctx (access.NewContext), or "".
+func identityName(ctx context.Context) string {
+	id, _ := access.FromContext(ctx)
+	return id.Name
 }
 
 // openTLS loads the configured certificate pair, or returns nil when

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/policy"
@@ -52,12 +50,6 @@ func (s *Server) supplyPolicy(key, namespace string, c config.Policy) (*proxy.Su
 	s.log.Info("supply-chain policy on", "namespace", namespace, "vulnerable", p.Vulnerable.String(), "min_age", p.MinAge,
 		"allow_fixes", p.AllowFixes, "retracted", p.Retracted.String(), "block_mod", p.BlockMod, "hide_vulnerable", p.HideVulnerable, "exemptions", len(p.Exempt))
 	return &proxy.Supply{Policy: p, Advisories: s.deps.advisories, Namespace: namespace, Events: s.events.Sink, Identity: identityName}, nil
-}
-
-// identityName is the name of the request's identity ("" without one).
-func identityName(ctx context.Context) string {
-	id, _ := access.FromContext(ctx)
-	return id.Name
 }
 
 // policyOf translates a validated [policy] table into package policy's

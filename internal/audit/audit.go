@@ -3,6 +3,12 @@
 // download, a quarantine, a security error; later evictions, purges and
 // admin actions).
 //
+// An event names the acting identity (Event.Identity: a token's or a
+// certificate mapping's name) when one is known: RecordContext asks
+// Options.Identity for the identity a request's context carries, so that
+// packages below the HTTP layer need not know how identities are
+// represented. Identity names are never secrets.
+//
 // Each Record is written with a single write(2) on a file opened with
 // O_APPEND, so records from concurrent goroutines never interleave. A Log is
 // safe for concurrent use.
@@ -10,6 +16,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,13 +29,16 @@ import (
 
 // Event is one audit record.
 type Event struct {
-	Time   time.Time         `json:"time"`
-	Actor  string            `json:"actor"`            // "verifier", "scrub", a policy name, an admin
-	Action string            `json:"action"`           // "reject", "quarantine", "security-error", ...
-	Target string            `json:"target"`           // module@version, a key, a database name
-	Reason string            `json:"reason,omitempty"` // why
-	Bytes  int64             `json:"bytes,omitempty"`
-	Hashes map[string]string `json:"hashes,omitempty"` // e.g. {"got": "h1:...", "want": "h1:..."}
+	Time  time.Time `json:"time"`
+	Actor string    `json:"actor"` // "verifier", "scrub", a policy name, an admin
+	// Identity is the authenticated identity that acted or whose request
+	// caused the event (a token or certificate mapping name), when known.
+	Identity string            `json:"identity,omitempty"`
+	Action   string            `json:"action"`           // "reject", "quarantine", "security-error", ...
+	Target   string            `json:"target"`           // module@version, a key, a database name
+	Reason   string            `json:"reason,omitempty"` // why
+	Bytes    int64             `json:"bytes,omitempty"`
+	Hashes   map[string]string `json:"hashes,omitempty"` // e.g. {"got": "h1:...", "want": "h1:..."}
 }
 
 // Log appends events to a file, rotating it by size: PATH.1 is the
@@ -50,6 +60,9 @@ type Options struct {
 	MaxFiles int
 	// MaxAge rotates the current file once its first record is older.
 	MaxAge time.Duration
+	// Identity returns the name of the identity ctx carries, or "" when
+	// it carries none; RecordContext uses it. nil: no identities.
+	Identity func(ctx context.Context) string
 }
 
 // Open opens (creating if needed) the audit log at path.
@@ -138,9 +151,22 @@ func (l *Log) Record(e Event) error {
 	return nil
 }
 
+// RecordContext is Record with e.Identity, when empty, set to the
+// identity ctx carries (Options.Identity). A nil Log discards.
+func (l *Log) RecordContext(ctx context.Context, e Event) error {
+	if l == nil {
+		return nil
+	}
+	if e.Identity == "" && l.opts.Identity != nil {
+		e.Identity = l.opts.Identity(ctx)
+	}
+	return l.Record(e)
+}
+
 // Filter selects events in Query. Zero fields match everything.
 type Filter struct {
 	Action, Actor string
+	Identity      string // exact
 	Target        string // substring
 	Since, Until  time.Time
 	Limit         int // default 100
@@ -148,6 +174,7 @@ type Filter struct {
 
 func (f Filter) match(e Event) bool {
 	return (f.Action == "" || e.Action == f.Action) && (f.Actor == "" || strings.HasPrefix(e.Actor, f.Actor)) &&
+		(f.Identity == "" || e.Identity == f.Identity) &&
 		(f.Target == "" || strings.Contains(e.Target, f.Target)) &&
 		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until))
 }

@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +98,51 @@ func TestRotationByAge(t *testing.T) {
 	cur, _ := Read(p)
 	if len(old) != 2 || len(cur) != 2 {
 		t.Fatalf("rotated file has %d events, current %d; want 2 and 2", len(old), len(cur))
+	}
+}
+
+type idKey struct{}
+
+func TestRecordContextIdentity(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(p, Options{Identity: func(ctx context.Context) string {
+		s, _ := ctx.Value(idKey{}).(string)
+		return s
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.WithValue(context.Background(), idKey{}, "team-a")
+	for _, e := range []struct {
+		ctx context.Context
+		ev  Event
+	}{
+		{ctx, Event{Actor: "admin", Action: "purge", Target: "a"}},
+		{context.Background(), Event{Actor: "admin", Action: "purge", Target: "b"}},
+		{ctx, Event{Actor: "admin", Action: "purge", Target: "c", Identity: "explicit"}},
+	} {
+		if err := l.RecordContext(e.ctx, e.ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{evs[0].Identity, evs[1].Identity, evs[2].Identity}
+	if want := []string{"team-a", "", "explicit"}; !slices.Equal(got, want) {
+		t.Errorf("identities %q, want %q", got, want)
+	}
+	q, err := l.Query(Filter{Identity: "team-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Target != "a" {
+		t.Errorf("Query(identity team-a) = %+v, want the event of a", q)
+	}
+	var nilLog *Log
+	if err := nilLog.RecordContext(ctx, Event{}); err != nil {
+		t.Errorf("nil Log: %v", err)
 	}
 }

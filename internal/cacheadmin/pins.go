@@ -74,5 +74,5 @@ func (s *Service) changePin(ctx context.Context, actor string, p Pin, add bool) 
 	if !add {
 		action = "unpin"
 	}
-	return s.opts.Audit.Record(audit.Event{Actor: actor, Action: action, Target: target})
+	return s.opts.Audit.RecordContext(ctx, audit.Event{Actor: actor, Action: action, Target: target})
 }

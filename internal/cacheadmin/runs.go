@@ -71,7 +71,7 @@ func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
 	}
 	res, err := s.runner().Run(ctx, plan, actor, "gc")
 	s.opts.Metrics.GCRun(err == nil, false)
-	s.purgeTrash(actor, pol)
+	s.purgeTrash(ctx, actor, pol)
 	s.lastGC = &res
 	if err == nil {
 		s.log.Info("gc done", "actor", actor, "evicted", len(res.Evicted), "bytes", res.Bytes, "skipped_in_use", len(res.Skipped), "trash", res.TrashID)
@@ -83,12 +83,12 @@ func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
 // trash's bound and, with a size cap, the oldest while the trash exceeds
 // its share of the cap or the objects (as the index counts them) and the
 // trash together exceed the cap. Called with mu held, after a run.
-func (s *Service) purgeTrash(actor string, pol gc.Policy) {
+func (s *Service) purgeTrash(ctx context.Context, actor string, pol gc.Policy) {
 	removed, _, err := s.opts.Trash.Purge()
 	if err != nil {
 		s.log.Error("trash purge failed", "err", err)
 	}
-	s.auditTrashPurge(actor, removed, "retention or size bound")
+	s.auditTrashPurge(ctx, actor, removed, "retention or size bound")
 	if pol.MaxBytes <= 0 {
 		return
 	}
@@ -99,12 +99,12 @@ func (s *Service) purgeTrash(actor string, pol gc.Policy) {
 	if err != nil {
 		s.log.Error("trash purge failed", "err", err)
 	}
-	s.auditTrashPurge(actor, removed, "size cap (objects and trash)")
+	s.auditTrashPurge(ctx, actor, removed, "size cap (objects and trash)")
 }
 
-func (s *Service) auditTrashPurge(actor string, removed []trash.Manifest, reason string) {
+func (s *Service) auditTrashPurge(ctx context.Context, actor string, removed []trash.Manifest, reason string) {
 	for _, m := range removed {
-		_ = s.opts.Audit.Record(audit.Event{Actor: actor, Action: "trash-purge", Target: m.ID, Reason: reason, Bytes: m.Bytes})
+		_ = s.opts.Audit.RecordContext(ctx, audit.Event{Actor: actor, Action: "trash-purge", Target: m.ID, Reason: reason, Bytes: m.Bytes})
 	}
 }
 
@@ -231,7 +231,7 @@ func (s *Service) Purge(ctx context.Context, actor string, req PurgeRequest) (Pu
 		}
 		out.TrashID = ""
 	}
-	_ = s.opts.Audit.Record(audit.Event{Actor: actor, Action: "purge", Target: req.Module + "@" + req.Versions,
+	_ = s.opts.Audit.RecordContext(ctx, audit.Event{Actor: actor, Action: "purge", Target: req.Module + "@" + req.Versions,
 		Reason: req.Reason, Bytes: res.Bytes})
 	s.opts.Events.Emit(event.Event{Type: event.Purged, Time: time.Now().UTC(), Module: req.Module, Version: req.Versions,
 		Identity: actor, Reason: req.Reason})
@@ -258,6 +258,6 @@ func (s *Service) Restore(ctx context.Context, actor, id string) (trash.Manifest
 		}
 	}
 	s.opts.Index.Flush()
-	_ = s.opts.Audit.Record(audit.Event{Actor: actor, Action: "restore", Target: id, Reason: strings.Join(m.Versions, " "), Bytes: m.Bytes})
+	_ = s.opts.Audit.RecordContext(ctx, audit.Event{Actor: actor, Action: "restore", Target: id, Reason: strings.Join(m.Versions, " "), Bytes: m.Bytes})
 	return m, err
 }

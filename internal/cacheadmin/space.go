@@ -67,7 +67,7 @@ func (s *Service) EnsureFree(ctx context.Context) (FreeResult, error) {
 	}
 	purge := func() (int, error) {
 		removed, _, err := s.opts.Trash.PurgeWhile(low)
-		s.auditTrashPurge("gc:min-free", removed, "low free space")
+		s.auditTrashPurge(ctx, "gc:min-free", removed, "low free space")
 		res.TrashRemoved = append(res.TrashRemoved, removed...)
 		if err == nil {
 			err = ferr

@@ -12,6 +12,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/doctor"
 	"github.com/modproxy/modproxy/internal/doctor/explain"
+	"github.com/modproxy/modproxy/internal/goauth"
 	"github.com/modproxy/modproxy/internal/goenv"
 )
 
@@ -32,7 +33,11 @@ status (ok, warning, problem), what was seen and the fix:
   - each proxy of the chain: DNS, TCP, TLS (unknown authority, expiry),
     HTTP status and latency of a small canary request (@v/list of the
     --canary module), protocol conformance and /sumdb/NAME/supported;
-    HTTPS_PROXY / NO_PROXY are honoured and reported;
+    HTTPS_PROXY / NO_PROXY are honoured and reported; the credentials
+    the go command would send (the URL's, netrc's, or the token saved by
+    "modproxy login" when GOAUTH runs "modproxy auth"; never printed), and
+    for a proxy answering 401 which source could supply them and whether
+    they were accepted;
   - the module cache (GOMODCACHE): size, writable or not, leftover .partial
     and temporary files, invalid .ziphash files, trees without .ziphash,
     extracted trees edited since extraction (go mod verify's check, for the
@@ -136,6 +141,9 @@ func runDoctor(ctx context.Context, env Env, f *doctorFlags) int {
 		SlowResponse: *f.slow,
 		Canary:       *f.canary,
 		SumDBKey:     goenv.SumDBKey,
+	}
+	if path, err := goauth.DefaultPath(); err == nil {
+		opts.ModproxyAuth = savedToken(path)
 	}
 	if err := doctor.CheckCanary(*f.canary); err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy doctor: --canary: %v\n", err)

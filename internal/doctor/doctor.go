@@ -54,8 +54,12 @@
 //   - HTTP proxies are honoured as the go command honours them
 //     (Options.Proxy, http.ProxyFromEnvironment by default), and
 //     credentials are added as the go command adds them: basic auth from
-//     the URL's user information, and complete netrc entries over https when
-//     GOAUTH includes netrc. GOAUTH commands are not run.
+//     the URL's user information, complete netrc entries over https when
+//     GOAUTH includes netrc, and else, when GOAUTH holds "modproxy auth",
+//     the token Options.ModproxyAuth returns for the URL (https only).
+//     Other GOAUTH commands are not run. A proxy that answers 401 gets a
+//     finding saying which source supplies credentials and whether they
+//     were accepted.
 //
 // The package has no mutable package-level state.
 package doctor
@@ -241,6 +245,12 @@ type Options struct {
 	SumDBKey func(name string) (string, error)
 	// LookPath finds a GOAUTH command. Default exec.LookPath.
 	LookPath func(string) (string, error)
+	// ModproxyAuth returns the token that modproxy's GOAUTH helper
+	// ("modproxy auth" in GOAUTH) would send with a request for rawURL,
+	// "" when it has none; the CLI reads the credentials saved by
+	// modproxy login. Nil: the helper's credentials are not consulted.
+	// The token is sent to the proxy it is meant for, never shown.
+	ModproxyAuth func(rawURL string) (string, error)
 }
 
 func (o Options) withDefaults() Options {

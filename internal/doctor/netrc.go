@@ -179,17 +179,26 @@ func (n netrcFile) credentialFor(u *url.URL) (netrcEntry, bool) {
 	}
 }
 
-// addCredentials sets basic auth on req as the go command would.
+// addCredentials sets the credentials the go command would send on req
+// (the URL's, netrc's, then modproxy's GOAUTH helper's) and says which,
+// never the secret.
 func (c *checker) addCredentials(req *http.Request) string {
 	if req.URL.User != nil {
 		return "basic auth from the URL"
 	}
-	if !c.auth.Netrc || c.auth.Off {
+	if c.auth.Off {
 		return ""
 	}
-	if e, ok := c.netrc.credentialFor(req.URL); ok {
+	if e, ok := c.netrc.credentialFor(req.URL); ok && c.auth.Netrc {
 		req.SetBasicAuth(e.Login, e.Password)
 		return "basic auth from netrc machine " + e.Machine
+	}
+	if req.URL.Scheme != "https" {
+		return ""
+	}
+	if tok, _ := c.helperToken(req.URL.String()); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return "a bearer token from GOAUTH " + c.modproxyAuthCmd() + " (modproxy login)"
 	}
 	return ""
 }

@@ -48,11 +48,13 @@ const (
 
 // httpResult is what one probe request saw.
 type httpResult struct {
-	URL     string // redacted
-	Via     string // HTTP proxy used, redacted; "" when none
-	Auth    string // which credentials were sent, never the secret
-	IsFile  bool   // a file:// URL: no network steps
-	Latency time.Duration
+	URL  string // redacted
+	Via  string // HTTP proxy used, redacted; "" when none
+	Auth string // which credentials were sent, never the secret
+	// Challenge is the WWW-Authenticate of a 401 (bounded, one line).
+	Challenge string
+	IsFile    bool // a file:// URL: no network steps
+	Latency   time.Duration
 
 	DNSHost   string
 	DNSAddrs  []string
@@ -319,6 +321,9 @@ func (p *prober) get(ctx context.Context, u *url.URL) *httpResult {
 	if err == nil {
 		r.Status = resp.StatusCode
 		r.ContentType = resp.Header.Get("Content-Type")
+		if resp.StatusCode == http.StatusUnauthorized {
+			r.Challenge = challengeOf(resp)
+		}
 		if resp.Request != nil && resp.Request.URL.String() != u.String() {
 			r.FinalURL = resp.Request.URL.Redacted()
 		}
@@ -567,6 +572,7 @@ func certName(cert *x509.Certificate) string {
 // reportHTTP reports the HTTP answer to the canary: status, latency and
 // protocol, then the checksum database support of the proxy.
 func (c *checker) reportHTTP(pp *proxyProbe, name string) {
+	defer c.reportAuth(pp, name)
 	e, r := pp.Entry, pp.List
 	stops := `the go command stops here instead of trying the next entry (",")`
 	if e.AnyError() {

@@ -357,7 +357,7 @@ func (r *Runner) Run(ctx context.Context, plan Plan, actor, reason string) (Resu
 		res.Evicted = append(res.Evicted, it)
 		res.Bytes += moved
 		r.Metrics.GCEvicted(it.Reason, moved)
-		_ = r.Audit.Record(audit.Event{Actor: actor, Action: "evict", Target: it.Module + "@" + it.Version,
+		_ = r.Audit.RecordContext(ctx, audit.Event{Actor: actor, Action: "evict", Target: it.Module + "@" + it.Version,
 			Reason: it.Reason + "; " + reason + "; trash " + batch.ID(), Bytes: moved, Hashes: hashes})
 	}
 	for mod := range modules {

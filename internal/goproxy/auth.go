@@ -1,6 +1,7 @@
 package goproxy
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/modproxy/modproxy/internal/access"
@@ -21,28 +22,50 @@ func (e *authError) Unwrap() error         { return e.err }
 func (e *authError) Class() errclass.Class { return errclass.Unauthenticated }
 
 // authenticate establishes the identity of r when authentication is
-// required, recording its name for the access log. It answers the request
-// itself (401, logged) and returns false when there is none.
-func (h *Handler) authenticate(w *recorder, r *http.Request) (*http.Request, bool) {
+// required, keeping it in the recorder (for the access log, the grant
+// check and the service's context; no copy of the request). It answers
+// the request itself (401, logged) and returns false when there is none.
+func (h *Handler) authenticate(w *recorder, r *http.Request) bool {
 	id, err := h.access.Authenticate(r)
 	if err != nil {
 		h.log.Info("authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		h.serveError(w, r, artifact.Request{}, &authError{err: err})
-		return r, false
+		return false
 	}
-	w.identity = id.Name
-	return r.WithContext(access.NewContext(r.Context(), id)), true
+	w.identity, w.id = id.Name, &id
+	return true
+}
+
+// identityOrZero is the identity authenticate established, the zero
+// Identity without one.
+func (w *recorder) identityOrZero() access.Identity {
+	if w.id == nil {
+		return access.Identity{}
+	}
+	return *w.id
+}
+
+// serviceContext is the context the cache service gets for r: with the
+// identity (access.NewContext, for audit records of a fill) when there is
+// one.
+func serviceContext(w *recorder, r *http.Request) context.Context {
+	if w.id == nil {
+		return r.Context()
+	}
+	return access.NewContextOf(r.Context(), w.id)
 }
 
 // mayRead reports whether the request's identity may read req (always when
 // authentication is off). Checksum database paths are readable by every
 // authenticated identity.
-func (h *Handler) mayRead(r *http.Request, req artifact.Request) bool {
+func (h *Handler) mayRead(w *recorder, req artifact.Request) bool {
 	if h.access == nil || req.Kind == artifact.SumDB {
 		return true
 	}
-	id, _ := access.FromContext(r.Context())
-	return h.access.Allowed(id, access.ScopeRead, h.namespace, req.Module)
+	if w.id == nil {
+		return false
+	}
+	return h.access.Allowed(*w.id, access.ScopeRead, h.namespace, req.Module)
 }
 
 // hiddenMiss is the answer to a module the identity may not read: the

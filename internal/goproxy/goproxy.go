@@ -34,6 +34,7 @@ import (
 	"github.com/modproxy/modproxy/internal/access"
 	"github.com/modproxy/modproxy/internal/accesslog"
 	"github.com/modproxy/modproxy/internal/artifact"
+	"github.com/modproxy/modproxy/internal/clients"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/hosted"
 	"github.com/modproxy/modproxy/internal/metrics"
@@ -88,6 +89,10 @@ type Options struct {
 	// /sumdb-hosted/ (the checksum database protocol); with Access, only
 	// to identities that may read every private module here.
 	HostedLog http.Handler
+	// Clients, when set, counts every protocol request per identity
+	// (requests, bytes, last seen, last module); one Tracker may be shared
+	// by several handlers.
+	Clients *clients.Tracker
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -111,6 +116,7 @@ type Handler struct {
 	publishToken string
 	maxPublish   int64
 	hostedLog    http.Handler
+	clients      *clients.Tracker
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -131,6 +137,7 @@ func New(opts Options) *Handler {
 		access:    opts.Access,
 		namespace: opts.Namespace,
 		dl:        opts.Toolchains,
+		clients:   opts.Clients,
 
 		publisher:    opts.Publisher,
 		publishToken: opts.PublishToken,
@@ -177,6 +184,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.observe != nil {
 			h.observe(rec.outcome, rec.status, rec.bytes)
 		}
+		h.clients.Observe(rec.identity, rec.module, rec.bytes, end)
 	}
 	accesslog.Log(r.Context(), h.log, &accesslog.Entry{Time: end, Method: r.Method, Path: r.URL.Path, Status: rec.status,
 		Bytes: rec.bytes, Duration: end.Sub(start), Cache: string(rec.outcome), Remote: remoteHost(r.RemoteAddr), Identity: rec.identity, Level: logLevel(r.URL.Path)})
@@ -206,11 +214,8 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, hosted.APIPrefix) {
-		var ok bool
-		if h.access != nil {
-			if r, ok = h.authenticate(w, r); !ok {
-				return
-			}
+		if h.access != nil && !h.authenticate(w, r) {
+			return
 		}
 		h.servePublish(w, r)
 		return
@@ -222,8 +227,7 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	}
 	p := r.URL.Path
 	if h.access != nil && p != "/healthz" && p != "/readyz" {
-		var ok bool
-		if r, ok = h.authenticate(w, r); !ok {
+		if !h.authenticate(w, r) {
 			return
 		}
 	}
@@ -304,12 +308,12 @@ func (h *Handler) serveSumDB(w *recorder, r *http.Request, rest string) {
 }
 
 func (h *Handler) serveArtifact(w *recorder, r *http.Request, req artifact.Request) {
-	w.kind = req.Kind
-	if !h.mayRead(r, req) {
+	w.kind, w.module = req.Kind, req.Module
+	if !h.mayRead(w, req) {
 		h.serveError(w, r, req, &hiddenMiss{key: req.Key})
 		return
 	}
-	res, err := h.svc.Get(r.Context(), req)
+	res, err := h.svc.Get(serviceContext(w, r), req)
 	if err != nil {
 		h.serveError(w, r, req, err)
 		return
@@ -494,6 +498,10 @@ type recorder struct {
 	wrote   bool
 	// identity is the authenticated identity's name ("" with auth off).
 	identity string
+	// id is the authenticated identity (nil with auth off).
+	id *access.Identity
+	// module is the module path of the request, when it names one.
+	module string
 }
 
 func (r *recorder) WriteHeader(code int) {

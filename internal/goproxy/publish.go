@@ -138,7 +138,7 @@ func readPart(p *multipart.Part, max int64) ([]byte, error) {
 // itself when no one may. It returns the identity's name.
 func (h *Handler) mayPublish(w *recorder, r *http.Request, path string) (string, bool) {
 	if h.access != nil { // authenticated by serve already
-		id, _ := access.FromContext(r.Context())
+		id := w.identityOrZero()
 		if !h.access.Allowed(id, access.ScopePublish, h.namespace, path) {
 			textError(w, http.StatusForbidden, fmt.Sprintf("forbidden: %s may not publish %s here (needs the publish scope for it)", id.Name, path))
 			return "", false
@@ -189,7 +189,7 @@ const hostedLogPrefix = "/sumdb-hosted"
 // sees it; others get the answer of a missing path.
 func (h *Handler) serveHostedLog(w *recorder, r *http.Request) {
 	if h.access != nil {
-		id, _ := access.FromContext(r.Context())
+		id := w.identityOrZero()
 		if !h.access.Allowed(id, access.ScopeRead, h.namespace, "") || len(id.Grant.Match) > 0 {
 			textError(w, http.StatusNotFound, "not found: "+strings.TrimPrefix(r.URL.Path, "/"))
 			return

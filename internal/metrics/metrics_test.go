@@ -147,6 +147,11 @@ func TestEveryRecorder(t *testing.T) {
 		{"WebhookDelivery", func() { m.WebhookDelivery("w", false) }, map[string]float64{`modproxy_webhook_deliveries_total{result="failed",webhook="w"}`: 1}},
 		{"WebhookDropped", func() { m.WebhookDropped("w") }, map[string]float64{`modproxy_webhook_dropped_total{webhook="w"}`: 1}},
 		{"WebhookRetry", func() { m.WebhookRetry("w") }, map[string]float64{`modproxy_webhook_retries_total{webhook="w"}`: 1}},
+		{"ClientFunc", func() {
+			m.ClientFunc(func() []ClientSample { return []ClientSample{{Identity: "ci", Requests: 2, Bytes: 9}} })
+		}, map[string]float64{
+			`modproxy_client_requests_total{identity="ci"}`: 2, `modproxy_client_bytes_total{identity="ci"}`: 9,
+		}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)
@@ -294,4 +299,25 @@ func presetPolicy(ns string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+func TestClientFunc(t *testing.T) {
+	m := New()
+	m.ClientFunc(func() []ClientSample {
+		return []ClientSample{{Identity: "team-a", Requests: 3, Bytes: 1200}, {Identity: "anonymous", Requests: 1}}
+	})
+	m.ClientFunc(func() []ClientSample { return nil }) // ignored
+	got := scrape(t, m)
+	for name, want := range map[string]float64{
+		`modproxy_client_requests_total{identity="team-a"}`:    3,
+		`modproxy_client_bytes_total{identity="team-a"}`:       1200,
+		`modproxy_client_requests_total{identity="anonymous"}`: 1,
+		`modproxy_client_bytes_total{identity="anonymous"}`:    0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	var nilM *Metrics
+	nilM.ClientFunc(nil)
 }

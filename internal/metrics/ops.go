@@ -22,8 +22,9 @@ type ops struct {
 	freeBytes       prometheus.Gauge
 	minFreeBytes    prometheus.Gauge
 
-	storeOnce sync.Once // the store gauges become GaugeFuncs of storeSrc
-	storeSrc  atomic.Pointer[storeSource]
+	storeOnce   sync.Once // the store gauges become GaugeFuncs of storeSrc
+	clientsOnce sync.Once // registers the per-identity collector (clients.go)
+	storeSrc    atomic.Pointer[storeSource]
 }
 
 // storeSource is where the store gauges read their values at a scrape.

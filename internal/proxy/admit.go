@@ -127,7 +127,7 @@ func (s *Service) admit(ctx context.Context, req artifact.Request, source string
 	case err == nil, errors.Is(err, checksum.ErrPrivate):
 		return nil
 	case errclass.Of(err).Kind() == errclass.Integrity:
-		s.reject(req, source, size, h1, err, content)
+		s.reject(ctx, req, source, size, h1, err, content)
 	}
 	return err
 }
@@ -191,8 +191,9 @@ func (s *Service) storeVerified(ctx context.Context, key, h1 string, data []byte
 }
 
 // reject quarantines and audits canonical module content that failed
-// validation or verification.
-func (s *Service) reject(req artifact.Request, source string, size int64, h1 string, verr error, content func() io.Reader) {
+// validation or verification. The audit record names the identity ctx
+// carries (for a coalesced fill, the first requester's).
+func (s *Service) reject(ctx context.Context, req artifact.Request, source string, size int64, h1 string, verr error, content func() io.Reader) {
 	s.log.Error("rejected module content that failed checksum verification", "key", req.Key, "upstream", source, "err", verr)
 	hashes := map[string]string{}
 	if h1 != "" {
@@ -212,7 +213,7 @@ func (s *Service) reject(req artifact.Request, source string, size int64, h1 str
 			ev.Reason += "; kept in " + p
 		}
 	}
-	if err := s.opts.Audit.Record(ev); err != nil {
+	if err := s.opts.Audit.RecordContext(ctx, ev); err != nil {
 		s.log.Error("audit failed", "err", err)
 	}
 	if me != nil {

@@ -232,7 +232,7 @@ func (s *Service) fillSmall(ctx context.Context, req artifact.Request, resp *ups
 	if err := validateSmall(req, data); err != nil {
 		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
 		if req.Kind == artifact.Mod {
-			s.reject(req, resp.Source, int64(len(data)), "", ire, func() io.Reader { return bytes.NewReader(data) })
+			s.reject(ctx, req, resp.Source, int64(len(data)), "", ire, func() io.Reader { return bytes.NewReader(data) })
 		}
 		return storage.Info{}, ire
 	}
@@ -290,7 +290,7 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 	release()
 	if err != nil {
 		ire := &InvalidResponseError{Key: req.Key, Source: resp.Source, Err: err}
-		s.reject(req, resp.Source, n, "", ire, content)
+		s.reject(ctx, req, resp.Source, n, "", ire, content)
 		return storage.Info{}, ire
 	}
 	if err := s.admit(ctx, req, resp.Source, false, h1, n, content); err != nil {

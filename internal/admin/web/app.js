@@ -420,6 +420,19 @@
     2, 'No upstreams (cache-only)');
   }
 
+  // ---------- clients ----------
+
+  function renderClients(list) {
+    fill($('clients-body'), list.map((c) =>
+      el('tr', { 'data-testid': 'client', 'data-name': c.identity },
+        el('td', {}, el('code', {}, c.identity)),
+        el('td', { class: 'num', 'data-value': c.requests }, fmtInt(c.requests)),
+        el('td', { class: 'num', 'data-value': c.bytes }, fmtBytes(c.bytes)),
+        el('td', { title: c.last_seen, class: 'nowrap' }, fmtAgo(c.last_seen)),
+        el('td', {}, el('code', {}, c.last_module || '')))),
+    5, 'No protocol requests yet');
+  }
+
   // ---------- audit ----------
 
   function renderAudit(events) {
@@ -508,6 +521,7 @@
       ['status', () => api('/api/status').then(renderStatus)],
       ['stats', () => api('/api/stats').then(renderStats)],
       ['upstreams', () => api('/api/upstreams').then(renderUpstreams)],
+      ['clients', () => api('/api/clients').then(renderClients)],
       ['audit', () => api(auditPath()).then(renderAudit)],
       ['trash', () => api('/api/trash').then(renderTrash)],
       ['pins', () => api('/api/pins').then(renderPins)],
