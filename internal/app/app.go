@@ -278,6 +278,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		popts.Verifier = verifier
 	}
 	popts.Gate = proxy.NewVersionGate()
+	popts.Warm = cfg.Warm.Zips
 	svc = proxy.New(popts)
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)

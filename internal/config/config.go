@@ -72,6 +72,19 @@ type Config struct {
 	// routes, deny rules and list/latest freshness, sharing the store's
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
+
+	// Warm fills files ahead of the go command's requests for them.
+	Warm Warm `toml:"warm"`
+}
+
+// Warm configures warming.
+type Warm struct {
+	// Zips, when set, fills a module version's .info and .zip in the
+	// background after a miss of its .mod, and the .zip after a miss of its
+	// .info (the order in which the go command asks for them). It costs
+	// upstream traffic for the zips of versions whose go.mod alone is
+	// needed; off by default.
+	Zips bool `toml:"zips"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.
