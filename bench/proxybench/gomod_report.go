@@ -57,10 +57,14 @@ func upstreamText(u upstreamMetrics) string {
 func (r *results) gomodMarkdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	o := r.Options.GoMod
+	cold := "cold modproxy (fresh cache directory, `modproxy serve` with its defaults)"
+	if env := r.Options.ModproxyEnv; len(env) > 0 {
+		cold = "cold modproxy (fresh cache directory, `modproxy serve` with its defaults and `" + strings.Join(env, " ") + "`)"
+	}
 	// configs names the configurations of a round in report order.
 	configs := []struct{ key, name string }{
 		{cfgDirect, "straight from the upstream (GOPROXY = the upstream, the go command's defaults)"},
-		{cfgCold, "cold modproxy (fresh cache directory, `modproxy serve` with its defaults)"},
+		{cfgCold, cold},
 		{cfgWarm, "warm modproxy (the same process right after, fresh module cache)"},
 		{cfgFile, "`file://` GOPROXY over the cold run's cache/download (the limit for a warm proxy)"},
 	}

@@ -66,6 +66,7 @@ type options struct {
 	Rev             string        `json:"rev"`
 	Variants        []variant     `json:"variants"`
 	GoMod           gomodOptions  `json:"gomod"`
+	ModproxyEnv     []string      `json:"modproxy_env"` // KEY=VALUE for every modproxy process
 }
 
 func main() {
@@ -110,6 +111,13 @@ func run() int {
 	flag.StringVar(&o.Phases, "phases", "direct,fill,coalesce,hits,load,memory", "phases to run, comma-separated (load and memory need fill; gomod needs the network), or all: these and gomod")
 	flag.Func("gomod-project", "`DIR`: a project for the gomod phase (repeatable; default: -project)", func(s string) error {
 		o.GoMod.Projects = append(o.GoMod.Projects, s)
+		return nil
+	})
+	flag.Func("modproxy-env", "`KEY=VALUE`: an environment variable for every modproxy process, e.g. MODPROXY_WARM_ZIPS=true (repeatable)", func(s string) error {
+		if !strings.HasPrefix(s, "MODPROXY_") || !strings.Contains(s, "=") {
+			return fmt.Errorf("%q is not MODPROXY_KEY=VALUE", s)
+		}
+		o.ModproxyEnv = append(o.ModproxyEnv, s)
 		return nil
 	})
 	flag.IntVar(&o.GoMod.Rounds, "gomod-rounds", 3, "gomod phase: interleaved rounds of direct, cold, warm and file:// per project (the median is reported)")
@@ -279,7 +287,7 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.res.Machine.Modproxy = commit
-	b.mp = &modproxyRunner{bin: bin, tmp: b.tmp}
+	b.mp = &modproxyRunner{bin: bin, tmp: b.tmp, env: o.ModproxyEnv}
 	if b.up != nil {
 		b.mp.upstream, b.mp.sumdb = b.up.URL, b.db.Verifier
 	}

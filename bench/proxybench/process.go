@@ -141,6 +141,7 @@ type modproxyRunner struct {
 	tmp      string // where logs go
 	sumdb    string // replaces {sumdb} in a variant's flags
 	seq      int
+	env      []string // extra MODPROXY_* variables (-modproxy-env)
 }
 
 // variant is a named modproxy configuration measured in the fill phases.
@@ -185,7 +186,7 @@ func (m *modproxyRunner) startDefaults(cacheDir string) (*proc, error) {
 func (m *modproxyRunner) exec(args []string) (*proc, error) {
 	m.seq++
 	logPath := filepath.Join(m.tmp, fmt.Sprintf("modproxy-%02d.log", m.seq))
-	env := append(cleanEnv(), "MODPROXY_ADMIN_LISTEN=127.0.0.1:0")
+	env := append(append(cleanEnv(), "MODPROXY_ADMIN_LISTEN=127.0.0.1:0"), m.env...)
 	return startProc("modproxy", append([]string{m.bin}, args...), env, logPath, modproxyReady, 30*time.Second)
 }
 

@@ -308,6 +308,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		popts.Verifier = verifier
 	}
 	popts.Gate = proxy.NewVersionGate()
+	popts.Warm = cfg.Warm.Zips
 	svc = proxy.New(popts)
 	if srv.dl, err = newToolchains(cfg, copts, store, tempDir, cache, m, auditLog, log); err != nil {
 		return nil, err

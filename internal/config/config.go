@@ -84,6 +84,8 @@ type Config struct {
 	// Hosted are the module path patterns whose versions are published to
 	// this proxy (modproxy publish) instead of fetched. File only.
 	Hosted []Hosted `toml:"hosted"`
+	// Warm fills files ahead of the go command's requests for them.
+	Warm Warm `toml:"warm"`
 }
 
 // DL configures the mirror of the Go toolchain distribution site at /dl/
@@ -122,6 +124,19 @@ type Hosted struct {
 	// Namespace is where the modules are published and listed: "" (the
 	// default) the root, a [[namespace]]'s name, or "*" everywhere.
 	Namespace string `toml:"namespace"`
+}
+
+// Warm configures warming.
+type Warm struct {
+	// Zips, when set, fills a module version's .info and .zip in the
+	// background after a miss of its .mod, and the .zip after a miss of its
+	// .info (the order in which the go command asks for them). A cold
+	// `go mod download` took 0.88x the time straight from the upstream
+	// instead of 1.51x, for 2 % more upstream bytes (the zips of versions
+	// whose go.mod alone is needed). Off by default for now: it also
+	// fetches, verifies and (when bad) quarantines files no client asked
+	// for.
+	Zips bool `toml:"zips"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.

@@ -512,3 +512,18 @@ func TestDurationNumbersInTables(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmZipsDefault: warming is off by default and the environment turns
+// it on.
+func TestWarmZipsDefault(t *testing.T) {
+	c := Default()
+	if c.Warm.Zips {
+		t.Fatal("warm.zips is on by default, want off")
+	}
+	if err := c.ApplyEnv(func(k string) (string, bool) { return "true", k == "MODPROXY_WARM_ZIPS" }); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Warm.Zips {
+		t.Fatal("MODPROXY_WARM_ZIPS=true left warming off")
+	}
+}

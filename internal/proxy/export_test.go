@@ -6,3 +6,6 @@ package proxy
 func SetZipCheckHooks(s *Service, wait, check func(key string)) {
 	s.zipHooks.wait, s.zipHooks.check = wait, check
 }
+
+// WaitWarmups waits for the warmings started so far (Options.Warm) to end.
+func WaitWarmups(s *Service) { s.warmups.wg.Wait() }

@@ -123,6 +123,10 @@ type Options struct {
 	Supply *Supply
 	Logger *slog.Logger
 	Now    func() time.Time // default time.Now
+	// Warm, when set, fills a module version's .info and .zip in the
+	// background after a miss of its .mod (and the .zip after a miss of its
+	// .info); see Service.warm.
+	Warm bool
 }
 
 // Verifier checks a hash against a checksum database; see package checksum
@@ -208,7 +212,8 @@ type Service struct {
 	closing   chan struct{}
 	closeOne  sync.Once
 	sumPre    *sumPrefetches
-	refreshed refreshes                              // refresh.go
+	refreshed refreshes // refresh.go
+	warmups   *warmups
 	zipSlots  chan struct{}                          // see zipSlot
 	zipHooks  struct{ wait, check func(key string) } // tests only
 	supply    *supply                                // nil: no supply-chain policy
@@ -235,7 +240,7 @@ func New(opts Options) *Service {
 	if opts.Events == nil {
 		opts.Events = event.Discard{}
 	}
-	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock, sumPre: newSumPrefetches(), zipSlots: make(chan struct{}, opts.ZipChecks)}
+	s := &Service{opts: opts, log: opts.Logger, neg: negCache{m: map[string]negEntry{}}, hashes: hashCache{m: map[string]*hashEntry{}}, mem: memCache{m: map[string]*memEntry{}}, closing: make(chan struct{}), gate: opts.Gate, realClock: realClock, sumPre: newSumPrefetches(), warmups: newWarmups(), zipSlots: make(chan struct{}, opts.ZipChecks)}
 	for k := artifact.List; k < artifact.Kind(len(s.kinds)); k++ {
 		s.kinds[k] = metrics.NewKindCounters(opts.Metrics, k.String())
 	}
@@ -276,13 +281,14 @@ func (s *Service) cacheOnly(ctx context.Context) bool {
 }
 
 // Close waits for background revalidations and detached fills to finish
-// and cancels checksum database prefetches (and waits for them); fills
-// asked for afterwards fail.
+// and cancels checksum database prefetches and warmings (and waits for
+// them); fills asked for afterwards fail.
 func (s *Service) Close() {
 	s.bgMu.Lock()
 	s.closeOne.Do(func() { close(s.closing) })
 	s.bgMu.Unlock()
 	s.sumPre.cancel()
+	s.warmups.cancel()
 	s.bg.Wait()
 }
 
@@ -511,6 +517,7 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 		return nil, nerr
 	}
 	s.sumPrefetchFor(ctx, req)
+	s.warmFor(ctx, req)
 	return s.fillAndOpen(ctx, req)
 }
 

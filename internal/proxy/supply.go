@@ -459,6 +459,14 @@ func (s *Service) sumPrefetchFor(ctx context.Context, req artifact.Request) {
 	}
 }
 
+// warmFor is s.warm(req) unless ctx is the policy's own read of a .info
+// time: reading a list's times must not fill every listed version's zip.
+func (s *Service) warmFor(ctx context.Context, req artifact.Request) {
+	if ctx.Value(timesOnlyKey{}) == nil {
+		s.warm(req)
+	}
+}
+
 // hides reports whether the policy may leave versions out of lists.
 func (u *supply) hides() bool { return u.p.MinAge > 0 || u.p.HideVulnerable }
 
