@@ -60,6 +60,9 @@ func redactConfig(cfg config.Config) config.Config {
 	secret(&cfg.Cluster.RedisPassword)
 	cfg.Webhooks = redactWebhooks(cfg.Webhooks, hidden)
 	cfg.Upstream = upstream.RedactList(cfg.Upstream)
+	if cfg.DL.Source != "" {
+		cfg.DL.Source = upstream.RedactURL(cfg.DL.Source)
+	}
 	redactRoutes := func(rs []config.Route) []config.Route {
 		rs = slices.Clone(rs)
 		for i := range rs {

@@ -24,18 +24,19 @@ func TestStatusConfigHidesSecrets(t *testing.T) {
 		Routes: []config.Route{{Match: "x.example", Upstream: "https://u:pw-nsroute@x.example"}}}}
 	cfg.SumDB = []string{"sum.example+abcd+KEY https://u:pw-sumdb@db.example/"}
 	cfg.Webhooks = []config.Webhook{{URL: "https://u:pw-hookurl@hooks.example/x?token=tok-hookquery", Secret: "sk-hook"}}
+	cfg.DL.Source = "https://u:pw-dlsite@dl.example/dl"
 	orig := cfg.Routes[0].Upstream
 
 	data, err := json.Marshal(redactedConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"pw-root", "tok-admin", "ak-s3", "sk-s3", "pw-redis", "pw-route", "pw-ns", "pw-nsroute", "pw-sumdb", "pw-hookurl", "tok-hookquery", "sk-hook"} {
+	for _, secret := range []string{"pw-root", "tok-admin", "ak-s3", "sk-s3", "pw-redis", "pw-route", "pw-ns", "pw-nsroute", "pw-sumdb", "pw-hookurl", "tok-hookquery", "sk-hook", "pw-dlsite"} {
 		if strings.Contains(string(data), secret) {
 			t.Errorf("status config shows %q: %s", secret, data)
 		}
 	}
-	for _, kept := range []string{"up.example", "corp.example", "dev.example", "db.example", "sum.example+abcd+KEY", "hooks.example/x"} {
+	for _, kept := range []string{"up.example", "corp.example", "dev.example", "db.example", "sum.example+abcd+KEY", "hooks.example/x", "dl.example/dl"} {
 		if !strings.Contains(string(data), kept) {
 			t.Errorf("status config lost %q: %s", kept, data)
 		}

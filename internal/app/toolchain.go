@@ -6,6 +6,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/goproxy"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/storage"
@@ -19,7 +20,7 @@ import (
 // upstreams' client settings (connect, header and whole-fetch timeouts),
 // its bodies bounded by dl.max_size.
 func newToolchains(cfg config.Config, copts proxyclient.Options, store storage.Store, tempDir string, idx toolchain.Index,
-	m *metrics.Metrics, a *audit.Log, log *slog.Logger) (*toolchain.Service, error) {
+	m *metrics.Metrics, a *audit.Log, events event.Sink, log *slog.Logger) (*toolchain.Service, error) {
 	if cfg.DL.Source == "" {
 		return nil, nil
 	}
@@ -32,7 +33,7 @@ func newToolchains(cfg config.Config, copts proxyclient.Options, store storage.S
 	return toolchain.New(toolchain.Options{
 		Site: site, Store: store, TempDir: tempDir,
 		TTL: cfg.ListingTTL(), StaleIfError: time.Duration(cfg.Cache.StaleIfError), MaxSize: int64(cfg.DL.MaxSize),
-		Offline: cfg.Offline, Metrics: m, Index: idx, Audit: a, Logger: log,
+		Offline: cfg.Offline, Metrics: m, Index: idx, Audit: a, Events: events, Logger: log,
 	}), nil
 }
 
