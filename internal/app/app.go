@@ -46,6 +46,7 @@ import (
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
 	"github.com/modproxy/modproxy/internal/upstream/resilient"
+	"github.com/modproxy/modproxy/internal/vulndb"
 )
 
 // Version is set by the cli from build information.
@@ -92,6 +93,7 @@ type Server struct {
 	access     *access.Service // tokens and certificate mappings
 	watcher    *access.Watcher // reloads access's tokens; closed by Close
 	tls        *tlsconf.Config // nil: plain HTTP
+	vuln       *vulndb.DB      // served at /vuln/; refreshed by RunBackground
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -279,10 +281,13 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
+	if srv.vuln, err = openVulnDB(cfg, store, copts, log, m); err != nil {
+		return nil, err
+	}
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
-	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn})
+	h := goproxy.New(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Vuln: srv.vuln})
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -293,7 +298,7 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 			}
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
-				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name}))
+				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name, Vuln: srv.vuln}))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -494,6 +499,7 @@ func (s *Server) RunBackground(ctx context.Context) {
 		s.upstreams.startProbes(ctx, d, s.probePath())
 	}
 	s.cache.Start(ctx)
+	s.vuln.Run(ctx, s.bg)
 }
 
 // stopBackground stops what RunBackground started and waits for it.

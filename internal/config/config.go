@@ -72,6 +72,20 @@ type Config struct {
 	// routes, deny rules and list/latest freshness, sharing the store's
 	// immutable content. File only.
 	Namespaces []Namespace `toml:"namespace"`
+
+	// Vuln configures the vulnerability database served under /vuln/.
+	Vuln Vuln `toml:"vuln"`
+}
+
+// Vuln configures the vulnerability database mirror.
+type Vuln struct {
+	// Source is the URL of a Go vulnerability database (the vulndb API)
+	// to mirror; empty means no mirror (a database imported with
+	// `modproxy vuln import` is still served).
+	Source string `toml:"source"`
+	// Refresh is the interval between refreshes of the mirror (the first
+	// one runs at start-up).
+	Refresh Duration `toml:"refresh"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.
@@ -401,6 +415,7 @@ func Default() Config {
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
 		},
+		Vuln: Vuln{Refresh: Duration(time.Hour)},
 	}
 }
 
@@ -850,6 +865,12 @@ func (c *Config) Validate() error {
 	if c.Fetch.MaxZipSize <= 0 {
 		return &Error{Key: "fetch.max_zip_size", Err: errors.New("must be positive")}
 	}
+	if c.Vuln.Refresh <= 0 {
+		return &Error{Key: "vuln.refresh", Err: errors.New("must be positive")}
+	}
+	if s := c.Vuln.Source; s != "" && !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return &Error{Key: "vuln.source", Err: fmt.Errorf("%q: want the http(s) URL of a Go vulnerability database", s)}
+	}
 	return c.validateAuth()
 }
 
@@ -882,7 +903,7 @@ func (c *Config) validateAuth() error {
 
 func validNamespace(n string) bool {
 	switch n {
-	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics":
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "vuln":
 		return false
 	}
 	for _, r := range n {

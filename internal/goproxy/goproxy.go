@@ -1,5 +1,6 @@
 // Package goproxy is the HTTP face of modproxy: the GOPROXY protocol
-// (module paths and /sumdb/NAME/...), health endpoints and the access log.
+// (module paths and /sumdb/NAME/...), the vulnerability database (/vuln/),
+// health endpoints and the access log.
 //
 // It maps the domain's error classes (package errclass) to HTTP, in one
 // table (answers), and nothing else decides statuses:
@@ -68,6 +69,8 @@ type Options struct {
 	// module answers like a missing one (404).
 	Access    *access.Service
 	Namespace string
+	// Vuln, when set, is served under /vuln/ (nil: 404 there).
+	Vuln VulnDB
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -83,6 +86,7 @@ type Handler struct {
 	durations durationTimers
 	access    *access.Service
 	namespace string
+	vuln      VulnDB
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -102,6 +106,7 @@ func New(opts Options) *Handler {
 		parsed:    artifact.NewParseCache(),
 		access:    opts.Access,
 		namespace: opts.Namespace,
+		vuln:      opts.Vuln,
 	}
 	if opts.Metrics != nil {
 		h.metricsH = opts.Metrics.Handler()
@@ -213,6 +218,10 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	}
 	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
 		h.serveSumDB(w, r, rest)
+		return
+	}
+	if rest, ok := strings.CutPrefix(p, "/vuln/"); ok {
+		h.serveVuln(w, r, rest)
 		return
 	}
 	req, err := h.parsed.Parse(strings.TrimPrefix(p, "/"))

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +39,8 @@ type Metrics struct {
 	trashBytes     prometheus.Gauge
 	coordFallback  prometheus.Counter
 	storeFull      *prometheus.CounterVec
-	ops            *ops // ops.go
+	ops            *ops      // ops.go
+	vulnOnce       sync.Once // vuln.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime

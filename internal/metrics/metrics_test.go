@@ -132,6 +132,9 @@ func TestEveryRecorder(t *testing.T) {
 			`modproxy_store_bytes`: 42, `modproxy_store_objects`: 3, `modproxy_trash_bytes`: 9,
 		}},
 		{"CoordFallback", m.CoordFallback, map[string]float64{`modproxy_coordination_fallbacks_total`: 1}},
+		{"VulnFuncs", func() { m.VulnFuncs(func() float64 { return 90 }, func() float64 { return 2 }) }, map[string]float64{
+			`modproxy_vuln_data_age_seconds`: 90, `modproxy_vuln_refresh_failures_total`: 2,
+		}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)

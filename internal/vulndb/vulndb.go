@@ -97,6 +97,7 @@ type DB struct {
 	admitMu  sync.Mutex   // serializes admissions
 	lastOK   atomic.Int64 // unix nanoseconds of the last successful refresh or admission; 0: none
 	failures atomic.Int64
+	started  time.Time
 }
 
 // New returns a DB; it reads nothing until Load.
@@ -113,7 +114,7 @@ func New(opts Options) *DB {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &DB{opts: opts, log: opts.Logger}
+	return &DB{opts: opts, log: opts.Logger, started: opts.Now()}
 }
 
 // pointer is the content of vuln/current.
@@ -304,15 +305,15 @@ func (d *DB) Status() Status {
 	return s
 }
 
-// Age is the time since the last successful refresh or admission (the
-// data's age as modproxy_vuln_data_age_seconds reports it); ok is false
-// when there is no database.
-func (d *DB) Age() (age time.Duration, ok bool) {
+// Age is the time since the last successful refresh or admission of the
+// data served (modproxy_vuln_data_age_seconds), or since New while there
+// is none.
+func (d *DB) Age() time.Duration {
 	n := d.lastOK.Load()
 	if n == 0 || d.cur.Load() == nil {
-		return 0, false
+		return d.now().Sub(d.started)
 	}
-	return d.now().Sub(time.Unix(0, n)), true
+	return d.now().Sub(time.Unix(0, n))
 }
 
 // Failures is the number of failed refreshes and imports since start.

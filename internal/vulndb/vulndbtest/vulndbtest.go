@@ -124,6 +124,8 @@ func osv(e Entry) map[string]any {
 		"summary":        e.Summary,
 		"details":        e.Summary,
 		"affected":       affected,
+		// govulncheck's text report prints it (and needs it).
+		"database_specific": map[string]string{"url": "https://vulndb.test.example/" + e.ID},
 	}
 }
 
