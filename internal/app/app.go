@@ -169,6 +169,9 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 		started: time.Now(), traffic: traffic, bg: background.New(log)}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
+	if srv.vuln, err = openVulnDB(cfg, store, copts, log, m); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if !built {
 			if srv.watcher != nil {
@@ -281,9 +284,6 @@ func New(cfg config.Config, log *slog.Logger, info Info) (*Server, error) {
 	}
 	popts.Gate = proxy.NewVersionGate()
 	svc = proxy.New(popts)
-	if srv.vuln, err = openVulnDB(cfg, store, copts, log, m); err != nil {
-		return nil, err
-	}
 	observe := func(o proxy.Outcome, status int, bytes int64) {
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
