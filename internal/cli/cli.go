@@ -58,6 +58,7 @@ func commands() []*command {
 		tokenCommand(),
 		loginCommand(),
 		authCommand(),
+		vulnCommand(),
 		versionCommand(),
 	}
 }
