@@ -88,3 +88,39 @@ func TestGovulncheck(t *testing.T) {
 		}
 	}
 }
+
+// TestVulnImport: modproxy vuln import admits the database archive into
+// the cache directory and the server serves it at /vuln/; a corrupt
+// archive is refused with exit status 1 and the database stays as it was.
+func TestVulnImport(t *testing.T) {
+	dir := t.TempDir()
+	files := vulndbtest.Build(t, vulnEntry)
+	good := filepath.Join(t.TempDir(), "vulndb.zip")
+	files.WriteZip(t, good)
+	modproxy := func(args ...string) (string, int) {
+		cmd := exec.Command(binary, append(args, "--cache-dir", dir, "--sumdb", "off")...)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	if out, code := modproxy("vuln", "import", good); code != 0 {
+		t.Fatalf("vuln import: exit %d\n%s", code, out)
+	}
+	corrupt := vulndbtest.Build(t, vulnEntry)
+	corrupt["ID/GO-2099-0042.json"] = []byte(`{"id": "GO-2099-0042", "affected": [{"package": {"name": "example.com/vulnerable"}, "ranges": [{"type": "SEMVER", "events": [{"fixed": "not a version"}]}]}]}`)
+	bad := filepath.Join(t.TempDir(), "bad.zip")
+	corrupt.WriteZip(t, bad)
+	if out, code := modproxy("vuln", "import", bad); code != 1 || !strings.Contains(out, "refused, nothing changed") {
+		t.Errorf("vuln import of a corrupt entry: exit %d\n%s", code, out)
+	}
+	srv := startServer(t, nil, "--cache-dir", dir, "--upstream", "off", "--sumdb", "off")
+	for name, want := range files {
+		if code, body := srv.get(t, "/vuln/"+name); code != 200 || string(body) != string(want) {
+			t.Errorf("GET /vuln/%s: %d %q, want %q", name, code, body, want)
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 // openVulnDB returns the vulnerability database of the store, mirroring
 // vuln.source when it is set, with its current generation loaded (a
 // generation that cannot be loaded is logged; the server starts without
-// it). Its metrics are exported when there is a source or a database.
+// it).
 func openVulnDB(cfg config.Config, st storage.Store, copts proxyclient.Options, log *slog.Logger, m *metrics.Metrics) (*vulndb.DB, error) {
 	opts := vulndb.Options{Store: st, Refresh: time.Duration(cfg.Vuln.Refresh), Logger: log}
 	if cfg.Vuln.Source != "" {
@@ -30,8 +30,15 @@ func openVulnDB(cfg config.Config, st storage.Store, copts proxyclient.Options, 
 	if err := db.Load(context.Background()); err != nil {
 		log.Error("vulnerability database not loaded; /vuln/ answers 404 until a refresh or import succeeds", "err", err)
 	}
+	// Exported from start (the shipped alert uses them); a server with
+	// neither a source nor a database has no data that could be stale: 0.
+	m.VulnFuncs(func() float64 {
+		if opts.Source == nil && db.Status().Generation == "" {
+			return 0
+		}
+		return db.Age().Seconds()
+	}, func() float64 { return float64(db.Failures()) })
 	if opts.Source != nil || db.Status().Generation != "" {
-		m.VulnFuncs(func() float64 { return db.Age().Seconds() }, func() float64 { return float64(db.Failures()) })
 		log.Info("vulnerability database served at /vuln/", "source", upstream.RedactURL(cfg.Vuln.Source), "refresh", time.Duration(cfg.Vuln.Refresh))
 	}
 	return db, nil
