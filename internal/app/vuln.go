@@ -59,3 +59,7 @@ func VulnImport(ctx context.Context, cfg config.Config, file string, log *slog.L
 	}
 	return db.Status(), nil
 }
+
+// VulnStatus reports the vulnerability database in use (for tests and the
+// admin API).
+func (s *Server) VulnStatus() vulndb.Status { return s.vuln.Status() }
