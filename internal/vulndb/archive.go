@@ -44,7 +44,8 @@ func (d *DB) Import(ctx context.Context, path string) error {
 
 func (d *DB) importArchive(ctx context.Context, path string) error {
 	if err := d.Load(ctx); err != nil {
-		return err
+		// An unreadable pointer or generation is what an import repairs.
+		d.log.Warn("vulnerability database: the current generation cannot be read; importing over it", "err", err)
 	}
 	zr, err := zip.OpenReader(path)
 	if err != nil {

@@ -360,3 +360,27 @@ func readFile(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestImportRepairsBrokenPointer: a pointer naming a generation that
+// cannot be read serves nothing, and an import replaces it.
+func TestImportRepairsBrokenPointer(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	if _, err := st.Put(ctx, "vuln/current", bytes.NewReader([]byte(`{"generation": "gone"}`))); err != nil {
+		t.Fatal(err)
+	}
+	db := vulndb.New(vulndb.Options{Store: st})
+	if err := db.Load(ctx); err == nil {
+		t.Fatal("Load of a pointer to a missing generation succeeded")
+	}
+	if _, _, err := db.Open(ctx, "index/db.json"); !errors.Is(err, vulndb.ErrNoDatabase) {
+		t.Fatalf("Open: %v, want ErrNoDatabase", err)
+	}
+	files := vulndbtest.Build(t, entryA(t0))
+	p := filepath.Join(t.TempDir(), "vulndb.zip")
+	files.WriteZip(t, p)
+	if err := db.Import(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	served(t, db, files)
+}
