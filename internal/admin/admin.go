@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -85,6 +86,7 @@ func New(opts Options) http.Handler {
 		static:   loadStatic(),
 	}
 	h.routes = h.apiRoutes()
+	maps.Copy(h.routes, h.advisoryRoutes())
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", h.serveAPI)
@@ -203,6 +205,9 @@ func (h *handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, ok := h.routes[r.URL.Path]
+	if !ok {
+		rt, ok = h.prefixRoute(r.URL.Path)
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such API endpoint")
 		return

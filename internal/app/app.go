@@ -48,6 +48,7 @@ import (
 	"github.com/modproxy/modproxy/internal/upstream"
 	"github.com/modproxy/modproxy/internal/upstream/proxyclient"
 	"github.com/modproxy/modproxy/internal/upstream/resilient"
+	"github.com/modproxy/modproxy/internal/vulndb"
 )
 
 // Version is set by the cli from build information.
@@ -99,6 +100,7 @@ type Server struct {
 	events     eventSink          // webhooks (events.go)
 	hosted     *hostedWiring      // nil: no [[hosted]]
 	clients    *clients.Tracker   // per-identity traffic (clients.go)
+	vuln       *vulndb.DB         // served at /vuln/; refreshed by RunBackground
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -189,6 +191,9 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		clients: newClients(m)}
 	srv.idx = idx
 	srv.idxRebuild = &indexRebuild{idx: idx, store: store, log: log, stale: stale}
+	if srv.vuln, err = openVulnDB(cfg, store, copts, log, m); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if !built {
 			if srv.watcher != nil {
@@ -317,7 +322,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		srv.traffic.Record(o == proxy.Hit || o == proxy.Stale, o == proxy.Miss || o == proxy.Coalesced, status >= 500, bytes)
 	}
 	h := goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: svc, Logger: log, MutableMaxAge: p.TTL, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(svc)), Observe: observe, Access: authn, Toolchains: srv.toolchains(),
-		Refresh: srv.protocolRefresh, Tokens: srv.access, Clients: srv.clients}, cfg))
+		Refresh: srv.protocolRefresh, Tokens: srv.access, Clients: srv.clients, Vuln: srv.vuln}, cfg))
 	var root http.Handler = h
 	if len(cfg.Namespaces) > 0 {
 		nsh := map[string]http.Handler{}
@@ -329,7 +334,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 			srv.namespaces = append(srv.namespaces, n)
 			nsh[ns.Name] = http.StripPrefix("/"+ns.Name, goproxy.New(srv.hosted.withHosted(goproxy.Options{Service: n.svc, Logger: log.With("namespace", ns.Name),
 				MutableMaxAge: n.ttl, Metrics: m, Ready: srv.idxRebuild.withIndex(ups.ready(n.svc)), Observe: observe, Access: authn, Namespace: ns.Name,
-				Refresh: srv.protocolRefresh, Tokens: srv.access, Clients: srv.clients}, cfg)))
+				Refresh: srv.protocolRefresh, Tokens: srv.access, Clients: srv.clients, Vuln: srv.vuln}, cfg)))
 		}
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -528,6 +533,7 @@ func (s *Server) RunBackground(ctx context.Context) {
 		s.upstreams.startProbes(ctx, d, s.probePath())
 	}
 	s.cache.Start(ctx)
+	s.vuln.Run(ctx, s.bg)
 }
 
 // stopBackground stops what RunBackground started and waits for it.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,7 +21,8 @@ type deps struct {
 }
 
 // WithAdvisories makes src the vulnerability data of the supply-chain
-// policy (without it, no version is vulnerable and none is a fix).
+// policy instead of the server's vulnerability database (vuln.source or
+// an imported one).
 func WithAdvisories(src policy.Source) Option { return func(d *deps) { d.advisories = src } }
 
 // WithEvents sends every notable event to sink too (besides [[webhook]]s).
@@ -37,8 +39,16 @@ func (s *Server) supplyPolicy(key, namespace string, c config.Policy) (*proxy.Su
 	if !p.On() {
 		return nil, nil
 	}
-	if p.NeedsAdvisories() && s.deps.advisories == nil {
-		s.log.Warn("supply-chain policy without vulnerability data: no version is vulnerable or a fix", "namespace", namespace, "vulnerable", p.Vulnerable.String())
+	src := s.deps.advisories
+	if src == nil && s.vuln != nil {
+		if p.NeedsAdvisories() && s.cfg.Vuln.Source == "" && s.vuln.Status().Generation == "" {
+			k := key + ".vulnerable"
+			if p.Vulnerable == policy.Off {
+				k = key + ".allow_fixes"
+			}
+			return nil, &config.Error{Key: k, Err: errors.New("needs vulnerability data: set vuln.source (a mirror) or import the database first (modproxy vuln import FILE)")}
+		}
+		src = s.vuln
 	}
 	now := time.Now()
 	for _, e := range p.Exempt {
@@ -49,7 +59,7 @@ func (s *Server) supplyPolicy(key, namespace string, c config.Policy) (*proxy.Su
 	s.metrics.PresetPolicy(namespace)
 	s.log.Info("supply-chain policy on", "namespace", namespace, "vulnerable", p.Vulnerable.String(), "min_age", p.MinAge,
 		"allow_fixes", p.AllowFixes, "retracted", p.Retracted.String(), "block_mod", p.BlockMod, "hide_vulnerable", p.HideVulnerable, "exemptions", len(p.Exempt))
-	return &proxy.Supply{Policy: p, Advisories: s.deps.advisories, Namespace: namespace, Events: s.events.Sink, Identity: identityName}, nil
+	return &proxy.Supply{Policy: p, Advisories: src, Namespace: namespace, Events: s.events.Sink, Identity: identityName}, nil
 }
 
 // policyOf translates a validated [policy] table into package policy's

@@ -56,11 +56,7 @@ func (s *Service) Modules(ctx context.Context, query string, limit int) ([]Modul
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	if err := s.indexReady(ctx); err != nil {
-		return nil, err
-	}
-	s.opts.Index.Flush()
-	vers, err := gc.Versions(s.opts.Index)
+	vers, err := s.Versions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +113,7 @@ type ModuleUsage struct {
 // TopModules returns the n modules that take the most bytes and the n
 // most served ones, largest first (ties in path order).
 func (s *Service) TopModules(ctx context.Context, n int) (bySize, byHits []ModuleUsage, err error) {
-	if err := s.indexReady(ctx); err != nil {
-		return nil, nil, err
-	}
-	s.opts.Index.Flush()
-	vers, err := gc.Versions(s.opts.Index)
+	vers, err := s.Versions(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -60,6 +60,7 @@ func commands() []*command {
 		authCommand(),
 		hookCommand(),
 		publishCommand(),
+		vulnCommand(),
 		versionCommand(),
 	}
 }

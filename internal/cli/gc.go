@@ -120,6 +120,11 @@ func (l localCache) Restore(ctx context.Context, id string) (admin.RestoreResult
 // withCache runs do on the cache administration of the configured cache
 // directory and prints its answer (JSON with jsonOut).
 func withCache(ctx context.Context, env Env, cf *configFlags, cmd string, jsonOut bool, do func(cacheAPI) (any, error)) int {
+	return withCacheWrite(ctx, env, cf, cmd, jsonOut, do, writeGC)
+}
+
+// withCacheWrite is withCache with the text output's writer.
+func withCacheWrite(ctx context.Context, env Env, cf *configFlags, cmd string, jsonOut bool, do func(cacheAPI) (any, error), write func(io.Writer, any)) int {
 	cfg, code := loadCacheConfig(ctx, env, cf, cmd)
 	if code != ExitOK {
 		return code
@@ -138,7 +143,7 @@ func withCache(ctx context.Context, env Env, cf *configFlags, cmd string, jsonOu
 		writeJSON(env.Stdout, out)
 		return ExitOK
 	}
-	writeGC(env.Stdout, out)
+	write(env.Stdout, out)
 	return ExitOK
 }
 
@@ -154,7 +159,7 @@ func writeJSON(w io.Writer, v any) {
 // in use included, a failure.
 func cacheExit(err error) int {
 	switch {
-	case errors.Is(err, cacheadmin.ErrInvalid), errors.Is(err, cacheadmin.ErrNotFound):
+	case errors.Is(err, cacheadmin.ErrInvalid), errors.Is(err, cacheadmin.ErrNotFound), errors.Is(err, admin.ErrNotFound):
 		return ExitUsage
 	default:
 		return ExitFailure

@@ -86,6 +86,8 @@ type Config struct {
 	Hosted []Hosted `toml:"hosted"`
 	// Warm fills files ahead of the go command's requests for them.
 	Warm Warm `toml:"warm"`
+	// Vuln configures the vulnerability database served under /vuln/.
+	Vuln Vuln `toml:"vuln"`
 }
 
 // DL configures the mirror of the Go toolchain distribution site at /dl/
@@ -137,6 +139,17 @@ type Warm struct {
 	// fetches, verifies and (when bad) quarantines files no client asked
 	// for.
 	Zips bool `toml:"zips"`
+}
+
+// Vuln configures the vulnerability database mirror.
+type Vuln struct {
+	// Source is the URL of a Go vulnerability database (the vulndb API)
+	// to mirror; empty means no mirror (a database imported with
+	// `modproxy vuln import` is still served).
+	Source string `toml:"source"`
+	// Refresh is the interval between refreshes of the mirror (the first
+	// one runs at start-up).
+	Refresh Duration `toml:"refresh"`
 }
 
 // Namespace is a named view of the proxy under /NAME/.
@@ -469,6 +482,7 @@ func Default() Config {
 		},
 		DL:     DL{MaxSize: ByteSize(1 << 30)},
 		Policy: Policy{Vulnerable: "off", Retracted: "off"},
+		Vuln:   Vuln{Refresh: Duration(time.Hour)},
 	}
 }
 
@@ -946,6 +960,12 @@ func (c *Config) Validate() error {
 	if err := c.validatePolicies(); err != nil {
 		return err
 	}
+	if c.Vuln.Refresh <= 0 {
+		return &Error{Key: "vuln.refresh", Err: errors.New("must be positive")}
+	}
+	if s := c.Vuln.Source; s != "" && !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return &Error{Key: "vuln.source", Err: fmt.Errorf("%q: want the http(s) URL of a Go vulnerability database", s)}
+	}
 	return c.validateAuth()
 }
 
@@ -995,7 +1015,7 @@ func (c *Config) validateAuth() error {
 
 func validNamespace(n string) bool {
 	switch n {
-	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "dl", "api", "sumdb-hosted":
+	case "", "sumdb", "cached-only", "healthz", "readyz", "metrics", "dl", "api", "sumdb-hosted", "vuln":
 		return false
 	}
 	for _, r := range n {

@@ -1,6 +1,7 @@
 // Package goproxy is the HTTP face of modproxy: the GOPROXY protocol
 // (module paths and /sumdb/NAME/...), the toolchain distribution site's
-// mirror (/dl/, dl.go), health endpoints and the access log.
+// mirror (/dl/, dl.go), the vulnerability database (/vuln/), health
+// endpoints and the access log.
 //
 // It maps the domain's error classes (package errclass) to HTTP, in one
 // table (answers), and nothing else decides statuses:
@@ -93,6 +94,8 @@ type Options struct {
 	// (requests, bytes, last seen, last module); one Tracker may be shared
 	// by several handlers.
 	Clients *clients.Tracker
+	// Vuln, when set, is served under /vuln/ (nil: 404 there).
+	Vuln VulnDB
 }
 
 // Handler serves the GOPROXY protocol. It is safe for concurrent use.
@@ -117,6 +120,7 @@ type Handler struct {
 	maxPublish   int64
 	hostedLog    http.Handler
 	clients      *clients.Tracker
+	vuln         VulnDB
 }
 
 // numKinds bounds the artifact kinds, for arrays indexed by kind.
@@ -137,6 +141,7 @@ func New(opts Options) *Handler {
 		access:    opts.Access,
 		namespace: opts.Namespace,
 		dl:        opts.Toolchains,
+		vuln:      opts.Vuln,
 		clients:   opts.Clients,
 
 		publisher:    opts.Publisher,
@@ -280,6 +285,10 @@ func (h *Handler) serve(w *recorder, r *http.Request) {
 	}
 	if rest, ok := strings.CutPrefix(p, "/sumdb/"); ok {
 		h.serveSumDB(w, r, rest)
+		return
+	}
+	if rest, ok := strings.CutPrefix(p, "/vuln/"); ok {
+		h.serveVuln(w, r, rest)
 		return
 	}
 	req, err := h.parsed.Parse(strings.TrimPrefix(p, "/"))

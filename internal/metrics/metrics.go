@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,7 @@ type Metrics struct {
 
 	policyDecisions *prometheus.CounterVec // policy.go
 	webhooks        *webhooks              // webhook.go
+	vulnOnce        sync.Once              // vuln.go
 }
 
 // New returns Metrics registered in a new registry, with the Go runtime

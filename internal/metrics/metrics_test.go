@@ -152,6 +152,9 @@ func TestEveryRecorder(t *testing.T) {
 		}, map[string]float64{
 			`modproxy_client_requests_total{identity="ci"}`: 2, `modproxy_client_bytes_total{identity="ci"}`: 9,
 		}},
+		{"VulnFuncs", func() { m.VulnFuncs(func() float64 { return 90 }, func() float64 { return 2 }) }, map[string]float64{
+			`modproxy_vuln_data_age_seconds`: 90, `modproxy_vuln_refresh_failures_total`: 2,
+		}},
 	}
 	covered := map[string]bool{"Handler": true, "Registry": true} // not recorders
 	before := scrape(t, m)

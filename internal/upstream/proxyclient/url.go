@@ -13,7 +13,9 @@ import (
 // requestURL returns the URL of path p below base. p is a protocol path
 // relative to a proxy base ("example.com/a/@v/list", "sumdb/NAME/latest"),
 // or a checksum database path relative to the database's own URL
-// ("lookup/M@V", "tile/...", "latest", "supported"; GOSUMDB="NAME+KEY URL").
+// ("lookup/M@V", "tile/...", "latest", "supported"; GOSUMDB="NAME+KEY URL"),
+// or a vulnerability database path relative to the database's URL
+// ("index/db.json", "index/modules.json", "ID/ID.json"; artifact.ParseVuln).
 // p is parsed (artifact.Parse, ParseSumDB, ParseSumDBPath) and the URL path
 // is built again from the module path and version with the protocol's
 // escaping only: module.EscapePath/EscapeVersion, then URL path escaping of
@@ -50,6 +52,9 @@ func escapedPath(p string) (string, error) {
 	if err != nil {
 		if dr, derr := artifact.ParseSumDBPath(p); derr == nil {
 			return escapedSumDBPath(dr)
+		}
+		if _, verr := artifact.ParseVuln(p); verr == nil {
+			return p, nil // validated: nothing in it needs escaping
 		}
 		return "", err
 	}

@@ -70,6 +70,10 @@ func TestRequestURL(t *testing.T) {
 		{"/db", "tile/8/1/000.p/5", "/db/tile/8/1/000.p/5"},
 		{"/db", "latest", "/db/latest"},
 		{"/db", "supported", "/db/supported"},
+		// A vulnerability database's URL (vuln.source).
+		{"/vulndb", "index/db.json", "/vulndb/index/db.json"},
+		{"", "index/modules.json", "/index/modules.json"},
+		{"/vulndb/", "ID/GO-2024-0001.json", "/vulndb/ID/GO-2024-0001.json"},
 		// A base with a path, with and without a trailing slash.
 		{"/ns/prod", "example.com/a/@v/list", "/ns/prod/example.com/a/@v/list"},
 		{"/ns/prod/", "example.com/a/@v/feat%2fx.info", "/ns/prod/example.com/a/@v/feat%252fx.info"},
@@ -117,6 +121,9 @@ func TestRequestURLRefusesInvalidPaths(t *testing.T) {
 		"lookup/../../admin@v1.0.0",
 		"tile/8/0/../../x",
 		"healthz",
+		"ID/../index/db.json",
+		"ID/GO-1%2f..%2fx.json",
+		"index/vulns.json",
 	} {
 		resp, err := c.Fetch(context.Background(), p)
 		if err == nil {
