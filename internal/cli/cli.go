@@ -58,6 +58,8 @@ func commands() []*command {
 		tokenCommand(),
 		loginCommand(),
 		authCommand(),
+		exportCommand(),
+		importCommand(),
 		versionCommand(),
 	}
 }
