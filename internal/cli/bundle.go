@@ -60,7 +60,7 @@ failed (nothing changed by a refusal), 2 on a usage or configuration error.`
 
 func exportCommand() *command {
 	return &command{
-		name: "export", args: "[PATH...]", summary: "write a verified bundle of cached modules for an air-gapped site", help: exportHelp,
+		name: "export", args: "[PATH...]", maxArgs: -1, summary: "write a verified bundle of cached modules for an air-gapped site", help: exportHelp,
 		setup: func(fs *flag.FlagSet) runFunc {
 			cf := addConfigFlags(fs, false)
 			var from, toolchains listFlags
@@ -156,15 +156,11 @@ func runExport(ctx context.Context, env Env, cf *configFlags, req app.ExportRequ
 
 func importCommand() *command {
 	return &command{
-		name: "import", summary: "verify a bundle and admit it into the cache", help: importHelp, args: "FILE",
+		name: "import", summary: "verify a bundle and admit it into the cache", help: importHelp, args: "FILE", minArgs: 1, maxArgs: 1,
 		setup: func(fs *flag.FlagSet) runFunc {
 			cf := addConfigFlags(fs, false)
 			dry := fs.Bool("dry-run", false, "verify and list what would change, changing nothing")
 			return func(ctx context.Context, env Env, args []string) int {
-				if len(args) != 1 {
-					fmt.Fprintln(env.Stderr, "modproxy import: want one bundle FILE; run 'modproxy import --help'")
-					return ExitUsage
-				}
 				return runImport(ctx, env, cf, args[0], *dry)
 			}
 		},
