@@ -111,7 +111,7 @@ func TestAirGap(t *testing.T) {
 		t.Errorf("the go command verified nothing against the checksum database: %v", err)
 	}
 
-	if !b.logged(`"path":"/sumdb/`+name+`/lookup/example.com/alpha@v1.0.0","status":200`) {
+	if !b.logged(`"path":"/sumdb/` + name + `/lookup/example.com/alpha@v1.0.0","status":200`) {
 		t.Errorf("B did not serve the checksum database lookups")
 	}
 
