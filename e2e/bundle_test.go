@@ -133,6 +133,16 @@ func TestAirGap(t *testing.T) {
 	if out := g.run(t, "mod", "verify"); !strings.Contains(out, "all modules verified") {
 		t.Errorf("go mod verify: %s", out)
 	}
+	// A new module cache, the checksum database cache at the newer tree:
+	// the first bundle's modules are verified in the newer tree.
+	g.freshModCache(t)
+	if err := os.Remove(filepath.Join(g.dir, "go.sum")); err != nil {
+		t.Fatal(err)
+	}
+	g.run(t, "mod", "download")
+	if out := g.run(t, "mod", "verify"); !strings.Contains(out, "all modules verified") {
+		t.Errorf("go mod verify: %s", out)
+	}
 	if strings.Contains(b.logs.String(), `"status":404`) {
 		t.Errorf("B answered 404 to the go command:\n%s", b.logs.String())
 	}

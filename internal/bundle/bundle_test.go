@@ -389,6 +389,13 @@ func TestSince(t *testing.T) {
 	if man2.Databases[0].Size <= man1.Databases[0].Size {
 		t.Fatalf("tree did not grow: %d then %d", man1.Databases[0].Size, man2.Databases[0].Size)
 	}
+	for _, m := range projectMods {
+		if !slices.ContainsFunc(man2.Members, func(mem bundle.Member) bool {
+			return mem.Key == "sumdb/"+name+"/lookup/"+m.Path+"@"+m.Version
+		}) {
+			t.Errorf("the --since bundle lacks the record of %s, proved in its tree", m.Path)
+		}
+	}
 	b := newCache(t)
 	b.importBundle(t, up, first)
 	b.importBundle(t, up, second)

@@ -48,7 +48,8 @@ type ExportOptions struct {
 	Versions []Version
 	All      bool
 	// Since, when set, is the manifest of an earlier bundle: what it held
-	// unchanged is left out.
+	// unchanged is left out (the records of its modules come again, proved
+	// in the new tree).
 	Since *Manifest
 	// Toolchains are toolchain versions ("go1.X.Y"): every "dl/" object
 	// whose name holds one is included. Every "vuln/" object always is.
@@ -104,7 +105,13 @@ func Export(ctx context.Context, opts ExportOptions, w io.Writer) (*Manifest, er
 	var public []Module
 	for _, v := range versions {
 		if opts.Since != nil {
-			if _, ok := opts.Since.module(v.Path, v.Version); ok {
+			// The earlier bundle has its files; its record comes again,
+			// proved in this bundle's tree, so that a client that has
+			// seen this tree can still verify it.
+			if m, ok := opts.Since.module(v.Path, v.Version); ok {
+				if !m.Private {
+					public = append(public, m)
+				}
 				continue
 			}
 		}

@@ -24,7 +24,11 @@
 // offline proxy serves describe one tree. The tiles are those the proofs of
 // every record in that tree need, at that tree's size (partial tiles of
 // its right edge included), and, for a bundle made with Since, those that
-// prove the earlier bundle's tree head consistent with it.
+// prove the earlier bundle's tree head consistent with it. A Since bundle
+// leaves out the members the earlier one held unchanged (module files,
+// complete tiles) but carries the records of the earlier bundle's modules
+// again, with its own tree head: a client that has seen the newer tree
+// verifies an old module in it.
 //
 // Members appear in this order: module files, tiles, lookups, vuln/ and
 // dl/ objects, the tree head, manifest.json. A reader needs nothing but the
