@@ -491,3 +491,64 @@ func findModule(m *bundle.Manifest, path string) (bundle.Module, bool) {
 	}
 	return bundle.Module{}, false
 }
+
+// TestSelect: --all takes every cached version (go.mod-only ones without a
+// zip), --namespace the cached versions of the modules a namespace served,
+// --from what the go.mod and go.sum reference.
+func TestSelect(t *testing.T) {
+	up := upstreamtest.New(t, projectMods)
+	a := newCache(t)
+	a.warm(t, up, projectMods...)
+	ctx := context.Background()
+	if err := a.store.Delete(ctx, "example.com/c/@v/v0.3.1.zip"); err != nil {
+		t.Fatal(err)
+	}
+	name, key := up.SumDB()
+	var buf bytes.Buffer
+	man, err := bundle.Export(ctx, bundle.ExportOptions{Store: a.store, DB: bundle.DB{Key: key, Trusted: a.trusted(t, name)}, All: true}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(man.Modules) != 3 {
+		t.Fatalf("--all: %+v", man.Modules)
+	}
+	if c, _ := findModule(man, "example.com/c"); slices.Contains(c.Files, "zip") || c.ZipHash != "" || c.ModHash == "" {
+		t.Errorf("go.mod-only version: %+v", c)
+	}
+	if _, err := bundle.Import(ctx, newCache(t).importOpts(up), bytes.NewReader(buf.Bytes())); err != nil {
+		t.Errorf("import of --all: %v", err)
+	}
+
+	_, err = bundle.Export(ctx, bundle.ExportOptions{Store: a.store, DB: bundle.DB{Key: key, Trusted: a.trusted(t, name)},
+		Versions: []bundle.Version{{Path: "example.com/c", Version: "v0.3.1"}}}, io.Discard)
+	var me *bundle.MissingError
+	if !errors.As(err, &me) || len(me.Keys) != 1 || me.Keys[0] != "example.com/c/@v/v0.3.1.zip" {
+		t.Errorf("export of an uncached zip: %v", err)
+	}
+
+	a.put(t, "ns/prod/example.com/b/@v/list", []byte("v1.2.0\n"))
+	vs, err := bundle.NamespaceVersions(ctx, a.store, "prod")
+	if err != nil || len(vs) != 1 || vs[0].Path != "example.com/b" || vs[0].Version != "v1.2.0" || vs[0].GoModOnly {
+		t.Errorf("namespace prod: %+v, %v", vs, err)
+	}
+	if _, err := bundle.NamespaceVersions(ctx, a.store, "none"); err == nil {
+		t.Errorf("a namespace that served nothing selected something")
+	}
+
+	dir := t.TempDir()
+	gomod := "module example.com/p\n\ngo 1.21\n\nrequire example.com/a v1.0.0\n"
+	gosum := up.GoSum("example.com/a", "v1.0.0") + "example.com/c v0.3.1/go.mod " + strings.Fields(up.GoSum("example.com/c", "v0.3.1"))[5] + "\n"
+	for n, c := range map[string]string{"go.mod": gomod, "go.sum": gosum} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vs, err = bundle.VersionsFrom(ctx, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bundle.Version{{Path: "example.com/a", Version: "v1.0.0"}, {Path: "example.com/c", Version: "v0.3.1", GoModOnly: true}}
+	if !slices.Equal(vs, want) {
+		t.Errorf("--from: %+v, want %+v", vs, want)
+	}
+}
