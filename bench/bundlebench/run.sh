@@ -16,7 +16,12 @@ set -eu
 project=${1:-../shared/bench/project}
 n=${2:-3}
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	if [ -n "${BUNDLEBENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT INT TERM
 go build -o "$work/modproxy" ./cmd/modproxy
 mp="$work/modproxy"
 cache="$work/cacheA"

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/modproxy/modproxy/internal/artifact"
 	"github.com/modproxy/modproxy/internal/checksum"
@@ -110,7 +112,16 @@ func Import(ctx context.Context, opts ImportOptions, r io.Reader) (*ImportReport
 		return nil, err
 	}
 	im := &importer{ctx: ctx, opts: opts, man: man, members: members, hashes: map[string]string{}, rep: &ImportReport{TreeHeads: map[string]int64{}}}
-	if err := im.verify(); err != nil {
+	// The staged data is made durable while it is verified (disk beside
+	// CPU), so that admitting it later syncs clean files. Joined before
+	// returning.
+	synced := make(chan error, 1)
+	go func() { synced <- syncFiles(ctx, members, opts.DryRun) }()
+	err = im.verify()
+	if serr := <-synced; err == nil && serr != nil {
+		err = fmt.Errorf("bundle staging: %w", serr)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := im.plan(); err != nil {
@@ -163,6 +174,34 @@ func stage(r io.Reader, dir string) (*Manifest, map[string]staged, error) {
 	return man, members, nil
 }
 
+// syncFiles fsyncs the staged files (nothing on a dry run), in staging
+// order, until ctx is done.
+func syncFiles(ctx context.Context, members map[string]staged, dry bool) error {
+	if dry {
+		return nil
+	}
+	paths := make([]string, 0, len(members))
+	for _, s := range members {
+		paths = append(paths, s.path)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkMemberKey admits the keys a bundle may hold: module files, checksum
 // database files, vuln/ and dl/ objects.
 func checkMemberKey(key string) error {
@@ -186,6 +225,7 @@ type importer struct {
 	man     *Manifest
 	members map[string]staged
 	hashes  map[string]string // verified h1: of module files, by key
+	zips    map[string]string // h1: of the staged zips, by key
 	heads   []head
 	rep     *ImportReport
 	order   [][]storage.Entry // admission groups, in order
@@ -329,8 +369,42 @@ func (im *importer) verifyDB(db Database, records map[string][]byte) error {
 	return nil
 }
 
+// hashZips computes the h1: hash of every staged zip, on every CPU.
+func (im *importer) hashZips() (map[string]string, error) {
+	var keys []string
+	for k := range im.members {
+		if strings.HasSuffix(k, ".zip") && isModuleFile(k) {
+			keys = append(keys, k)
+		}
+	}
+	out := make([]string, len(keys))
+	errs := make([]error, len(keys))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, k := range keys {
+		g.Go(func() error {
+			out[i], errs[i] = dirhash.HashZip(im.members[k].path, dirhash.Hash1)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	hs := make(map[string]string, len(keys))
+	for i, k := range keys {
+		if errs[i] != nil {
+			return nil, &IntegrityError{Key: k, Msg: "not a module zip: " + errs[i].Error()}
+		}
+		hs[k] = out[i]
+	}
+	return hs, nil
+}
+
 // verifyModules hashes every module file and compares it with its record.
 func (im *importer) verifyModules(records map[string][]byte) error {
+	zips, err := im.hashZips()
+	if err != nil {
+		return err
+	}
+	im.zips = zips
 	covered := map[string]bool{}
 	for _, mod := range im.man.Modules {
 		im.rep.Modules++
@@ -400,10 +474,7 @@ func (im *importer) verifyFile(mod Module, key, ext, zipH1, modH1 string) error 
 		}
 		im.hashes[key] = h
 	case "zip":
-		h, err := dirhash.HashZip(p, dirhash.Hash1)
-		if err != nil {
-			return &IntegrityError{Key: key, Msg: "not a module zip: " + err.Error()}
-		}
+		h := im.zips[key]
 		if (zipH1 == "" && !mod.Private) || (zipH1 != "" && h != zipH1) {
 			return &IntegrityError{Key: key, Msg: fmt.Sprintf("zip hashes to %s, the checksum record says %q", h, zipH1)}
 		}
