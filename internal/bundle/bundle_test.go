@@ -407,6 +407,20 @@ func TestSince(t *testing.T) {
 			t.Errorf("%s@%s: %v", m.Path, m.Version, err)
 		}
 	}
+	// A third bundle of the chain proves its tree consistent with both
+	// earlier heads: an inside that imported only the first accepts it.
+	third := mod("example.com/e", "v1.0.0")
+	up.Add(third)
+	a.warm(t, up, third)
+	all3 := append(slices.Clone(all), third)
+	data3, man3 := a.export(t, up, man2, all3...)
+	if got := man3.Databases[0].Previous; len(got) != 2 || got[0] != man2.Databases[0].TreeHead || got[1] != man1.Databases[0].TreeHead {
+		t.Errorf("third bundle's previous heads: %d, want the second's and the first's", len(got))
+	}
+	skip := newCache(t)
+	skip.importBundle(t, up, first)
+	skip.importBundle(t, up, data3)
+
 	// The second alone, into a cache that trusts nothing, fails: it lacks
 	// the first bundle's modules' objects only, but its proofs may need the
 	// first's complete tiles; either it imports or it names what is missing.

@@ -278,13 +278,27 @@ func exportRecords(ctx context.Context, opts ExportOptions, mods []Module) (Data
 			return Database{}, nil, nil, err
 		}
 	}
+	// The tree heads of the earlier bundles of the --since chain: an inside
+	// client may have seen any of them, so the new tree is proved
+	// consistent with each (and their tiles travel).
+	var previous []string
+	var earlier []tlog.Tree
 	if opts.Since != nil {
 		for _, d := range opts.Since.Databases {
-			if d.Name == name {
-				if since, err = openTree([]byte(d.TreeHead), v); err != nil {
+			if d.Name != name {
+				continue
+			}
+			for _, h := range append([]string{d.TreeHead}, d.Previous...) {
+				t, err := openTree([]byte(h), v)
+				if err != nil {
 					return Database{}, nil, nil, fmt.Errorf("the earlier bundle's %w", err)
 				}
+				if !slices.Contains(previous, h) {
+					previous = append(previous, h)
+					earlier = append(earlier, t)
+				}
 			}
+			since = earlier[0]
 		}
 	}
 	// Candidate heads, largest first: the first against which every record
@@ -312,8 +326,13 @@ func exportRecords(ctx context.Context, opts ExportOptions, mods []Module) (Data
 		if err != nil && !errors.As(err, new(*MissingTileError)) {
 			return Database{}, nil, nil, &ForkError{DB: name, Trusted: trusted.N, Bundle: c.tree.N, Err: err}
 		}
-		if err == nil {
-			err = consistent(tr, since, c.tree)
+		for _, e := range earlier {
+			if err != nil {
+				break
+			}
+			if err = consistent(tr, e, c.tree); err != nil && !errors.As(err, new(*MissingTileError)) {
+				return Database{}, nil, nil, &ForkError{DB: name, Trusted: e.N, Bundle: c.tree.N, Err: fmt.Errorf("not consistent with the earlier bundle's tree head: %w", err)}
+			}
 		}
 		for _, r := range recs {
 			if err != nil {
@@ -340,7 +359,7 @@ func exportRecords(ctx context.Context, opts ExportOptions, mods []Module) (Data
 			out = append(out, member{key: r.key, data: append(msg, c.msg...)})
 		}
 		out = append(out, member{key: "sumdb/" + name + "/latest", data: c.msg})
-		db := Database{Name: name, TreeHead: string(c.msg), Size: c.tree.N}
+		db := Database{Name: name, TreeHead: string(c.msg), Size: c.tree.N, Previous: previous}
 		if len(opts.DB.Trusted) > 0 && string(opts.DB.Trusted) != string(c.msg) {
 			db.Trusted = string(opts.DB.Trusted)
 		}

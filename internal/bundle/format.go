@@ -90,6 +90,10 @@ type Database struct {
 	// Trusted is the tree head that the exporting side had verified (its
 	// state), when it differs from TreeHead.
 	Trusted string `json:"trusted,omitempty"`
+	// Previous are the tree heads of the earlier bundles of a --since
+	// chain, latest first; the bundle's tiles prove TreeHead consistent
+	// with each, for clients inside that have seen one of them.
+	Previous []string `json:"previous,omitempty"`
 }
 
 // Module is one module version of a bundle.
