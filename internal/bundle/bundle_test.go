@@ -308,6 +308,10 @@ func TestRefusals(t *testing.T) {
 		{"missing tile", dropTile(t, data, name), func(err error) bool {
 			return errors.As(err, new(*bundle.MissingTileError))
 		}},
+		{"records of a database the manifest does not list", addMember(t, data, "sumdb/other.example/lookup/example.com/a@v1.0.0", []byte("1\nforged\n\n")),
+			func(err error) bool { return errors.As(err, new(*bundle.FormatError)) }},
+		{"a module file no module entry names", addMember(t, data, "example.com/evil/@v/v1.0.0.mod", []byte("module example.com/evil\n")),
+			func(err error) bool { return errors.As(err, new(*bundle.FormatError)) }},
 		{"truncated archive", data[:len(data)*2/3], func(err error) bool { return errors.As(err, new(*bundle.FormatError)) }},
 		{"truncated at a member boundary", cutManifest(t, data), func(err error) bool { return errors.As(err, new(*bundle.FormatError)) }},
 	}
@@ -406,6 +410,19 @@ func TestSince(t *testing.T) {
 		if _, err := b.store.Stat(context.Background(), m.Path+"/@v/"+m.Version+".zip"); err != nil {
 			t.Errorf("%s@%s: %v", m.Path, m.Version, err)
 		}
+	}
+	// The first again (older, consistent): accepted, the newer tree head
+	// stays trusted and served, and so do the records proved in it.
+	before := b.tree(t)
+	if rep := b.importBundle(t, up, first); len(rep.Changes) != 0 {
+		t.Errorf("an older bundle changed %v", rep.Changes)
+	}
+	sameTree(t, "older bundle", b.tree(t), before)
+	if got := b.trusted(t, name); string(got) != man2.Databases[0].TreeHead {
+		t.Errorf("an older bundle replaced the trusted tree head")
+	}
+	if got, err := storage.ReadSmall(context.Background(), b.store, "sumdb/"+name+"/latest", 1<<20); err != nil || string(got) != man2.Databases[0].TreeHead {
+		t.Errorf("an older bundle replaced the served tree head (%v)", err)
 	}
 	// A third bundle of the chain proves its tree consistent with both
 	// earlier heads: an inside that imported only the first accepts it.

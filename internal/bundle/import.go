@@ -111,7 +111,7 @@ func Import(ctx context.Context, opts ImportOptions, r io.Reader) (*ImportReport
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{ctx: ctx, opts: opts, man: man, members: members, hashes: map[string]string{}, rep: &ImportReport{TreeHeads: map[string]int64{}}}
+	im := &importer{ctx: ctx, opts: opts, man: man, members: members, hashes: map[string]string{}, keep: map[string]bool{}, rep: &ImportReport{TreeHeads: map[string]int64{}}}
 	// The staged data is made durable while it is verified (disk beside
 	// CPU), so that admitting it later syncs clean files. Joined before
 	// returning.
@@ -226,6 +226,8 @@ type importer struct {
 	members map[string]staged
 	hashes  map[string]string // verified h1: of module files, by key
 	zips    map[string]string // h1: of the staged zips, by key
+	keep    map[string]bool   // members not admitted: what is stored stays
+	older   []string          // lookup prefixes of databases whose stored records stay
 	heads   []head
 	rep     *ImportReport
 	order   [][]storage.Entry // admission groups, in order
@@ -279,6 +281,16 @@ func (im *importer) verify() error {
 		for k := range im.members {
 			if _, ok := im.man.member(k); !ok {
 				return &FormatError{Msg: "member " + k + " is not in the manifest"}
+			}
+		}
+	}
+	// Checksum database files only of the databases the manifest lists
+	// (whose tree heads and records are checked below).
+	for k := range im.members {
+		if rest, ok := strings.CutPrefix(k, "sumdb/"); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			if !slices.ContainsFunc(im.man.Databases, func(d Database) bool { return d.Name == name }) {
+				return &FormatError{Msg: "member " + k + " is of checksum database " + name + ", which the manifest does not list"}
 			}
 		}
 	}
@@ -336,6 +348,12 @@ func (im *importer) verifyDB(db Database, records map[string][]byte) error {
 		}
 		if tree.N > trusted.N {
 			im.heads = append(im.heads, head{name: db.Name, old: trustedMsg, new: msg})
+		} else {
+			// An older (consistent) bundle: its new records are
+			// admitted; the tree head and the records served, proved in
+			// the newer tree, stay.
+			im.keep[latestKey] = true
+			im.older = append(im.older, "sumdb/"+db.Name+"/lookup/")
 		}
 	} else {
 		im.heads = append(im.heads, head{name: db.Name, old: trustedMsg, new: msg})
@@ -538,7 +556,8 @@ func (im *importer) plan() error {
 		if err != nil {
 			return err
 		}
-		if action == "" {
+		stays := action == "replace" && slices.ContainsFunc(im.older, func(p string) bool { return strings.HasPrefix(k, p) })
+		if action == "" || im.keep[k] || stays {
 			im.rep.Unchanged++
 			continue
 		}

@@ -125,3 +125,55 @@ func cutManifest(t *testing.T, data []byte) []byte {
 		return body, false
 	})
 }
+
+// addMember inserts a member (before the manifest) and lists it in the
+// manifest: a tamperer adding an object.
+func addMember(t *testing.T, data []byte, key string, body []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Name == bundle.ManifestName {
+			var m bundle.Manifest
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			s := sha256.Sum256(body)
+			m.Members = append(m.Members, bundle.Member{Key: key, Size: int64(len(body)), SHA256: hex.EncodeToString(s[:])})
+			slices.SortFunc(m.Members, func(a, b bundle.Member) int { return strings.Compare(a.Key, b.Key) })
+			if b, err = json.Marshal(&m); err != nil {
+				t.Fatal(err)
+			}
+			add := &tar.Header{Typeflag: tar.TypeReg, Name: bundle.ObjectPrefix + key, Size: int64(len(body)), Mode: 0o644}
+			if err := tw.WriteHeader(add); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hdr.Size = int64(len(b))
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
