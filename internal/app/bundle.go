@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/modproxy/modproxy/internal/bundle"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/index"
+	"github.com/modproxy/modproxy/internal/storage"
 )
 
 // ExportRequest is what `modproxy export` selects.
@@ -69,28 +72,62 @@ func Export(ctx context.Context, cfg config.Config, req ExportRequest, w io.Writ
 
 // Import verifies the bundle r and admits it into the cache cfg names
 // (beside a live server too); see bundle.Import. The databases and keys
-// trusted are the configured ones, as serve finds them.
-func Import(ctx context.Context, cfg config.Config, r io.Reader, dryRun bool, progress func(done, total int)) (*bundle.ImportReport, error) {
+// trusted are the configured ones, as serve finds them. The admitted
+// objects are recorded in the metadata index when no server holds it;
+// otherwise (or when that fails) warning says what to do.
+func Import(ctx context.Context, cfg config.Config, r io.Reader, dryRun bool, progress func(done, total int)) (rep *bundle.ImportReport, warning string, err error) {
 	st, err := openStoreFor(ctx, cfg, true)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	specs, err := sumdbSpecs(cfg)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	keys := map[string]string{}
 	for _, spec := range specs {
 		k, err := sumdbKey(cfg, spec)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		keys[spec.Name] = k
 	}
-	return bundle.Import(ctx, bundle.ImportOptions{
+	rep, err = bundle.Import(ctx, bundle.ImportOptions{
 		Store: st.store, TempDir: st.tempDir, Keys: keys, StateDir: filepath.Join(cfg.CacheDir, "state", "sumdb"),
 		Private: privateFunc(cfg), DryRun: dryRun, Progress: progress,
 	}, r)
+	if err != nil || dryRun || len(rep.Changes) == 0 {
+		return rep, "", err
+	}
+	return rep, indexImported(ctx, cfg, st.store, rep), nil
+}
+
+// indexImported records the admitted objects (and their hash sidecars) in
+// the metadata index, so that GC counts them. A missing or stale index is
+// rebuilt from the store at the next start anyway; one a running server
+// holds is reported in the returned warning.
+func indexImported(ctx context.Context, cfg config.Config, st storage.Store, rep *bundle.ImportReport) string {
+	path := filepath.Join(cfg.CacheDir, "index.db")
+	if _, err := os.Stat(path); err != nil {
+		return ""
+	}
+	idx, stale, err := index.Open(path, index.Options{})
+	if err != nil {
+		return fmt.Sprintf("the metadata index was not updated (%v): GC does not count the imported objects until 'modproxy index rebuild' runs with the server stopped", err)
+	}
+	defer idx.Close()
+	if stale {
+		return ""
+	}
+	for _, c := range rep.Changes {
+		for _, k := range []string{c.Key, c.Key + ".h1"} {
+			if info, err := st.Stat(ctx, k); err == nil {
+				idx.Stored(k, info.Size, info.ModTime)
+			}
+		}
+	}
+	idx.Flush()
+	return ""
 }
 
 func privateFunc(cfg config.Config) func(string) bool {

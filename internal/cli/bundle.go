@@ -180,7 +180,7 @@ func runImport(ctx context.Context, env Env, cf *configFlags, file string, dry b
 		return ExitUsage
 	}
 	defer f.Close()
-	rep, err := app.Import(ctx, cfg, f, dry, progress(env.Stderr, "importing"))
+	rep, warning, err := app.Import(ctx, cfg, f, dry, progress(env.Stderr, "importing"))
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "modproxy import: refused, nothing changed: %v\n", err)
 		var ce *config.Error
@@ -199,6 +199,9 @@ func runImport(ctx context.Context, env Env, cf *configFlags, file string, dry b
 	fmt.Fprintf(env.Stdout, "verified %d module versions (%d private); %s %d objects, %d already present\n", rep.Modules, rep.Private, verb, len(rep.Changes), rep.Unchanged)
 	for name, n := range rep.TreeHeads {
 		fmt.Fprintf(env.Stdout, "checksum database %s: trusted tree head advanced to size %d\n", name, n)
+	}
+	if warning != "" {
+		fmt.Fprintf(env.Stderr, "modproxy import: warning: %s\n", warning)
 	}
 	return ExitOK
 }
