@@ -28,22 +28,6 @@ func certClient(ca *tlstest.CA, cert *tlstest.Cert) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}, Timeout: 30 * time.Second}
 }
 
-// adminURL is the admin listener's URL, from the server's log.
-func (s *server) adminURL(t *testing.T) string {
-	t.Helper()
-	if !s.logged(`"msg":"admin listening"`) {
-		t.Fatal("no admin listener")
-	}
-	for _, line := range strings.Split(s.logs.String(), "\n") {
-		var rec struct{ Msg, URL string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin listening" {
-			return strings.TrimSuffix(rec.URL, "/")
-		}
-	}
-	t.Fatal("no admin URL in the log")
-	return ""
-}
-
 // fetch GETs path with c and the token, returning the response (its body
 // closed) and the body.
 func (ts *tlsServer) fetch(t *testing.T, c *http.Client, path, token string) (*http.Response, []byte) {

@@ -232,16 +232,11 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		return nil, &config.Error{Key: "deny", Err: err}
 	}
 	sumdbs := map[string]upstream.Fetcher{}
-	var specs []config.SumDBSpec
-	for _, s := range cfg.SumDB {
-		if s == "off" {
-			continue
-		}
-		spec, err := config.ParseSumDB(s)
-		if err != nil {
-			return nil, &config.Error{Key: "sumdb", Err: err}
-		}
-		specs = append(specs, spec)
+	specs, err := sumdbSpecs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range specs {
 		if spec.URL == "" {
 			sumdbs[spec.Name] = chain
 			continue
@@ -367,24 +362,14 @@ func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, re
 		log.Warn("CHECKSUM VERIFICATION IS OFF (verify.enabled = false): module content is admitted on the upstreams' word")
 		return nil, nil
 	}
-	var spec *config.SumDBSpec
-	for i := range specs {
-		if cfg.Verify.Database == "" || specs[i].Name == cfg.Verify.Database {
-			spec = &specs[i]
-			break
-		}
-	}
+	spec := verifySpec(cfg, specs)
 	if spec == nil {
 		log.Warn("CHECKSUM VERIFICATION IS OFF: no checksum database is configured (sumdb = off); module content is admitted on the upstreams' word")
 		return nil, nil
 	}
-	key := spec.Key
-	if key == "" {
-		k, err := goenv.SumDBKeyCached(spec.Name, filepath.Join(cfg.CacheDir, "state", "gosumdbkey.json"))
-		if err != nil {
-			return nil, &config.Error{Key: "sumdb", Err: err}
-		}
-		key = k
+	key, err := sumdbKey(cfg, *spec)
+	if err != nil {
+		return nil, err
 	}
 	v, err := checksum.New(checksum.Options{
 		Key:      key,
@@ -400,6 +385,46 @@ func newVerifier(cfg config.Config, specs []config.SumDBSpec, private string, re
 	}
 	log.Info("checksum verification on", "database", spec.Name)
 	return v, nil
+}
+
+// sumdbSpecs parses the configured checksum databases ("off" is none).
+func sumdbSpecs(cfg config.Config) ([]config.SumDBSpec, error) {
+	var specs []config.SumDBSpec
+	for _, s := range cfg.SumDB {
+		if s == "off" {
+			continue
+		}
+		spec, err := config.ParseSumDB(s)
+		if err != nil {
+			return nil, &config.Error{Key: "sumdb", Err: err}
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// verifySpec is the database verification uses (verify.database, else the
+// first), or nil.
+func verifySpec(cfg config.Config, specs []config.SumDBSpec) *config.SumDBSpec {
+	for i := range specs {
+		if cfg.Verify.Database == "" || specs[i].Name == cfg.Verify.Database {
+			return &specs[i]
+		}
+	}
+	return nil
+}
+
+// sumdbKey is the verifier key of a database: the configured one, else the
+// go command's built-in one (goenv.SumDBKeyCached).
+func sumdbKey(cfg config.Config, spec config.SumDBSpec) (string, error) {
+	if spec.Key != "" {
+		return spec.Key, nil
+	}
+	k, err := goenv.SumDBKeyCached(spec.Name, filepath.Join(cfg.CacheDir, "state", "gosumdbkey.json"))
+	if err != nil {
+		return "", &config.Error{Key: "sumdb", Err: err}
+	}
+	return k, nil
 }
 
 // Handler returns the root HTTP handler (for in-process tests).
@@ -423,12 +448,28 @@ type openedStore struct {
 // to CACHE_DIR/tmp, emptied at start-up, for S3 (a bucket shared by the
 // replicas).
 func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
+	return openStoreFor(ctx, cfg, false)
+}
+
+// openStoreFor opens the configured store; beside a live server (export,
+// import) it leaves the server's temporary files alone: the disk store is
+// opened with storagefs.Open, and an S3 store's temporary files go to a
+// new directory below CACHE_DIR/tmp.
+func openStoreFor(ctx context.Context, cfg config.Config, live bool) (openedStore, error) {
 	switch cfg.Storage.Type {
 	case "s3":
 		tmp := filepath.Join(cfg.CacheDir, "tmp")
-		_ = os.RemoveAll(tmp)
+		if !live {
+			_ = os.RemoveAll(tmp)
+		}
 		if err := os.MkdirAll(tmp, 0o755); err != nil {
 			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
+		}
+		if live {
+			var err error
+			if tmp, err = os.MkdirTemp(tmp, "bundle-"); err != nil {
+				return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
+			}
 		}
 		st, err := s3store.New(ctx, s3Options(cfg.Storage.S3))
 		if err != nil {
@@ -436,7 +477,11 @@ func openStore(ctx context.Context, cfg config.Config) (openedStore, error) {
 		}
 		return openedStore{store: st, tempDir: tmp, shared: true}, nil
 	default: // "disk"
-		st, err := storagefs.New(cfg.CacheDir)
+		open := storagefs.New
+		if live {
+			open = storagefs.Open
+		}
+		st, err := open(cfg.CacheDir)
 		if err != nil {
 			return openedStore{}, &config.Error{Key: "cache_dir", Err: err}
 		}

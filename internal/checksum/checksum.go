@@ -362,11 +362,7 @@ func (o *ops) ReadConfig(file string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return []byte{}, nil
-	}
-	return data, err
+	return readTreeHead(p)
 }
 
 func (o *ops) WriteConfig(file string, old, new []byte) error {
@@ -376,6 +372,41 @@ func (o *ops) WriteConfig(file string, old, new []byte) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	err = replaceTreeHead(p, old, new)
+	o.full.note(err)
+	return err
+}
+
+// ReadTreeHead returns the latest verified signed tree head of database
+// name persisted under stateDir (the Verifier's StateDir), or an empty
+// slice when there is none yet.
+func ReadTreeHead(stateDir, name string) ([]byte, error) {
+	return readTreeHead(filepath.Join(stateDir, name, "latest"))
+}
+
+// ReplaceTreeHead replaces the persisted tree head of database name by
+// new if it still holds old (compare-and-swap; an empty old means none),
+// durably: sumdb.ErrWriteConflict when it holds something else. The caller
+// must have verified new and its consistency with old. A Verifier of the
+// same directory in this process serializes its own writes; between
+// processes the compare and the rename are not one atomic step.
+func ReplaceTreeHead(stateDir, name string, old, new []byte) error {
+	p := filepath.Join(stateDir, name, "latest")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("checksum state: %w", err)
+	}
+	return replaceTreeHead(p, old, new)
+}
+
+func readTreeHead(p string) ([]byte, error) {
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return []byte{}, nil
+	}
+	return data, err
+}
+
+func replaceTreeHead(p string, old, new []byte) error {
 	cur, err := os.ReadFile(p)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -383,9 +414,7 @@ func (o *ops) WriteConfig(file string, old, new []byte) error {
 	if !bytes.Equal(cur, old) {
 		return sumdb.ErrWriteConflict
 	}
-	err = atomicfile.Write(p, new, 0o644) // temp file, fsync, rename, directory fsync
-	o.full.note(err)
-	return err
+	return atomicfile.Write(p, new, 0o644) // temp file, fsync, rename, directory fsync
 }
 
 // ReadCache reports every file as missing: lookups and tiles are cached by

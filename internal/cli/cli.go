@@ -61,6 +61,8 @@ func commands() []*command {
 		hookCommand(),
 		publishCommand(),
 		vulnCommand(),
+		exportCommand(),
+		importCommand(),
 		versionCommand(),
 	}
 }

@@ -50,6 +50,26 @@ type sysOps struct {
 // sharing one directory between processes is therefore only safe when they
 // start at the same time as each other is idle, and is not supported.
 func New(dir string) (*Store, error) {
+	s, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return nil, fmt.Errorf("storage dir: %w", err)
+	}
+	for _, e := range ents {
+		_ = os.RemoveAll(filepath.Join(s.tmp, e.Name()))
+	}
+	return s, nil
+}
+
+// Open opens (creating if needed) a store in dir like New, but leaves the
+// temporary files in DIR/tmp alone: for a process that reads or writes
+// beside the server owning dir (modproxy export and import), whose own
+// temporary files have unique names (O_EXCL) and never collide with the
+// server's.
+func Open(dir string) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage dir %q: %w", dir, err)
@@ -60,13 +80,6 @@ func New(dir string) (*Store, error) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("storage dir: %w", err)
 		}
-	}
-	ents, err := os.ReadDir(s.tmp)
-	if err != nil {
-		return nil, fmt.Errorf("storage dir: %w", err)
-	}
-	for _, e := range ents {
-		_ = os.RemoveAll(filepath.Join(s.tmp, e.Name()))
 	}
 	return s, nil
 }
