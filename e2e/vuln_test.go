@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,4 +124,66 @@ func TestVulnImport(t *testing.T) {
 			t.Errorf("GET /vuln/%s: %d %q, want %q", name, code, body, want)
 		}
 	}
+}
+
+// TestVulnerablePolicy: the supply-chain policy reads the database
+// modproxy mirrors. The real go command cannot build the project in a
+// namespace that blocks vulnerable versions (403 naming the advisory and
+// the fixed version), builds it in one that warns (the zip carries
+// X-Modproxy-Advisory) and in one that blocks with an exemption for the
+// advisory.
+func TestVulnerablePolicy(t *testing.T) {
+	up := upstreamtest.New(t, []upstreamtest.Module{vulnModule})
+	_, sumKey := up.SumDB()
+	vdb := vulndbtest.NewServer(t, vulndbtest.Build(t, vulnEntry))
+	cfgFile := filepath.Join(t.TempDir(), "modproxy.toml")
+	cfg := `[vuln]
+source = "` + vdb.URL() + `"
+
+[[namespace]]
+name = "prod"
+[namespace.policy]
+vulnerable = "block"
+
+[[namespace]]
+name = "dev"
+[namespace.policy]
+vulnerable = "warn"
+
+[[namespace]]
+name = "reviewed"
+[namespace.policy]
+vulnerable = "block"
+[[namespace.policy.exempt]]
+id = "GO-2099-0042"
+reason = "Hello is not reachable from our code"
+`
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, []string{"MODPROXY_ADMIN_LISTEN="}, "--config", cfgFile, "--cache-dir", t.TempDir(), "--upstream", up.URL(), "--sumdb", sumKey)
+	if !srv.logged("vulnerability database admitted") {
+		t.Fatal("modproxy did not mirror the vulnerability database at start-up")
+	}
+	project := func(ns string) *goEnv {
+		g := newGoEnv(t, srv.URL+"/"+ns, sumKey)
+		g.write(t, "go.mod", "module example.com/proj\n\ngo 1.21\n\nrequire example.com/vulnerable v1.0.0\n")
+		g.write(t, "main.go", vulnProject)
+		return g
+	}
+
+	out, err := project("prod").try("build", "./...")
+	if err == nil || !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "GO-2099-0042") || !strings.Contains(out, "v1.0.1") {
+		t.Errorf("build in the blocking namespace: %v, want a 403 naming GO-2099-0042 and v1.0.1\n%s", err, out)
+	}
+	project("dev").run(t, "build", "./...")
+	resp, err := http.Get(srv.URL + "/dev/example.com/vulnerable/@v/v1.0.0.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("X-Modproxy-Advisory"), "GO-2099-0042") {
+		t.Errorf("zip in the warning namespace: %d, X-Modproxy-Advisory %q", resp.StatusCode, resp.Header.Get("X-Modproxy-Advisory"))
+	}
+	project("reviewed").run(t, "build", "./...")
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modproxy/modproxy/internal/app"
 	"github.com/modproxy/modproxy/internal/config"
@@ -122,6 +124,33 @@ func TestPolicyKeyErrors(t *testing.T) {
 	_, err := app.New(cfg, slog.New(slog.DiscardHandler), app.Info{Version: "test"})
 	if err == nil || !strings.Contains(err.Error(), "policy.exempt[0].expires") {
 		t.Errorf("New = %v, want an error naming policy.exempt[0].expires", err)
+	}
+}
+
+// TestVulnerableNeedsData: a policy that needs vulnerability data on a
+// server that has none (no vuln.source, nothing imported) is refused at
+// start, naming the key, instead of checking nothing.
+func TestVulnerableNeedsData(t *testing.T) {
+	for key, set := range map[string]func(*config.Config){
+		"policy.vulnerable": func(c *config.Config) { c.Policy.Vulnerable = "block" },
+		"namespace[0].policy.allow_fixes": func(c *config.Config) {
+			c.Namespaces = []config.Namespace{{Name: "prod", Policy: &config.Policy{Vulnerable: "off", Retracted: "off", MinAge: config.Duration(time.Hour), AllowFixes: true}}}
+		},
+	} {
+		cfg := config.Default()
+		cfg.CacheDir = t.TempDir()
+		cfg.Upstream = "off"
+		cfg.SumDB = []string{"off"}
+		cfg.Verify.Private = []string{}
+		set(&cfg)
+		srv, err := app.New(cfg, slog.New(slog.DiscardHandler), app.Info{Version: "test"})
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Key != key || !strings.Contains(err.Error(), "vuln.source") {
+			t.Errorf("New = %v, want an error for %s naming vuln.source", err, key)
+		}
+		if srv != nil {
+			srv.Close()
+		}
 	}
 }
 
