@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,22 +9,6 @@ import (
 
 	"github.com/modproxy/modproxy/internal/upstream/direct/directtest"
 )
-
-// adminURL returns the admin listener's URL from the server's log.
-func (s *server) adminURL(t *testing.T) string {
-	t.Helper()
-	if !s.logged(`"admin listening"`) {
-		t.Fatalf("no admin listener:\n%s", s.logs.String())
-	}
-	for line := range strings.Lines(s.logs.String()) {
-		var rec struct{ Msg, URL string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin listening" {
-			return strings.TrimSuffix(rec.URL, "/")
-		}
-	}
-	t.Fatal("admin URL not in the log")
-	return ""
-}
 
 // TestRefreshOnPush: a direct-routed private module with a one-hour TTL;
 // the go command sees v1.0.0; a push of tag v1.1.0 to the bare repository

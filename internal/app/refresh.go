@@ -24,9 +24,9 @@ var _ admin.Refresher = adminBackend{}
 
 // protocolRefresh is goproxy's Refresher (POST /api/refresh on the
 // protocol listener, for tokens with the publish scope): the namespace of
-// the URL only ("" the root).
-func (s *Server) protocolRefresh(ctx context.Context, actor, ns, mod string) error {
-	return s.cache.Refresh(ctx, actor, cacheadmin.RefreshRequest{Module: mod, Namespace: ns})
+// the URL only ("" the root), rate-limited per identity.
+func (s *Server) protocolRefresh(ctx context.Context, identity, actor, ns, mod string) error {
+	return s.cache.Refresh(ctx, actor, cacheadmin.RefreshRequest{Module: mod, Namespace: ns, Identity: identity})
 }
 
 // refreshModule is cacheadmin's OnRefresh: the services of namespace ns

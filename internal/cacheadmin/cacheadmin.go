@@ -126,6 +126,12 @@ type Options struct {
 	// versions, so that they stay refused to publishing unless the purge
 	// allows it.
 	Hosted Hosted
+
+	// RefreshEvery and RefreshBurst limit the refreshes of each identity
+	// (RefreshRequest.Identity): RefreshBurst at once, then one every
+	// RefreshEvery; defaults 60 and 1 s.
+	RefreshEvery time.Duration
+	RefreshBurst int
 }
 
 // Hosted is the part of the hosted modules a purge informs.
@@ -154,6 +160,8 @@ type Service struct {
 	leader coord.Lock // held by the GC schedule; touched only by its loop and after it ended
 
 	stored chan struct{} // a store happened: check the free space (capacity 1, never blocks)
+
+	refreshLimit rateLimiter // ratelimit.go
 }
 
 // New returns a Service with the state loaded from where Options says,

@@ -22,6 +22,9 @@ type RefreshRequest struct {
 	// the root service).
 	Namespace string
 	All       bool // every service: the root and every namespace
+	// Identity, when set, is the caller whose refreshes are rate-limited
+	// (Options.RefreshEvery, RefreshBurst); "" is not limited.
+	Identity string
 }
 
 // Refresh drops the freshness of req.Module's mutable answers on this
@@ -29,12 +32,17 @@ type RefreshRequest struct {
 // other replica (broadcast; an unreachable coordinator is logged, the
 // local refresh stands). It is audited with actor. An invalid module path
 // is ErrInvalid; so is an error of OnRefresh here (an unknown namespace).
+// A refresh beyond req.Identity's rate is a *RateLimitError (and applies
+// nowhere, nor is it audited); a malformed one does not count.
 func (s *Service) Refresh(ctx context.Context, actor string, req RefreshRequest) error {
 	if err := module.CheckPath(req.Module); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if strings.ContainsAny(req.Namespace, "\t\n") {
 		return fmt.Errorf("%w: namespace %q", ErrInvalid, req.Namespace)
+	}
+	if err := s.refreshAllowed(req.Identity); err != nil {
+		return err
 	}
 	ns := req.Namespace
 	if req.All {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/cacheadmin"
@@ -75,5 +76,52 @@ func TestRefresh(t *testing.T) {
 			t.Errorf("audit %+v, want one refresh of *:example.com/m", evs)
 		}
 		other.Close()
+	})
+}
+
+// TestRefreshRateLimit: an identity gets RefreshBurst refreshes at once,
+// then one every RefreshEvery; beyond that a *RateLimitError says when
+// to come back, and the refresh applies nowhere. Other identities, and
+// refreshes without one (the admin API), are not affected.
+func TestRefreshRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		var here refreshed
+		s := f.service(t, func(o *cacheadmin.Options) {
+			o.OnRefresh = here.on
+			o.RefreshBurst, o.RefreshEvery = 2, 10*time.Second
+		})
+		ctx := context.Background()
+		refresh := func(id string) error {
+			return s.Refresh(ctx, "test", cacheadmin.RefreshRequest{Module: "example.com/m", Identity: id})
+		}
+		for range 2 {
+			if err := refresh("ci"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := refresh("ci")
+		var rl *cacheadmin.RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter() != 10*time.Second {
+			t.Fatalf("third refresh at once: %v, want a rate limit of 10s", err)
+		}
+		if n := len(here.calls()); n != 2 {
+			t.Errorf("%d refreshes applied, want 2", n)
+		}
+		if err := refresh("other"); err != nil {
+			t.Errorf("another identity: %v", err)
+		}
+		for range 5 {
+			if err := refresh(""); err != nil {
+				t.Errorf("without an identity: %v", err)
+			}
+		}
+		time.Sleep(10 * time.Second)
+		if err := refresh("ci"); err != nil {
+			t.Errorf("after RetryAfter: %v", err)
+		}
+		if err := refresh("ci"); !errors.As(err, &rl) {
+			t.Errorf("right after: %v, want a rate limit", err)
+		}
 	})
 }

@@ -3,10 +3,13 @@ package goproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/module"
 
@@ -20,8 +23,11 @@ const RefreshPath = "/api/refresh"
 
 // Refresher drops the freshness of a module path's list, @latest and
 // query answers in a namespace (see proxy.Service.Refresh), cluster-wide;
-// actor names the caller for the audit log.
-type Refresher func(ctx context.Context, actor, namespace, module string) error
+// identity is the authenticated caller's name (its refreshes are
+// rate-limited), actor names it for the audit log. An error with a
+// RetryAfter() time.Duration method (cacheadmin.RateLimitError) refuses
+// the refresh for that long: 429 with Retry-After.
+type Refresher func(ctx context.Context, identity, actor, namespace, module string) error
 
 // refreshRequest is the body (or the query parameters) of a refresh; the
 // same as the admin API's.
@@ -35,7 +41,8 @@ type refreshRequest struct {
 // for the module path in this handler's namespace (access.Allowed), or
 // the admin scope, whatever auth.mode says. Answers are JSON, like the
 // admin API's: 200 {"module","namespace"}; 400, 401 (with a Bearer
-// challenge), 403, 415, 500 {"error"}.
+// challenge), 403, 415, 429 (with Retry-After: the identity's refreshes
+// are rate-limited), 500 {"error"}.
 func (h *Handler) serveRefresh(w *recorder, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	id, err := h.tokens.Authenticate(r)
@@ -71,7 +78,14 @@ func (h *Handler) serveRefresh(w *recorder, r *http.Request) {
 		jsonError(w, http.StatusForbidden, "the token may not publish "+req.Module)
 		return
 	}
-	if err := h.refresh(r.Context(), "token "+id.Name+"@"+remoteHost(r.RemoteAddr), h.namespace, req.Module); err != nil {
+	if err := h.refresh(r.Context(), id.Name, "token "+id.Name+"@"+remoteHost(r.RemoteAddr), h.namespace, req.Module); err != nil {
+		var limited interface{ RetryAfter() time.Duration }
+		if errors.As(err, &limited) {
+			secs := max(1, int((limited.RetryAfter()+time.Second-1)/time.Second))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			jsonError(w, http.StatusTooManyRequests, "too many refreshes: retry in "+strconv.Itoa(secs)+"s")
+			return
+		}
 		h.log.Error("refresh failed", "module", req.Module, "err", err)
 		jsonError(w, http.StatusInternalServerError, "internal error")
 		return

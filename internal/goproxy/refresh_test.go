@@ -2,6 +2,7 @@ package goproxy_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,11 +15,18 @@ import (
 	"github.com/modproxy/modproxy/internal/goproxy"
 )
 
+// retryAfter is a rate limit's error, as cacheadmin.RateLimitError.
+type retryAfter time.Duration
+
+func (d retryAfter) Error() string             { return "too many" }
+func (d retryAfter) RetryAfter() time.Duration { return time.Duration(d) }
+
 // TestRefreshEndpoint: POST /api/refresh on the protocol listener needs a
 // token with the publish scope for the module path (a private path
 // within the grant's patterns) or the admin scope, whatever auth.mode
 // (Access is not set here); it refreshes in the handler's namespace. A
-// handler without a Refresher answers POST with 405 as before.
+// handler without a Refresher answers POST with 405 as before; a rate
+// limit of the Refresher is a 429 with Retry-After in whole seconds.
 func TestRefreshEndpoint(t *testing.T) {
 	ctx := context.Background()
 	svc, err := access.Open(ctx, access.Options{State: access.NewFile(filepath.Join(t.TempDir(), "tokens.json")), Private: "corp.example.com"})
@@ -39,10 +47,14 @@ func TestRefreshEndpoint(t *testing.T) {
 	reader := token("reader", access.ScopeRead)
 	ci := token("ci", access.ScopePublish, "corp.example.com/team-a/*")
 	adm := token("ops", access.ScopeAdmin)
+	limited := token("limited", access.ScopePublish)
 	var got []string
 	h := goproxy.New(goproxy.Options{Namespace: "prod", Tokens: svc,
-		Refresh: func(ctx context.Context, actor, ns, mod string) error {
-			got = append(got, actor+" "+ns+" "+mod)
+		Refresh: func(ctx context.Context, id, actor, ns, mod string) error {
+			if id == "limited" {
+				return fmt.Errorf("refresh: %w", retryAfter(1500*time.Millisecond))
+			}
+			got = append(got, id+" "+actor+" "+ns+" "+mod)
 			return nil
 		}})
 	post := func(h http.Handler, tok, target, body string) *httptest.ResponseRecorder {
@@ -75,9 +87,13 @@ func TestRefreshEndpoint(t *testing.T) {
 			t.Errorf("POST %s %s: %d %s, want %d", tc.target, tc.body, w.Code, w.Body, tc.want)
 		}
 	}
-	want := []string{"token ci@192.0.2.9 prod corp.example.com/team-a/lib", "token ops@192.0.2.9 prod corp.example.com/team-b/lib"}
+	want := []string{"ci token ci@192.0.2.9 prod corp.example.com/team-a/lib", "ops token ops@192.0.2.9 prod corp.example.com/team-b/lib"}
 	if !slices.Equal(got, want) {
 		t.Errorf("refreshes %q, want %q", got, want)
+	}
+	w := post(h, limited, "/api/refresh?module=example.com/m", "")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "2" {
+		t.Errorf("rate-limited refresh: %d, Retry-After %q; want 429 and 2", w.Code, w.Header().Get("Retry-After"))
 	}
 	plain := goproxy.New(goproxy.Options{})
 	if w := post(plain, ci, "/api/refresh?module=corp.example.com/team-a/lib", ""); w.Code != http.StatusMethodNotAllowed {

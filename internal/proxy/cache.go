@@ -88,16 +88,19 @@ func (c *hashCache) put(key, h string) {
 }
 
 // negCache remembers definitive upstream answers (not found, refused:
-// see definitive) for a short time, with their text and class.
+// see definitive) for a short time, with their text and class, indexed
+// by module path too (see delModule).
 type negCache struct {
-	mu sync.Mutex
-	m  map[string]negEntry
+	mu    sync.Mutex
+	m     map[string]negEntry
+	byMod map[string]map[string]struct{} // module path -> keys of m
 }
 
 type negEntry struct {
 	until time.Time
 	msg   string
 	class errclass.Class
+	mod   string // the module path the key is indexed by; "" none
 }
 
 const negCacheMax = 100_000
@@ -113,7 +116,7 @@ func (c *negCache) get(key string, now time.Time) error {
 		return nil
 	}
 	if !now.Before(e.until) {
-		delete(c.m, key)
+		c.remove(key, e)
 		return nil
 	}
 	if e.class == errclass.NotExist {
@@ -122,27 +125,71 @@ func (c *negCache) get(key string, now time.Time) error {
 	return &RefusedError{Key: key, Msg: e.msg, class: e.class}
 }
 
-func (c *negCache) put(key, msg string, class errclass.Class, until time.Time) {
+// put remembers an answer for key until until; mod, when not "", is the
+// module path whose refresh forgets it (delModule).
+func (c *negCache) put(key, mod, msg string, class errclass.Class, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= negCacheMax {
 		now := time.Now()
 		for k, e := range c.m {
 			if !now.Before(e.until) {
-				delete(c.m, k)
+				c.remove(k, e)
 			}
 		}
 		if len(c.m) >= negCacheMax {
 			clear(c.m)
+			clear(c.byMod)
 		}
 	}
-	c.m[key] = negEntry{until: until, msg: msg, class: class}
+	if old, ok := c.m[key]; ok {
+		c.remove(key, old)
+	}
+	c.m[key] = negEntry{until: until, msg: msg, class: class, mod: mod}
+	if mod != "" {
+		if c.byMod == nil {
+			c.byMod = map[string]map[string]struct{}{}
+		}
+		keys := c.byMod[mod]
+		if keys == nil {
+			keys = map[string]struct{}{}
+			c.byMod[mod] = keys
+		}
+		keys[key] = struct{}{}
+	}
 }
 
 func (c *negCache) del(key string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok {
+		c.remove(key, e)
+	}
+}
+
+// delModule forgets every remembered answer indexed by module path mod;
+// its cost is that of the answers it forgets.
+func (c *negCache) delModule(mod string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.byMod[mod] {
+		delete(c.m, k)
+	}
+	delete(c.byMod, mod)
+}
+
+// remove deletes key, whose entry is e, with c.mu held.
+func (c *negCache) remove(key string, e negEntry) {
 	delete(c.m, key)
-	c.mu.Unlock()
+	if e.mod == "" {
+		return
+	}
+	if keys := c.byMod[e.mod]; keys != nil {
+		delete(keys, key)
+		if len(keys) == 0 {
+			delete(c.byMod, e.mod)
+		}
+	}
 }
 
 // memCache keeps small immutable objects (.info, .mod, checksum database

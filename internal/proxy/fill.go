@@ -23,7 +23,12 @@ import (
 func (s *Service) revalidate(req artifact.Request) {
 	s.goBackground(func() {
 		_, err, _ := s.fills.Do(req.Key, func() (any, error) {
-			return nil, s.fill(context.Background(), req)
+			seq := s.refreshed.started()
+			err := s.fill(context.Background(), req)
+			if err == nil {
+				s.refreshed.filled(req, seq)
+			}
+			return seq, err
 		})
 		if err != nil {
 			s.log.Warn("background revalidation failed", "key", req.Key, "err", err)
@@ -34,34 +39,48 @@ func (s *Service) revalidate(req artifact.Request) {
 // fillAndOpen fetches req (coalesced with concurrent fetches of the same
 // key) and opens the stored result.
 func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Result, error) {
+	res, _, err := s.fillAndOpenSeq(ctx, req)
+	return res, err
+}
+
+// fillAndOpenSeq is fillAndOpen that also returns the count of refreshes
+// when the fill it joined or led began (refreshes.started): a fill that
+// began before a refresh may hold an answer older than it.
+func (s *Service) fillAndOpenSeq(ctx context.Context, req artifact.Request) (*Result, uint64, error) {
 	leader := false
 	ch := s.fills.DoChan(req.Key, func() (any, error) {
 		leader = true
+		seq := s.refreshed.started()
 		done := make(chan error, 1)
 		// The fill is detached from the caller; it is tracked for Close.
 		if !s.goBackground(func() { done <- s.fillShared(ctx, req) }) {
-			return nil, errors.New("shutting down: no new fills")
+			return seq, errors.New("shutting down: no new fills")
 		}
-		return nil, <-done
+		err := <-done
+		if err == nil {
+			s.refreshed.filled(req, seq)
+		}
+		return seq, err
 	})
 	var r singleflight.Result
 	select {
 	case r = <-ch:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 	if r.Err != nil {
-		return nil, r.Err
+		return nil, 0, r.Err
 	}
 	obj, err := s.opts.Store.Open(ctx, req.Key)
 	if err != nil {
-		return nil, fmt.Errorf("cache read after fill %s: %w", req.Key, err)
+		return nil, 0, fmt.Errorf("cache read after fill %s: %w", req.Key, err)
 	}
 	out := Coalesced
 	if leader {
 		out = Miss
 	}
-	return &Result{Object: obj, Outcome: out}, nil
+	seq, _ := r.Val.(uint64)
+	return &Result{Object: obj, Outcome: out}, seq, nil
 }
 
 // fillShared fills req once across replicas: with a Coordinator, the
@@ -201,7 +220,11 @@ func (s *Service) fetchFailed(req artifact.Request, err error) {
 		s.opts.Metrics.UpstreamError("unavailable")
 	}
 	if definitive(err) {
-		s.neg.put(req.Key, err.Error(), c, s.opts.Now().Add(s.opts.Policy.NegativeTTL))
+		mod := req.Module // a refresh of it forgets the module's own answers
+		if req.Kind == artifact.SumDB {
+			mod = "" // not the checksum database's
+		}
+		s.neg.put(req.Key, mod, err.Error(), c, s.opts.Now().Add(s.opts.Policy.NegativeTTL))
 	}
 }
 

@@ -1,8 +1,8 @@
 package proxy
 
 import (
+	"container/list"
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,21 +14,36 @@ import (
 
 // refreshes remembers, per module path, when its mutable answers were
 // last declared out of date (Service.Refresh). An entry is dropped once
-// it no longer matters: anything fetched before it is past TTL and
+// it no longer matters (anything fetched before it is past TTL and
 // stale-while-revalidate by then, so the freshness policy refetches it
-// anyway.
+// anyway), and the oldest entries are dropped beyond maxRefreshMarks.
 type refreshes struct {
 	mu sync.Mutex
-	m  map[string]*refreshMark // by module path
+	// seq counts the refreshes so far: a fill notes it when it starts, so
+	// that a fill that began before a refresh is never taken for a fetch
+	// that follows it (whatever the clocks say).
+	seq   uint64
+	m     map[string]*list.Element // by module path; values *refreshMark
+	order list.List                // of *refreshMark, least recently refreshed first
 }
+
+// maxRefreshMarks bounds the remembered refreshes: beyond it the oldest
+// is forgotten (that module's answers are then refetched when their TTL
+// runs out, as without a refresh).
+const maxRefreshMarks = 10_000
 
 // refreshMark is one module's latest refresh.
 type refreshMark struct {
-	at time.Time
-	// refetched holds the keys fetched again since (by this service: file
-	// modification times come from a coarser clock, or another machine's,
-	// and cannot be compared with at to the millisecond).
-	refetched map[string]bool
+	mod string
+	at  time.Time
+	seq uint64 // refreshes.seq once this refresh was counted
+	// fetched holds the keys this service has fetched since the refresh
+	// marked, by whether their fetch began after it (true) or before it
+	// and ended after it (false: refetch; its modification time says
+	// nothing). File modification times come from a coarser clock, or
+	// another machine's, and cannot be compared with at to the
+	// millisecond.
+	fetched map[string]bool
 }
 
 // modTimeSlack: an object whose modification time is this much after a
@@ -38,62 +53,103 @@ const modTimeSlack = time.Second
 // Refresh drops the freshness of module's cached list, @latest and
 // version queries: the next request for one of them fetches it upstream
 // before answering (and if the upstream fails, a stale copy is served as
-// stale_if_error allows), as if its TTL had run out. Remembered not-found
-// answers for the module's paths are forgotten too, so a module or
-// version that has just been created is fetched. An invalid module path
-// is an error (module.CheckPath's). Safe for concurrent use; it does not
-// block on anything but a mutex.
+// stale_if_error allows), as if its TTL had run out; a fetch of one of
+// them already under way does not count, it began before the refresh.
+// Remembered not-found answers for the module's paths are forgotten too,
+// so a module or version that has just been created is fetched. An
+// invalid module path is an error (module.CheckPath's). Safe for
+// concurrent use; it does not block on anything but a mutex, and its cost
+// does not grow with the number of remembered refreshes or not-founds.
 func (s *Service) Refresh(mod string) error {
 	if err := module.CheckPath(mod); err != nil {
 		return err
 	}
-	esc, err := module.EscapePath(mod)
-	if err != nil {
-		return err
-	}
 	now := s.opts.Now()
-	horizon := s.opts.Policy.TTL + s.opts.Policy.StaleWhileRevalidate
-	r := &s.refreshed
-	r.mu.Lock()
-	if r.m == nil {
-		r.m = map[string]*refreshMark{}
-	}
-	for k, m := range r.m {
-		if now.Sub(m.at) > horizon {
-			delete(r.m, k)
-		}
-	}
-	r.m[mod] = &refreshMark{at: now, refetched: map[string]bool{}}
-	r.mu.Unlock()
-	s.neg.delPrefix(esc+"/@", s.opts.MutablePrefix+esc+"/@")
+	s.refreshed.add(mod, now, s.opts.Policy.TTL+s.opts.Policy.StaleWhileRevalidate)
+	s.neg.delModule(mod)
 	return nil
 }
 
+// add marks mod refreshed at now, and forgets the marks older than
+// horizon and those beyond maxRefreshMarks (the least recent first).
+func (r *refreshes) add(mod string, now time.Time, horizon time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]*list.Element{}
+	}
+	r.seq++
+	if e, ok := r.m[mod]; ok {
+		r.order.Remove(e)
+	}
+	r.m[mod] = r.order.PushBack(&refreshMark{mod: mod, at: now, seq: r.seq, fetched: map[string]bool{}})
+	for e := r.order.Front(); e != nil; e = r.order.Front() {
+		m := e.Value.(*refreshMark)
+		if len(r.m) <= maxRefreshMarks && now.Sub(m.at) <= horizon {
+			break
+		}
+		r.order.Remove(e)
+		delete(r.m, m.mod)
+	}
+}
+
+// started returns the count of refreshes so far, for a fill that starts.
+func (r *refreshes) started() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
+// filled records that req was fetched and stored by a fill that began
+// when started returned seq.
+func (r *refreshes) filled(req artifact.Request, seq uint64) {
+	if !refreshable(req) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.m[req.Module]; ok {
+		m := e.Value.(*refreshMark)
+		m.fetched[req.Key] = seq >= m.seq
+	}
+}
+
+// len returns the number of remembered refreshes (for tests).
+func (r *refreshes) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}
+
+func refreshable(req artifact.Request) bool {
+	return req.Kind == artifact.List || req.Kind == artifact.Latest || req.Kind == artifact.Query
+}
+
 // refreshedSince reports whether req is a mutable answer whose module was
-// refreshed after obj was fetched (see Refresh): obj is not clearly newer
-// than the refresh, and this service has not fetched req again since. It
-// returns ctx for the refetch (a fill coordinated with other replicas
-// does not take an object stored before the refresh for one just
-// filled) and a function to call once req has been fetched again (the
-// fetch started at start), or nil.
-func (s *Service) refreshedSince(ctx context.Context, req artifact.Request, obj storage.Object) (context.Context, func(start time.Time)) {
-	if req.Kind != artifact.List && req.Kind != artifact.Latest && req.Kind != artifact.Query {
-		return ctx, nil
+// refreshed after obj was fetched (see Refresh): this service has not
+// fetched req since with a fetch that began after the refresh, and
+// either fetched it with one that began before, or obj is not clearly
+// newer than the refresh. It returns ctx for the refetch (a fill
+// coordinated with other replicas does not take an object stored before
+// the refresh for one just filled), the refresh's count: a fill that
+// began before it (see refreshes.started) does not satisfy the refetch,
+// and ok.
+func (s *Service) refreshedSince(ctx context.Context, req artifact.Request, obj storage.Object) (_ context.Context, seq uint64, ok bool) {
+	if !refreshable(req) {
+		return ctx, 0, false
 	}
 	r := &s.refreshed
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, ok := r.m[req.Module]
-	if !ok || m.refetched[req.Key] || obj.Info().ModTime.After(m.at.Add(modTimeSlack)) {
-		return ctx, nil
+	e, ok := r.m[req.Module]
+	if !ok {
+		return ctx, 0, false
 	}
-	return context.WithValue(ctx, refreshedAtKey{}, m.at), func(start time.Time) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if !start.Before(m.at) && r.m[req.Module] == m {
-			m.refetched[req.Key] = true
-		}
+	m := e.Value.(*refreshMark)
+	if after, seen := m.fetched[req.Key]; after || !seen && obj.Info().ModTime.After(m.at.Add(modTimeSlack)) {
+		return ctx, 0, false
 	}
+	return context.WithValue(ctx, refreshedAtKey{}, m.at), m.seq, true
 }
 
 // refreshedAtKey is the context key of the refresh time a refetch
@@ -108,19 +164,4 @@ func notBefore(ctx context.Context, start time.Time) time.Time {
 		t = at
 	}
 	return t
-}
-
-// delPrefix forgets every remembered answer whose key starts with one of
-// prefixes.
-func (c *negCache) delPrefix(prefixes ...string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.m {
-		for _, p := range prefixes {
-			if strings.HasPrefix(k, p) {
-				delete(c.m, k)
-				break
-			}
-		}
-	}
 }

@@ -470,8 +470,8 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 			return res, nil
 		}
 		state := s.opts.Policy.Classify(age)
-		fctx, refetched := s.refreshedSince(ctx, req, obj)
-		if refetched != nil {
+		fctx, refreshSeq, refreshed := s.refreshedSince(ctx, req, obj)
+		if refreshed {
 			state = cachepolicy.Refetch // see Refresh
 		}
 		if state == cachepolicy.Fresh {
@@ -490,12 +490,14 @@ func (s *Service) get(ctx context.Context, req artifact.Request) (*Result, error
 		}
 		// Refetch: fetch now; if the upstream cannot answer (anything but
 		// its definitive word), fall back to what we have (stale-if-error).
-		start := s.opts.Now()
-		res, ferr := s.fillAndOpen(fctx, req)
+		res, seq, ferr := s.fillAndOpenSeq(fctx, req)
+		if ferr == nil && refreshed && seq < refreshSeq {
+			// It joined a fetch that began before the refresh: fetch
+			// again (a fetch under way now began after this one ended).
+			res.Close()
+			res, ferr = s.fillAndOpen(fctx, req)
+		}
 		if ferr == nil {
-			if refetched != nil {
-				refetched(start)
-			}
 			obj.Close()
 			return res, nil
 		}
