@@ -235,3 +235,19 @@ func (e *goEnv) try(args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// adminURL is the admin listener's URL, from the server's log.
+func (s *server) adminURL(t *testing.T) string {
+	t.Helper()
+	if !s.logged(`"msg":"admin listening"`) {
+		t.Fatalf("no admin listener:\n%s", s.logs.String())
+	}
+	for line := range strings.Lines(s.logs.String()) {
+		var rec struct{ Msg, URL string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin listening" {
+			return strings.TrimSuffix(rec.URL, "/")
+		}
+	}
+	t.Fatal("no admin URL in the log")
+	return ""
+}
