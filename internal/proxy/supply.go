@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	iofs "io/fs"
 	"log/slog"
@@ -75,6 +76,7 @@ type supply struct {
 
 	times   memo[time.Time]           // module@version -> .info Time (zero: unknown)
 	retract memo[[]policy.Retraction] // module@highest -> its go.mod's retractions
+	seen    seenState                 // when versions were first seen (seen.go)
 }
 
 // memo remembers immutable facts, at most factsCacheSize (then it
@@ -112,8 +114,10 @@ func newSupply(s *Service, o *Supply) *supply {
 	if who == nil {
 		who = func(context.Context) string { return "" }
 	}
-	return &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, who: who, m: s.opts.Metrics,
+	u := &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, who: who, m: s.opts.Metrics,
 		log: s.log.With("namespace", o.Namespace), audit: s.opts.Audit}
+	u.seen.seed = maphash.MakeSeed()
+	return u
 }
 
 // get answers req under the policy: a refused zip (or .mod with
@@ -244,6 +248,11 @@ func (u *supply) facts(ctx context.Context, mod, version string, retractions boo
 			return f, err
 		}
 		f.Time = t
+		seen, err := u.firstSeen(ctx, mod, []string{version}, false)
+		if err != nil {
+			return f, fmt.Errorf("first-seen time of %s@%s: %w", mod, version, err)
+		}
+		f.FirstSeen = seen[version]
 	}
 	if retractions && u.p.NeedsRetractions() {
 		r, err := u.retractions(ctx, mod)
@@ -369,18 +378,11 @@ func parseInfoTime(data []byte) time.Time {
 // or not), from the namespace's unfiltered list. A module without a list
 // has none.
 func (u *supply) retractions(ctx context.Context, mod string) ([]policy.Retraction, error) {
-	lreq, err := related(mod, "", artifact.List)
+	list, err := u.listed(ctx, mod)
 	if err != nil {
 		return nil, err
 	}
-	list, err := u.readAll(ctx, lreq)
-	if errclass.Of(err) == errclass.NotExist {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	hi := policy.Highest(strings.Fields(string(list)))
+	hi := policy.Highest(list)
 	if hi == "" {
 		return nil, nil
 	}
@@ -420,6 +422,16 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 	p := *u.p
 	p.Retracted = policy.Off // lists keep retracted versions: the go command reads retractions itself
 	now := u.s.opts.Now()
+	var seen seenRecord
+	if p.NeedsTime() {
+		if seen, err = u.firstSeen(ctx, mod, versions, true); err != nil {
+			u.log.Warn("first-seen times unreadable; versions left out of the list", "module", mod, "err", err)
+			for i := range out {
+				out[i] = true
+			}
+			return out
+		}
+	}
 	ctx = context.WithValue(ctx, timesOnlyKey{}, true)
 	var g errgroup.Group
 	g.SetLimit(infoConcurrency)
@@ -435,7 +447,7 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 					out[i] = true
 					return nil
 				}
-				f.Time = t
+				f.Time, f.FirstSeen = t, seen[v]
 			}
 			d := p.Decide(f)
 			out[i] = d.Hidden(&p)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,11 +74,14 @@ func (n noTime) Fetch(ctx context.Context, path string) (*upstream.Response, err
 }
 
 type supplyFixture struct {
-	svc   *proxy.Service
-	up    *upstreamtest.Server
-	audit *audit.Log
-	sink  *sink
-	now   time.Time
+	svc    *proxy.Service
+	up     *upstreamtest.Server
+	audit  *audit.Log
+	sink   *sink
+	now    time.Time
+	store  *storagefs.Store
+	client upstream.Fetcher
+	later  *atomic.Int64 // nanoseconds the service's clock is ahead of now
 }
 
 func gomod(path, extra string) map[string][]byte {
@@ -109,14 +113,21 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	sk := &sink{}
+	f := &supplyFixture{up: up, audit: a, sink: &sink{}, now: now, store: store, client: noTime{client}, later: new(atomic.Int64)}
+	f.svc = f.service(t, p, src)
+	return f
+}
+
+// service is a service of the fixture's upstream and store (another
+// replica, or the same proxy restarted).
+func (f *supplyFixture) service(t *testing.T, p policy.Policy, src policy.Source) *proxy.Service {
 	svc := proxy.New(proxy.Options{
-		Store: store, Upstream: noTime{client}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Audit: a,
-		Now:    func() time.Time { return now },
-		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: sk, Identity: func(context.Context) string { return "ci-bot" }},
+		Store: f.store, Upstream: f.client, TempDir: f.store.TempDir(), Policy: cachepolicy.Default(), Audit: f.audit,
+		Now:    func() time.Time { return f.now.Add(time.Duration(f.later.Load())) },
+		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: f.sink, Identity: func(context.Context) string { return "ci-bot" }},
 	})
 	t.Cleanup(svc.Close)
-	return &supplyFixture{svc: svc, up: up, audit: a, sink: sk, now: now}
+	return svc
 }
 
 func (f *supplyFixture) get(t *testing.T, p string) (*proxy.Result, []byte, error) {
@@ -173,6 +184,51 @@ func TestCooldown(t *testing.T) {
 	evs := f.sink.events()
 	if len(evs) != 1 || evs[0].Type != event.PolicyBlock || evs[0].Module != "example.com/m" || evs[0].Version != "v1.1.0" || evs[0].Namespace != "prod" || evs[0].Identity != "ci-bot" {
 		t.Errorf("events = %+v, want one policy block of example.com/m@v1.1.0 in prod, by ci-bot", evs)
+	}
+}
+
+// TestCooldownFirstSeen: a version that appears upstream with an old
+// .info Time (a back-dated commit, an old commit tagged now) waits out
+// the cooldown from when this proxy first saw it, also after a restart
+// (the time is in the store); the versions of a module's first list are
+// judged by their .info Time (bootstrap), also when the first request is
+// a download.
+func TestCooldownFirstSeen(t *testing.T) {
+	p := policy.Policy{MinAge: 72 * time.Hour}
+	f := newSupplyFixture(t, p, nil)
+	if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\n" {
+		t.Fatalf("first list = %q, %v; want the old version", body, err)
+	}
+	f.up.Add(upstreamtest.Module{Path: "example.com/m", Version: "v1.2.0", Time: f.now.Add(-365 * 24 * time.Hour), Files: gomod("example.com/m", "")})
+	if err := f.svc.Refresh("example.com/m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\n" {
+		t.Errorf("list = %q, %v; want the back-dated new version hidden", body, err)
+	}
+	_, body, err := f.get(t, "example.com/m/@latest")
+	if err != nil || !strings.Contains(string(body), `"Version":"v1.0.0"`) {
+		t.Errorf("@latest = %s, %v; want v1.0.0", body, err)
+	}
+	_, _, err = f.get(t, "example.com/m/@v/v1.2.0.zip")
+	avail := f.now.Add(72 * time.Hour).UTC().Format(time.RFC3339)
+	blocked(t, err, policy.Cooldown, "first seen by this proxy", "available from "+avail)
+
+	restarted := f.service(t, p, nil)
+	if _, err := restarted.Get(context.Background(), mustParse(t, "example.com/m/@v/v1.2.0.zip")); err == nil {
+		t.Error("after a restart, the back-dated version is served at once")
+	} else {
+		blocked(t, err, policy.Cooldown, "available from "+avail)
+	}
+
+	// Bootstrap from the list when a module's first request is a download.
+	if _, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip"); err != nil {
+		t.Errorf("an old version of a module not seen before: %v", err)
+	}
+
+	f.later.Store(int64(73 * time.Hour))
+	if _, _, err := f.get(t, "example.com/m/@v/v1.2.0.zip"); err != nil {
+		t.Errorf("after the cooldown from first seen: %v", err)
 	}
 }
 
