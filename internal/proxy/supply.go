@@ -374,13 +374,24 @@ func parseInfoTime(data []byte) time.Time {
 }
 
 // retractions reads the retractions of the go.mod of the module's highest
-// listed version (the go command's rule: the latest version, retracted
-// or not), from the namespace's unfiltered list. A module without a list
-// has none.
+// listed version (the go command's rule: the latest version it can see,
+// retracted or not), from the namespace's list as the policy filters it:
+// a version the cooldown hides cannot retract the versions that are
+// served. A module without a list has none.
 func (u *supply) retractions(ctx context.Context, mod string) ([]policy.Retraction, error) {
 	list, err := u.listed(ctx, mod)
 	if err != nil {
 		return nil, err
+	}
+	if u.hides() {
+		hide := u.hidden(ctx, mod, list)
+		var shown []string
+		for i, v := range list {
+			if !hide[i] {
+				shown = append(shown, v)
+			}
+		}
+		list = shown
 	}
 	hi := policy.Highest(list)
 	if hi == "" {

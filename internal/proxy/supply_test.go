@@ -348,6 +348,20 @@ func TestRetracted(t *testing.T) {
 	}
 }
 
+// TestRetractedByHiddenVersion: under a cooldown, the retractions are
+// those of the highest version the list shows; a new release the
+// cooldown hides does not retract the versions that are served.
+func TestRetractedByHiddenVersion(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block, MinAge: 72 * time.Hour}, nil)
+	f.up.Add(upstreamtest.Module{Path: "example.com/r", Version: "v1.2.0", Time: f.now.Add(-time.Hour),
+		Files: gomod("example.com/r", "retract [v1.0.0, v1.1.0] // everything before is broken\n")})
+	if _, _, err := f.get(t, "example.com/r/@v/v1.1.0.zip"); err != nil {
+		t.Errorf("retracted only by a version the cooldown hides: %v", err)
+	}
+	_, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted, "deletes the home directory")
+}
+
 // TestPolicyOffServesAsBefore: a policy that checks nothing changes
 // nothing (no facts are read).
 func TestPolicyOffServesAsBefore(t *testing.T) {
