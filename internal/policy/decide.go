@@ -302,8 +302,37 @@ func Latest(versions []string, keep func(string) bool) string {
 	return pre
 }
 
-// Highest is Latest keeping every version: the version whose go.mod
-// holds the module's retractions, as the go command reads them.
-func Highest(versions []string) string {
-	return Latest(versions, func(string) bool { return true })
+// Highest is the version the go command takes as the latest of versions
+// (a list's, in any order), retracted or not: the version @latest falls
+// back to, and the one whose go.mod holds the module's retractions. It
+// is Latest keeping every version, except that +incompatible versions are
+// left out when the highest compatible version (release or pre-release)
+// has a go.mod of its own, as the go command leaves them out then (it
+// prefers even a compatible pre-release; Go issue 34165). hasGoMod is
+// asked about that version only, and only when the list has both kinds;
+// its error is returned.
+func Highest(versions []string, hasGoMod func(version string) (bool, error)) (string, error) {
+	var compat string
+	incompat := false
+	for _, v := range versions {
+		v = strings.TrimSpace(v)
+		switch {
+		case !semver.IsValid(v):
+		case strings.HasSuffix(v, "+incompatible"):
+			incompat = true
+		case compat == "" || semver.Compare(v, compat) > 0:
+			compat = v
+		}
+	}
+	keep := func(string) bool { return true }
+	if incompat && compat != "" {
+		ok, err := hasGoMod(compat)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			keep = func(v string) bool { return !strings.HasSuffix(v, "+incompatible") }
+		}
+	}
+	return Latest(versions, keep), nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	"golang.org/x/sync/errgroup"
@@ -393,7 +394,10 @@ func (u *supply) retractions(ctx context.Context, mod string) ([]policy.Retracti
 		}
 		list = shown
 	}
-	hi := policy.Highest(list)
+	hi, err := policy.Highest(list, u.goModOf(ctx, mod))
+	if err != nil {
+		return nil, err
+	}
 	if hi == "" {
 		return nil, nil
 	}
@@ -419,6 +423,24 @@ func (u *supply) retractions(ctx context.Context, mod string) ([]policy.Retracti
 	}
 	u.retract.put(k, r)
 	return r, nil
+}
+
+// goModOf is policy.Highest's question for mod: whether a version has a
+// go.mod of its own, i.e. its .mod (read through the cache) is not the
+// one synthesized for a module without one ("module PATH\n"), as the go
+// command decides.
+func (u *supply) goModOf(ctx context.Context, mod string) func(version string) (bool, error) {
+	return func(version string) (bool, error) {
+		req, err := related(mod, version, artifact.Mod)
+		if err != nil {
+			return false, err
+		}
+		data, err := u.readAll(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		return !bytes.Equal(data, []byte("module "+modfile.AutoQuote(mod)+"\n")), nil
+	}
 }
 
 // hidden reports, for each version, whether lists and @latest leave it
@@ -582,7 +604,10 @@ func (u *supply) latest(ctx context.Context, req artifact.Request) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	pick := policy.Highest(strings.Fields(string(list)))
+	pick, err := policy.Highest(strings.Fields(string(list)), u.goModOf(ctx, req.Module))
+	if err != nil {
+		return nil, err
+	}
 	if pick == "" {
 		return nil, refusal
 	}

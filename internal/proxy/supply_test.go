@@ -362,6 +362,30 @@ func TestRetractedByHiddenVersion(t *testing.T) {
 	blocked(t, err, policy.Retracted, "deletes the home directory")
 }
 
+// TestIncompatibleNotLatest: as the go command does, +incompatible
+// versions are not the latest when the highest compatible version has a
+// go.mod: neither for @latest's fallback nor as the holder of the
+// retractions.
+func TestIncompatibleNotLatest(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block, MinAge: 72 * time.Hour}, nil)
+	old := f.now.Add(-30 * 24 * time.Hour)
+	legacy := map[string][]byte{"p.go": []byte("package p\n")}
+	for _, m := range []upstreamtest.Module{
+		{Path: "example.com/inc", Version: "v1.0.0", Time: old, Files: gomod("example.com/inc", "")},
+		{Path: "example.com/inc", Version: "v1.1.0", Time: old, Files: gomod("example.com/inc", "retract v1.0.0 // broken\n")},
+		{Path: "example.com/inc", Version: "v2.0.0+incompatible", Time: old, Files: legacy},
+		{Path: "example.com/inc", Version: "v3.0.0+incompatible", Time: f.now.Add(-time.Hour), Files: legacy},
+	} {
+		f.up.Add(m)
+	}
+	_, body, err := f.get(t, "example.com/inc/@latest")
+	if err != nil || !strings.Contains(string(body), `"Version":"v1.1.0"`) {
+		t.Errorf("@latest = %s, %v; want v1.1.0, not the +incompatible version", body, err)
+	}
+	_, _, err = f.get(t, "example.com/inc/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted, "broken")
+}
+
 // TestPolicyOffServesAsBefore: a policy that checks nothing changes
 // nothing (no facts are read).
 func TestPolicyOffServesAsBefore(t *testing.T) {
