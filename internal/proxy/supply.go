@@ -38,8 +38,9 @@ type Supply struct {
 	// Namespace labels metrics, logs, audit records and events ("" the
 	// root).
 	Namespace string
-	// Events receives an event.PolicyBlock for every refused download;
-	// nil discards them.
+	// Events receives an event.PolicyBlock for a refused download, at
+	// most one per namespace, module@version and reason every 10 minutes
+	// (metrics and logs count every refusal); nil discards them.
 	Events event.Sink
 	// Identity, when set, names who asked (from the request's context)
 	// in events, audit records and logs.
@@ -78,6 +79,7 @@ type supply struct {
 	times   memo[time.Time]           // module@version -> .info Time (zero: unknown)
 	retract memo[[]policy.Retraction] // module@highest -> its go.mod's retractions
 	seen    seenState                 // when versions were first seen (seen.go)
+	sent    *eventLimiter             // policy blocks recently sent to events
 }
 
 // memo remembers immutable facts, at most factsCacheSize (then it
@@ -116,7 +118,7 @@ func newSupply(s *Service, o *Supply) *supply {
 		who = func(context.Context) string { return "" }
 	}
 	u := &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, who: who, m: s.opts.Metrics,
-		log: s.log.With("namespace", o.Namespace), audit: s.opts.Audit}
+		log: s.log.With("namespace", o.Namespace), audit: s.opts.Audit, sent: newEventLimiter(policyEventInterval, policyEventKeys)}
 	u.seen.seed = maphash.MakeSeed()
 	return u
 }
@@ -197,7 +199,10 @@ func (u *supply) record(ctx context.Context, req artifact.Request, d *policy.Dec
 	}
 	if blocked != nil {
 		u.log.Warn("policy block", "key", req.Key, "reason", blocked.Reason(), "err", blocked, "identity", who)
-		u.events.Emit(event.Event{Type: event.PolicyBlock, Time: u.s.opts.Now(), Namespace: u.ns, Module: req.Module, Version: req.Version, Identity: who, Reason: blocked.Error()})
+		now := u.s.opts.Now()
+		if u.sent.allow(u.ns+"\x00"+target+"\x00"+string(blocked.Reason()), now) {
+			u.events.Emit(event.Event{Type: event.PolicyBlock, Time: now, Namespace: u.ns, Module: req.Module, Version: req.Version, Identity: who, Reason: blocked.Error()})
+		}
 	}
 }
 

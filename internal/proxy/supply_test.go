@@ -20,6 +20,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/event"
+	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/policy"
 	"github.com/modproxy/modproxy/internal/proxy"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
@@ -82,6 +83,7 @@ type supplyFixture struct {
 	store  *storagefs.Store
 	client upstream.Fetcher
 	later  *atomic.Int64 // nanoseconds the service's clock is ahead of now
+	m      *metrics.Metrics
 }
 
 func gomod(path, extra string) map[string][]byte {
@@ -113,7 +115,7 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	f := &supplyFixture{up: up, audit: a, sink: &sink{}, now: now, store: store, client: noTime{client}, later: new(atomic.Int64)}
+	f := &supplyFixture{up: up, audit: a, sink: &sink{}, now: now, store: store, client: noTime{client}, later: new(atomic.Int64), m: metrics.New()}
 	f.svc = f.service(t, p, src)
 	return f
 }
@@ -122,7 +124,7 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 // replica, or the same proxy restarted).
 func (f *supplyFixture) service(t *testing.T, p policy.Policy, src policy.Source) *proxy.Service {
 	svc := proxy.New(proxy.Options{
-		Store: f.store, Upstream: f.client, TempDir: f.store.TempDir(), Policy: cachepolicy.Default(), Audit: f.audit,
+		Store: f.store, Upstream: f.client, TempDir: f.store.TempDir(), Policy: cachepolicy.Default(), Audit: f.audit, Metrics: f.m,
 		Now:    func() time.Time { return f.now.Add(time.Duration(f.later.Load())) },
 		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: f.sink, Identity: func(context.Context) string { return "ci-bot" }},
 	})
@@ -229,6 +231,43 @@ func TestCooldownFirstSeen(t *testing.T) {
 	f.later.Store(int64(73 * time.Hour))
 	if _, _, err := f.get(t, "example.com/m/@v/v1.2.0.zip"); err != nil {
 		t.Errorf("after the cooldown from first seen: %v", err)
+	}
+}
+
+// TestPolicyBlockEventsLimited: retries of a refused zip send one event
+// per namespace, module@version and reason every 10 minutes; the metric
+// counts every refusal.
+func TestPolicyBlockEventsLimited(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: 72 * time.Hour}, nil)
+	for range 5 {
+		_, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip")
+		blocked(t, err, policy.Cooldown)
+	}
+	_, _, err := f.get(t, "example.com/pseudo/@v/v0.0.0-20261204000000-abcdefabcdef.zip")
+	blocked(t, err, policy.Cooldown)
+	if evs := f.sink.events(); len(evs) != 2 || evs[0].Version != "v1.1.0" || evs[1].Module != "example.com/pseudo" {
+		t.Errorf("events = %+v, want one for each refused version", evs)
+	}
+	f.later.Store(int64(10 * time.Minute))
+	_, _, err = f.get(t, "example.com/m/@v/v1.1.0.zip")
+	blocked(t, err, policy.Cooldown)
+	if evs := f.sink.events(); len(evs) != 3 || evs[2].Version != "v1.1.0" {
+		t.Errorf("events = %+v, want the block sent again after 10 minutes", evs)
+	}
+	families, err := f.m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks float64
+	for _, fam := range families {
+		if fam.GetName() == "modproxy_policy_decisions_total" {
+			for _, mt := range fam.GetMetric() {
+				blocks += mt.GetCounter().GetValue()
+			}
+		}
+	}
+	if blocks != 7 {
+		t.Errorf("policy decisions counted: %v, want 7 (every refusal)", blocks)
 	}
 }
 
