@@ -138,10 +138,13 @@ GC runs every gc.interval by the [gc] policies. SIGINT or SIGTERM shuts
 down gracefully, letting in-flight downloads finish.
 
 The supply-chain policy ([policy], and [namespace.policy] per namespace)
-refuses zips with 403 and a one-line reason: vulnerable versions
-(policy.vulnerable = warn or block), versions younger than policy.min_age
-(also hidden from lists and @latest; an unknown release time is refused),
-and versions the module's latest go.mod retracts (policy.retracted).
+refuses zips with 403 and a one-line reason: vulnerable versions under
+policy.vulnerable = block (warn serves them with an X-Modproxy-Advisory
+header), versions younger than policy.min_age (age from the later of the
+.info time and when this proxy first saw the version; also hidden from
+lists and @latest; an unknown release time is refused), and versions
+retracted by the go.mod of the newest version the list shows under
+policy.retracted = block (warn serves them with X-Modproxy-Retracted).
 
 Configuration, lowest precedence first: built-in defaults, the --config
 file (TOML), MODPROXY_* environment variables, then these flags. When no

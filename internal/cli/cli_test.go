@@ -45,6 +45,12 @@ func TestUsage(t *testing.T) {
 			t.Errorf("serve --help lacks %q", want)
 		}
 	}
+	// The policy's modes as they are: warn serves, block refuses.
+	for _, want := range []string{"vulnerable versions under\npolicy.vulnerable = block (warn serves them", "policy.retracted = block (warn serves them"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
 	if code, _, _ := run(t, nil, "serve", "--bogus"); code != ExitUsage {
 		t.Errorf("serve --bogus exit %d", code)
 	}

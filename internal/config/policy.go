@@ -14,8 +14,9 @@ type Policy struct {
 	// Vulnerable is "off", "warn" or "block": versions inside an
 	// advisory's affected range.
 	Vulnerable string `toml:"vulnerable"`
-	// MinAge is the cooldown: versions published less than this long ago
-	// are hidden from lists and @latest and refused; 0 turns it off.
+	// MinAge is the cooldown: versions published (.info Time) or first
+	// seen by this proxy less than this long ago are hidden from lists
+	// and @latest and refused; 0 turns it off.
 	MinAge Duration `toml:"min_age"`
 	// AllowFixes lets a version through the cooldown early when it is
 	// the fixed version of an advisory that affects an earlier version.

@@ -73,7 +73,11 @@ func (e *BlockedError) Error() string {
 		if e.Latest {
 			b.WriteString("every version is younger than the minimum age " + e.MinAge.String() + "; the newest, " + e.Version + ",")
 		} else {
-			b.WriteString("published " + f.Published.UTC().Format(time.RFC3339) + ", younger than the minimum age " + e.MinAge.String() + ";")
+			b.WriteString("published " + f.Published.UTC().Format(time.RFC3339))
+			if !f.FirstSeen.IsZero() {
+				b.WriteString(", first seen by this proxy " + f.FirstSeen.UTC().Format(time.RFC3339))
+			}
+			b.WriteString(", younger than the minimum age " + e.MinAge.String() + ";")
 		}
 		b.WriteString(" available from " + f.Available.UTC().Format(time.RFC3339))
 	case UnknownTime:

@@ -57,6 +57,11 @@ type Facts struct {
 	Advisories []Advisory
 	// Time is the version's .info Time; the zero Time means unknown.
 	Time time.Time
+	// FirstSeen is when this proxy first saw the version (in an
+	// upstream list, or its .info); zero when that is not known or the
+	// version predates the proxy's record of the module (bootstrap):
+	// the age is then measured from Time alone.
+	FirstSeen time.Time
 	// Retractions are those of the module's latest go.mod.
 	Retractions []Retraction
 	// Now is the decision's time.
@@ -74,8 +79,11 @@ type Finding struct {
 	Fixed []string
 	// Available is when the version passes the cooldown (Cooldown).
 	Available time.Time
-	// Published is the version's time (Cooldown).
+	// Published is the version's .info Time (Cooldown).
 	Published time.Time
+	// FirstSeen is set when the age was measured from the time this
+	// proxy first saw the version, later than Published (Cooldown).
+	FirstSeen time.Time
 	// Rationale is the retraction's (Retracted).
 	Rationale string
 	// Exemption is what let the version through (Action ActExempt); nil
@@ -168,7 +176,10 @@ func (d *Decision) Refuses(p *Policy, a Artifact, module, version string) *Block
 //     exemption names its ID or an alias (then ActExempt); Warn or Block
 //     per Policy.Vulnerable;
 //   - cooldown (MinAge > 0): an unknown time (zero) blocks (UnknownTime,
-//     fail closed); a time less than MinAge before Now blocks (Cooldown)
+//     fail closed); the age is measured from the later of Time and
+//     FirstSeen (the author controls Time: a back-dated commit, or an old
+//     commit tagged now, must not pass at once); less than MinAge before
+//     Now blocks (Cooldown)
 //     with the time it becomes available, unless AllowFixes is set and
 //     the version is the fixed version of an advisory range that affects
 //     an earlier version of the module (then ActExempt with Fix): a fix
@@ -220,11 +231,18 @@ func (p *Policy) Decide(f Facts) Decision {
 		}
 	}
 	if p.MinAge > 0 {
+		from := f.Time
+		if f.FirstSeen.After(from) {
+			from = f.FirstSeen
+		}
 		switch {
 		case f.Time.IsZero():
 			add(Finding{Reason: UnknownTime}, ActBlock)
-		case f.Now.Sub(f.Time) < p.MinAge:
-			fi := Finding{Reason: Cooldown, Published: f.Time, Available: f.Time.Add(p.MinAge)}
+		case f.Now.Sub(from) < p.MinAge:
+			fi := Finding{Reason: Cooldown, Published: f.Time, Available: from.Add(p.MinAge)}
+			if f.FirstSeen.After(f.Time) {
+				fi.FirstSeen = f.FirstSeen
+			}
 			if p.AllowFixes && exempt == nil && fixesEarlier(f.Advisories, f.Version) {
 				fi.Action, fi.Fix = ActExempt, true
 				d.Findings = append(d.Findings, fi)
@@ -284,8 +302,37 @@ func Latest(versions []string, keep func(string) bool) string {
 	return pre
 }
 
-// Highest is Latest keeping every version: the version whose go.mod
-// holds the module's retractions, as the go command reads them.
-func Highest(versions []string) string {
-	return Latest(versions, func(string) bool { return true })
+// Highest is the version the go command takes as the latest of versions
+// (a list's, in any order), retracted or not: the version @latest falls
+// back to, and the one whose go.mod holds the module's retractions. It
+// is Latest keeping every version, except that +incompatible versions are
+// left out when the highest compatible version (release or pre-release)
+// has a go.mod of its own, as the go command leaves them out then (it
+// prefers even a compatible pre-release; Go issue 34165). hasGoMod is
+// asked about that version only, and only when the list has both kinds;
+// its error is returned.
+func Highest(versions []string, hasGoMod func(version string) (bool, error)) (string, error) {
+	var compat string
+	incompat := false
+	for _, v := range versions {
+		v = strings.TrimSpace(v)
+		switch {
+		case !semver.IsValid(v):
+		case strings.HasSuffix(v, "+incompatible"):
+			incompat = true
+		case compat == "" || semver.Compare(v, compat) > 0:
+			compat = v
+		}
+	}
+	keep := func(string) bool { return true }
+	if incompat && compat != "" {
+		ok, err := hasGoMod(compat)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			keep = func(v string) bool { return !strings.HasSuffix(v, "+incompatible") }
+		}
+	}
+	return Latest(versions, keep), nil
 }

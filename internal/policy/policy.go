@@ -97,9 +97,10 @@ func (e *Exemption) advisory(path string, a *Advisory) bool {
 type Policy struct {
 	// Vulnerable: versions inside an advisory's range.
 	Vulnerable Mode
-	// MinAge is the cooldown: versions whose .info Time is younger are
-	// hidden from lists and @latest and refused; 0 turns it off. A
-	// version whose time is unknown is refused (fail closed).
+	// MinAge is the cooldown: versions whose .info Time, or the time
+	// this proxy first saw them (Facts.FirstSeen), is younger are hidden
+	// from lists and @latest and refused; 0 turns it off. A version whose
+	// .info Time is unknown is refused (fail closed).
 	MinAge time.Duration
 	// AllowFixes lets a young version through the cooldown when it is
 	// the fixed version of an advisory's range, i.e. it fixes an

@@ -130,6 +130,12 @@ func TestDecide(t *testing.T) {
 		{"cooldown: exactly min_age passes", Policy{MinAge: time.Hour}, Facts{Version: "v1.0.0", Time: young}, nil, false, false},
 		{"cooldown: young blocks", Policy{MinAge: 72 * time.Hour}, Facts{Version: "v1.0.0", Time: young}, []want{{Cooldown, ActBlock, ""}}, true, true},
 		{"cooldown: unknown time fails closed", Policy{MinAge: 72 * time.Hour}, Facts{Version: "v1.0.0"}, []want{{UnknownTime, ActBlock, ""}}, true, true},
+		{"cooldown: an old time first seen now blocks", Policy{MinAge: 72 * time.Hour}, Facts{Version: "v1.0.0", Time: old, FirstSeen: young},
+			[]want{{Cooldown, ActBlock, ""}}, true, true},
+		{"cooldown: a young time seen long ago blocks", Policy{MinAge: 72 * time.Hour}, Facts{Version: "v1.0.0", Time: young, FirstSeen: old},
+			[]want{{Cooldown, ActBlock, ""}}, true, true},
+		{"cooldown: unknown time fails closed, seen long ago", Policy{MinAge: 72 * time.Hour}, Facts{Version: "v1.0.0", FirstSeen: old},
+			[]want{{UnknownTime, ActBlock, ""}}, true, true},
 		{"cooldown: a fix passes with allow_fixes", Policy{MinAge: 72 * time.Hour, AllowFixes: true}, Facts{Version: "v1.2.0", Advisories: vuln, Time: young},
 			[]want{{Cooldown, ActExempt, ""}}, false, false},
 		{"cooldown: a fix waits without allow_fixes", Policy{MinAge: 72 * time.Hour}, Facts{Version: "v1.2.0", Advisories: vuln, Time: young},
@@ -248,8 +254,42 @@ func TestLatest(t *testing.T) {
 	if got := Latest(list, func(string) bool { return false }); got != "" {
 		t.Errorf("Latest of nothing = %q", got)
 	}
-	if got := Highest([]string{"v0.1.0", "v0.2.0+incompatible", "bad"}); got != "v0.2.0+incompatible" {
-		t.Errorf("Highest = %s", got)
+}
+
+// TestHighestIncompatible: +incompatible versions are left out when the
+// highest compatible version has a go.mod (the go command's rule), kept
+// when it has none or when there is no compatible version.
+func TestHighestIncompatible(t *testing.T) {
+	errMod := errors.New("go.mod unreadable")
+	tests := []struct {
+		name     string
+		list     []string
+		hasGoMod map[string]bool // absent: the callback fails the test
+		want     string
+		err      error
+	}{
+		{"compatible has a go.mod", []string{"v1.5.2", "v2.0.0+incompatible", "v1.4.0"}, map[string]bool{"v1.5.2": true}, "v1.5.2", nil},
+		{"compatible pre-release has a go.mod", []string{"v1.0.0-rc.1", "v2.0.0+incompatible"}, map[string]bool{"v1.0.0-rc.1": true}, "v1.0.0-rc.1", nil},
+		{"compatible without a go.mod", []string{"v1.5.2", "v2.0.0+incompatible", "v3.0.0+incompatible"}, map[string]bool{"v1.5.2": false}, "v3.0.0+incompatible", nil},
+		{"only incompatible", []string{"v2.0.0+incompatible", "bad"}, nil, "v2.0.0+incompatible", nil},
+		{"only compatible", []string{"v1.0.0", "v1.1.0"}, nil, "v1.1.0", nil},
+		{"go.mod unreadable", []string{"v1.0.0", "v2.0.0+incompatible"}, map[string]bool{}, "", errMod},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Highest(tt.list, func(v string) (bool, error) {
+				ok, found := tt.hasGoMod[v]
+				if tt.hasGoMod == nil {
+					t.Errorf("asked about %s", v)
+				} else if !found {
+					return false, errMod
+				}
+				return ok, nil
+			})
+			if got != tt.want || !errors.Is(err, tt.err) {
+				t.Errorf("Highest = %q, %v; want %q, %v", got, err, tt.want, tt.err)
+			}
+		})
 	}
 }
 

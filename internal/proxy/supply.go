@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	iofs "io/fs"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	"golang.org/x/sync/errgroup"
@@ -36,8 +38,9 @@ type Supply struct {
 	// Namespace labels metrics, logs, audit records and events ("" the
 	// root).
 	Namespace string
-	// Events receives an event.PolicyBlock for every refused download;
-	// nil discards them.
+	// Events receives an event.PolicyBlock for a refused download, at
+	// most one per namespace, module@version and reason every 10 minutes
+	// (metrics and logs count every refusal); nil discards them.
 	Events event.Sink
 	// Identity, when set, names who asked (from the request's context)
 	// in events, audit records and logs.
@@ -75,6 +78,8 @@ type supply struct {
 
 	times   memo[time.Time]           // module@version -> .info Time (zero: unknown)
 	retract memo[[]policy.Retraction] // module@highest -> its go.mod's retractions
+	seen    seenState                 // when versions were first seen (seen.go)
+	sent    *eventLimiter             // policy blocks recently sent to events
 }
 
 // memo remembers immutable facts, at most factsCacheSize (then it
@@ -112,8 +117,10 @@ func newSupply(s *Service, o *Supply) *supply {
 	if who == nil {
 		who = func(context.Context) string { return "" }
 	}
-	return &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, who: who, m: s.opts.Metrics,
-		log: s.log.With("namespace", o.Namespace), audit: s.opts.Audit}
+	u := &supply{s: s, p: &o.Policy, src: o.Advisories, ns: o.Namespace, events: ev, who: who, m: s.opts.Metrics,
+		log: s.log.With("namespace", o.Namespace), audit: s.opts.Audit, sent: newEventLimiter(policyEventInterval, policyEventKeys)}
+	u.seen.seed = maphash.MakeSeed()
+	return u
 }
 
 // get answers req under the policy: a refused zip (or .mod with
@@ -192,7 +199,10 @@ func (u *supply) record(ctx context.Context, req artifact.Request, d *policy.Dec
 	}
 	if blocked != nil {
 		u.log.Warn("policy block", "key", req.Key, "reason", blocked.Reason(), "err", blocked, "identity", who)
-		u.events.Emit(event.Event{Type: event.PolicyBlock, Time: u.s.opts.Now(), Namespace: u.ns, Module: req.Module, Version: req.Version, Identity: who, Reason: blocked.Error()})
+		now := u.s.opts.Now()
+		if u.sent.allow(u.ns+"\x00"+target+"\x00"+string(blocked.Reason()), now) {
+			u.events.Emit(event.Event{Type: event.PolicyBlock, Time: now, Namespace: u.ns, Module: req.Module, Version: req.Version, Identity: who, Reason: blocked.Error()})
+		}
 	}
 }
 
@@ -244,6 +254,11 @@ func (u *supply) facts(ctx context.Context, mod, version string, retractions boo
 			return f, err
 		}
 		f.Time = t
+		seen, err := u.firstSeen(ctx, mod, []string{version}, false)
+		if err != nil {
+			return f, fmt.Errorf("first-seen time of %s@%s: %w", mod, version, err)
+		}
+		f.FirstSeen = seen[version]
 	}
 	if retractions && u.p.NeedsRetractions() {
 		r, err := u.retractions(ctx, mod)
@@ -365,22 +380,29 @@ func parseInfoTime(data []byte) time.Time {
 }
 
 // retractions reads the retractions of the go.mod of the module's highest
-// listed version (the go command's rule: the latest version, retracted
-// or not), from the namespace's unfiltered list. A module without a list
-// has none.
+// listed version (the go command's rule: the latest version it can see,
+// retracted or not), from the namespace's list as the policy filters it:
+// a version the cooldown hides cannot retract the versions that are
+// served. A module without a list has none.
 func (u *supply) retractions(ctx context.Context, mod string) ([]policy.Retraction, error) {
-	lreq, err := related(mod, "", artifact.List)
+	list, err := u.listed(ctx, mod)
 	if err != nil {
 		return nil, err
 	}
-	list, err := u.readAll(ctx, lreq)
-	if errclass.Of(err) == errclass.NotExist {
-		return nil, nil
+	if u.hides() {
+		hide := u.hidden(ctx, mod, list)
+		var shown []string
+		for i, v := range list {
+			if !hide[i] {
+				shown = append(shown, v)
+			}
+		}
+		list = shown
 	}
+	hi, err := policy.Highest(list, u.goModOf(ctx, mod))
 	if err != nil {
 		return nil, err
 	}
-	hi := policy.Highest(strings.Fields(string(list)))
 	if hi == "" {
 		return nil, nil
 	}
@@ -408,6 +430,24 @@ func (u *supply) retractions(ctx context.Context, mod string) ([]policy.Retracti
 	return r, nil
 }
 
+// goModOf is policy.Highest's question for mod: whether a version has a
+// go.mod of its own, i.e. its .mod (read through the cache) is not the
+// one synthesized for a module without one ("module PATH\n"), as the go
+// command decides.
+func (u *supply) goModOf(ctx context.Context, mod string) func(version string) (bool, error) {
+	return func(version string) (bool, error) {
+		req, err := related(mod, version, artifact.Mod)
+		if err != nil {
+			return false, err
+		}
+		data, err := u.readAll(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		return !bytes.Equal(data, []byte("module "+modfile.AutoQuote(mod)+"\n")), nil
+	}
+}
+
 // hidden reports, for each version, whether lists and @latest leave it
 // out. The times are read at most infoConcurrency at a time; a version
 // whose time cannot be read is hidden (fail closed) and logged.
@@ -420,6 +460,16 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 	p := *u.p
 	p.Retracted = policy.Off // lists keep retracted versions: the go command reads retractions itself
 	now := u.s.opts.Now()
+	var seen seenRecord
+	if p.NeedsTime() {
+		if seen, err = u.firstSeen(ctx, mod, versions, true); err != nil {
+			u.log.Warn("first-seen times unreadable; versions left out of the list", "module", mod, "err", err)
+			for i := range out {
+				out[i] = true
+			}
+			return out
+		}
+	}
 	ctx = context.WithValue(ctx, timesOnlyKey{}, true)
 	var g errgroup.Group
 	g.SetLimit(infoConcurrency)
@@ -435,7 +485,7 @@ func (u *supply) hidden(ctx context.Context, mod string, versions []string) []bo
 					out[i] = true
 					return nil
 				}
-				f.Time = t
+				f.Time, f.FirstSeen = t, seen[v]
 			}
 			d := p.Decide(f)
 			out[i] = d.Hidden(&p)
@@ -559,7 +609,10 @@ func (u *supply) latest(ctx context.Context, req artifact.Request) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	pick := policy.Highest(strings.Fields(string(list)))
+	pick, err := policy.Highest(strings.Fields(string(list)), u.goModOf(ctx, req.Module))
+	if err != nil {
+		return nil, err
+	}
 	if pick == "" {
 		return nil, refusal
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/modproxy/modproxy/internal/cachepolicy"
 	"github.com/modproxy/modproxy/internal/errclass"
 	"github.com/modproxy/modproxy/internal/event"
+	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/policy"
 	"github.com/modproxy/modproxy/internal/proxy"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
@@ -73,11 +75,15 @@ func (n noTime) Fetch(ctx context.Context, path string) (*upstream.Response, err
 }
 
 type supplyFixture struct {
-	svc   *proxy.Service
-	up    *upstreamtest.Server
-	audit *audit.Log
-	sink  *sink
-	now   time.Time
+	svc    *proxy.Service
+	up     *upstreamtest.Server
+	audit  *audit.Log
+	sink   *sink
+	now    time.Time
+	store  *storagefs.Store
+	client upstream.Fetcher
+	later  *atomic.Int64 // nanoseconds the service's clock is ahead of now
+	m      *metrics.Metrics
 }
 
 func gomod(path, extra string) map[string][]byte {
@@ -109,14 +115,21 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	sk := &sink{}
+	f := &supplyFixture{up: up, audit: a, sink: &sink{}, now: now, store: store, client: noTime{client}, later: new(atomic.Int64), m: metrics.New()}
+	f.svc = f.service(t, p, src)
+	return f
+}
+
+// service is a service of the fixture's upstream and store (another
+// replica, or the same proxy restarted).
+func (f *supplyFixture) service(t *testing.T, p policy.Policy, src policy.Source) *proxy.Service {
 	svc := proxy.New(proxy.Options{
-		Store: store, Upstream: noTime{client}, TempDir: store.TempDir(), Policy: cachepolicy.Default(), Audit: a,
-		Now:    func() time.Time { return now },
-		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: sk, Identity: func(context.Context) string { return "ci-bot" }},
+		Store: f.store, Upstream: f.client, TempDir: f.store.TempDir(), Policy: cachepolicy.Default(), Audit: f.audit, Metrics: f.m,
+		Now:    func() time.Time { return f.now.Add(time.Duration(f.later.Load())) },
+		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: f.sink, Identity: func(context.Context) string { return "ci-bot" }},
 	})
 	t.Cleanup(svc.Close)
-	return &supplyFixture{svc: svc, up: up, audit: a, sink: sk, now: now}
+	return svc
 }
 
 func (f *supplyFixture) get(t *testing.T, p string) (*proxy.Result, []byte, error) {
@@ -173,6 +186,88 @@ func TestCooldown(t *testing.T) {
 	evs := f.sink.events()
 	if len(evs) != 1 || evs[0].Type != event.PolicyBlock || evs[0].Module != "example.com/m" || evs[0].Version != "v1.1.0" || evs[0].Namespace != "prod" || evs[0].Identity != "ci-bot" {
 		t.Errorf("events = %+v, want one policy block of example.com/m@v1.1.0 in prod, by ci-bot", evs)
+	}
+}
+
+// TestCooldownFirstSeen: a version that appears upstream with an old
+// .info Time (a back-dated commit, an old commit tagged now) waits out
+// the cooldown from when this proxy first saw it, also after a restart
+// (the time is in the store); the versions of a module's first list are
+// judged by their .info Time (bootstrap), also when the first request is
+// a download.
+func TestCooldownFirstSeen(t *testing.T) {
+	p := policy.Policy{MinAge: 72 * time.Hour}
+	f := newSupplyFixture(t, p, nil)
+	if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\n" {
+		t.Fatalf("first list = %q, %v; want the old version", body, err)
+	}
+	f.up.Add(upstreamtest.Module{Path: "example.com/m", Version: "v1.2.0", Time: f.now.Add(-365 * 24 * time.Hour), Files: gomod("example.com/m", "")})
+	if err := f.svc.Refresh("example.com/m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, err := f.get(t, "example.com/m/@v/list"); err != nil || string(body) != "v1.0.0\n" {
+		t.Errorf("list = %q, %v; want the back-dated new version hidden", body, err)
+	}
+	_, body, err := f.get(t, "example.com/m/@latest")
+	if err != nil || !strings.Contains(string(body), `"Version":"v1.0.0"`) {
+		t.Errorf("@latest = %s, %v; want v1.0.0", body, err)
+	}
+	_, _, err = f.get(t, "example.com/m/@v/v1.2.0.zip")
+	avail := f.now.Add(72 * time.Hour).UTC().Format(time.RFC3339)
+	blocked(t, err, policy.Cooldown, "first seen by this proxy", "available from "+avail)
+
+	restarted := f.service(t, p, nil)
+	if _, err := restarted.Get(context.Background(), mustParse(t, "example.com/m/@v/v1.2.0.zip")); err == nil {
+		t.Error("after a restart, the back-dated version is served at once")
+	} else {
+		blocked(t, err, policy.Cooldown, "available from "+avail)
+	}
+
+	// Bootstrap from the list when a module's first request is a download.
+	if _, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip"); err != nil {
+		t.Errorf("an old version of a module not seen before: %v", err)
+	}
+
+	f.later.Store(int64(73 * time.Hour))
+	if _, _, err := f.get(t, "example.com/m/@v/v1.2.0.zip"); err != nil {
+		t.Errorf("after the cooldown from first seen: %v", err)
+	}
+}
+
+// TestPolicyBlockEventsLimited: retries of a refused zip send one event
+// per namespace, module@version and reason every 10 minutes; the metric
+// counts every refusal.
+func TestPolicyBlockEventsLimited(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{MinAge: 72 * time.Hour}, nil)
+	for range 5 {
+		_, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip")
+		blocked(t, err, policy.Cooldown)
+	}
+	_, _, err := f.get(t, "example.com/pseudo/@v/v0.0.0-20261204000000-abcdefabcdef.zip")
+	blocked(t, err, policy.Cooldown)
+	if evs := f.sink.events(); len(evs) != 2 || evs[0].Version != "v1.1.0" || evs[1].Module != "example.com/pseudo" {
+		t.Errorf("events = %+v, want one for each refused version", evs)
+	}
+	f.later.Store(int64(10 * time.Minute))
+	_, _, err = f.get(t, "example.com/m/@v/v1.1.0.zip")
+	blocked(t, err, policy.Cooldown)
+	if evs := f.sink.events(); len(evs) != 3 || evs[2].Version != "v1.1.0" {
+		t.Errorf("events = %+v, want the block sent again after 10 minutes", evs)
+	}
+	families, err := f.m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks float64
+	for _, fam := range families {
+		if fam.GetName() == "modproxy_policy_decisions_total" {
+			for _, mt := range fam.GetMetric() {
+				blocks += mt.GetCounter().GetValue()
+			}
+		}
+	}
+	if blocks != 7 {
+		t.Errorf("policy decisions counted: %v, want 7 (every refusal)", blocks)
 	}
 }
 
@@ -290,6 +385,44 @@ func TestRetracted(t *testing.T) {
 	if err != nil || res.Policy == nil || res.Policy.Retracted != "deletes the home directory" {
 		t.Errorf("warn: %+v, %v", res, err)
 	}
+}
+
+// TestRetractedByHiddenVersion: under a cooldown, the retractions are
+// those of the highest version the list shows; a new release the
+// cooldown hides does not retract the versions that are served.
+func TestRetractedByHiddenVersion(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block, MinAge: 72 * time.Hour}, nil)
+	f.up.Add(upstreamtest.Module{Path: "example.com/r", Version: "v1.2.0", Time: f.now.Add(-time.Hour),
+		Files: gomod("example.com/r", "retract [v1.0.0, v1.1.0] // everything before is broken\n")})
+	if _, _, err := f.get(t, "example.com/r/@v/v1.1.0.zip"); err != nil {
+		t.Errorf("retracted only by a version the cooldown hides: %v", err)
+	}
+	_, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted, "deletes the home directory")
+}
+
+// TestIncompatibleNotLatest: as the go command does, +incompatible
+// versions are not the latest when the highest compatible version has a
+// go.mod: neither for @latest's fallback nor as the holder of the
+// retractions.
+func TestIncompatibleNotLatest(t *testing.T) {
+	f := newSupplyFixture(t, policy.Policy{Retracted: policy.Block, MinAge: 72 * time.Hour}, nil)
+	old := f.now.Add(-30 * 24 * time.Hour)
+	legacy := map[string][]byte{"p.go": []byte("package p\n")}
+	for _, m := range []upstreamtest.Module{
+		{Path: "example.com/inc", Version: "v1.0.0", Time: old, Files: gomod("example.com/inc", "")},
+		{Path: "example.com/inc", Version: "v1.1.0", Time: old, Files: gomod("example.com/inc", "retract v1.0.0 // broken\n")},
+		{Path: "example.com/inc", Version: "v2.0.0+incompatible", Time: old, Files: legacy},
+		{Path: "example.com/inc", Version: "v3.0.0+incompatible", Time: f.now.Add(-time.Hour), Files: legacy},
+	} {
+		f.up.Add(m)
+	}
+	_, body, err := f.get(t, "example.com/inc/@latest")
+	if err != nil || !strings.Contains(string(body), `"Version":"v1.1.0"`) {
+		t.Errorf("@latest = %s, %v; want v1.1.0, not the +incompatible version", body, err)
+	}
+	_, _, err = f.get(t, "example.com/inc/@v/v1.0.0.zip")
+	blocked(t, err, policy.Retracted, "broken")
 }
 
 // TestPolicyOffServesAsBefore: a policy that checks nothing changes
