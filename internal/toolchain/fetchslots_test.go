@@ -60,10 +60,14 @@ func (m *memSite) stats(name string) (inFlight, most, requests int) {
 	return m.inFlight, m.most, m.requests[name]
 }
 
-// TestArchiveFetchesBounded: with dl.max_fetches 1, a request for another
-// archive waits while one is fetched, and leaves no fetch behind when it
-// gives up waiting; a request for the archive being fetched joins it.
-func TestArchiveFetchesBounded(t *testing.T) {
+type result struct {
+	out toolchain.Outcome
+	err error
+}
+
+// slotted runs test in a synctest bubble with a service of one fetch
+// slot on a memSite; get asks for an archive in a goroutine.
+func slotted(t *testing.T, test func(t *testing.T, site *memSite, get func(ctx context.Context, name string) <-chan result)) {
 	listing := toolchaintest.New(t, testFiles()...).Listing(true) // the fake's HTTP stays outside the bubble
 	synctest.Test(t, func(t *testing.T) {
 		site := &memSite{listing: listing, files: map[string][]byte{}, release: make(chan struct{}), requests: map[string]int{}}
@@ -76,11 +80,7 @@ func TestArchiveFetchesBounded(t *testing.T) {
 		}
 		svc := toolchain.New(toolchain.Options{Site: site, Store: store, TempDir: store.TempDir(), MaxFetches: 1})
 		t.Cleanup(svc.Close)
-		type result struct {
-			out toolchain.Outcome
-			err error
-		}
-		get := func(ctx context.Context, name string) <-chan result {
+		test(t, site, func(ctx context.Context, name string) <-chan result {
 			ch := make(chan result, 1)
 			go func() {
 				a, err := svc.Archive(ctx, name, false)
@@ -96,7 +96,15 @@ func TestArchiveFetchesBounded(t *testing.T) {
 				ch <- result{a.Outcome, err}
 			}()
 			return ch
-		}
+		})
+	})
+}
+
+// TestArchiveFetchesBounded: with dl.max_fetches 1, a request for another
+// archive waits while one is fetched, and leaves no fetch behind when it
+// gives up waiting; a request for the archive being fetched joins it.
+func TestArchiveFetchesBounded(t *testing.T) {
+	slotted(t, func(t *testing.T, site *memSite, get func(ctx context.Context, name string) <-chan result) {
 		first := get(context.Background(), linux)
 		synctest.Wait()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -124,6 +132,35 @@ func TestArchiveFetchesBounded(t *testing.T) {
 		_, _, linuxN := site.stats(linux)
 		if most != 1 || gone != 0 || linuxN != 1 {
 			t.Errorf("at most %d downloads at a time (want 1); %d of the archive nobody waits for any more (want 0); %d of the joined one (want 1)", most, gone, linuxN)
+		}
+	})
+}
+
+// TestSlotWaitHandedOver: when the request that waits for a fetch slot
+// on behalf of every caller of an archive gives up, a caller still
+// waiting takes its place and is served.
+func TestSlotWaitHandedOver(t *testing.T) {
+	slotted(t, func(t *testing.T, site *memSite, get func(ctx context.Context, name string) <-chan result) {
+		first := get(context.Background(), linux)
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := get(ctx, windows)
+		synctest.Wait()
+		stays := get(context.Background(), windows)
+		synctest.Wait()
+		cancel()
+		if r := <-gaveUp; !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("the request that gave up: %v, want context.Canceled", r.err)
+		}
+		close(site.release)
+		if r := <-first; r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r := <-stays; r.err != nil || r.out != toolchain.Miss {
+			t.Errorf("the request still waiting: %s, %v; want it to fetch the archive itself (miss)", r.out, r.err)
+		}
+		if _, most, n := site.stats(windows); most != 1 || n != 1 {
+			t.Errorf("%d downloads of %s, at most %d at a time; want 1, 1", n, windows, most)
 		}
 	})
 }
