@@ -5,7 +5,8 @@
 //
 //	max-idle     versions not served for MaxIdle
 //	keep-newest  all but the KeepNewest highest versions of each module
-//	size-cap     least recently used versions while the store exceeds
+//	size-cap     least recently used versions while the module cache
+//	             (every object but the toolchain mirror's, Counted) exceeds
 //	             MaxBytes (less the trash's share, TrashMaxBytes)
 //	min-free     least recently used versions until FreeBytes are planned
 //	             (the caller's reaction to a file system low on space)
