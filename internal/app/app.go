@@ -310,7 +310,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 	popts.Gate = proxy.NewVersionGate()
 	popts.Warm = cfg.Warm.Zips
 	svc = proxy.New(popts)
-	if srv.dl, err = newToolchains(cfg, copts, store, tempDir, cache, m, auditLog, events.Sink, log); err != nil {
+	if srv.dl, err = newToolchains(cfg, copts, store, tempDir, cache, idx, m, auditLog, events.Sink, log); err != nil {
 		return nil, err
 	}
 	observe := func(o proxy.Outcome, status int, bytes int64) {

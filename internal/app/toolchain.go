@@ -18,8 +18,9 @@ import (
 // newToolchains returns the mirror of the toolchain distribution site that
 // dl.source names, or nil when it is unset. The site is fetched with the
 // upstreams' client settings (connect, header and whole-fetch timeouts),
-// its bodies bounded by dl.max_size.
-func newToolchains(cfg config.Config, copts proxyclient.Options, store storage.Store, tempDir string, idx toolchain.Index,
+// its bodies bounded by dl.max_size. records bound the stored archives by
+// dl.max_total, after every store and on the GC schedule (gc.interval).
+func newToolchains(cfg config.Config, copts proxyclient.Options, store storage.Store, tempDir string, idx toolchain.Index, records toolchain.Records,
 	m *metrics.Metrics, a *audit.Log, events event.Sink, log *slog.Logger) (*toolchain.Service, error) {
 	if cfg.DL.Source == "" {
 		return nil, nil
@@ -29,11 +30,13 @@ func newToolchains(cfg config.Config, copts proxyclient.Options, store storage.S
 	if err != nil {
 		return nil, &config.Error{Key: "dl.source", Err: err}
 	}
-	log.Info("toolchain mirror on /dl/", "source", upstream.RedactURL(cfg.DL.Source), "ttl", cfg.ListingTTL())
+	log.Info("toolchain mirror on /dl/", "source", upstream.RedactURL(cfg.DL.Source), "ttl", cfg.ListingTTL(),
+		"max_total", int64(cfg.DL.MaxTotal), "max_fetches", cfg.DL.MaxFetches)
 	return toolchain.New(toolchain.Options{
 		Site: site, Store: store, TempDir: tempDir,
 		TTL: cfg.ListingTTL(), StaleIfError: time.Duration(cfg.Cache.StaleIfError), MaxSize: int64(cfg.DL.MaxSize),
 		Offline: cfg.Offline, Metrics: m, Index: idx, Audit: a, Events: events, Logger: log,
+		MaxFetches: cfg.DL.MaxFetches, MaxTotal: int64(cfg.DL.MaxTotal), Records: records, TrimInterval: time.Duration(cfg.GC.Interval),
 	}), nil
 }
 

@@ -71,7 +71,7 @@ func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
 	}
 	res, err := s.runner().Run(ctx, plan, actor, "gc")
 	s.opts.Metrics.GCRun(err == nil, false)
-	s.purgeTrash(ctx, actor, pol)
+	s.purgeTrash(ctx, actor, pol, plan.StoreBytes-res.Bytes)
 	s.lastGC = &res
 	if err == nil {
 		s.log.Info("gc done", "actor", actor, "evicted", len(res.Evicted), "bytes", res.Bytes, "skipped_in_use", len(res.Skipped), "trash", res.TrashID)
@@ -81,9 +81,10 @@ func (s *Service) RunGC(ctx context.Context, actor string) (gc.Result, error) {
 
 // purgeTrash removes trash batches past their retention or beyond the
 // trash's bound and, with a size cap, the oldest while the trash exceeds
-// its share of the cap or the objects (as the index counts them) and the
+// its share of the cap or the objects (the module cache as the plan
+// counts it, gc.Counted: objects, the run's evictions deducted) and the
 // trash together exceed the cap. Called with mu held, after a run.
-func (s *Service) purgeTrash(ctx context.Context, actor string, pol gc.Policy) {
+func (s *Service) purgeTrash(ctx context.Context, actor string, pol gc.Policy, objects int64) {
 	removed, _, err := s.opts.Trash.Purge()
 	if err != nil {
 		s.log.Error("trash purge failed", "err", err)
@@ -92,7 +93,6 @@ func (s *Service) purgeTrash(ctx context.Context, actor string, pol gc.Policy) {
 	if pol.MaxBytes <= 0 {
 		return
 	}
-	objects, _ := s.opts.Index.Totals()
 	removed, _, err = s.opts.Trash.PurgeWhile(func(held int64) bool {
 		return (pol.TrashMaxBytes > 0 && held > pol.TrashMaxBytes) || objects+held > pol.MaxBytes
 	})

@@ -286,3 +286,28 @@ func TestStoreGaugesCurrent(t *testing.T) {
 		t.Error("the purge left the trash empty")
 	}
 }
+
+// TestRunGCIgnoresToolchainObjects: the toolchain mirror's objects (dl/,
+// bounded by dl.max_total) count neither towards the size cap nor against
+// the trash's share of it: GC evicts only what the module cache's size
+// asks, and the trash keeps its share.
+func TestRunGCIgnoresToolchainObjects(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const capBytes, share = 1000, 300 // a version is about 140 bytes
+	s := f.service(t, func(o *cacheadmin.Options) { o.Policy.MaxBytes, o.Policy.TrashMaxBytes = capBytes, share })
+	f.idx.Stored("dl/go1.30.1.linux-amd64.tar.gz", 100<<20, time.Now())
+	for i := range 6 {
+		f.put(t, "example.com/a", "v1."+strconv.Itoa(i)+".0")
+	}
+	res, err := s.RunGC(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Evicted) == 0 || len(res.Evicted) > 2 {
+		t.Errorf("evicted %v: want the one or two versions over the cap less the share", versionsOf(res.Evicted))
+	}
+	if trash := f.trash.Size(); trash == 0 || trash > share {
+		t.Errorf("trash holds %d bytes, want the evicted versions, at most its share %d", trash, share)
+	}
+}

@@ -100,6 +100,12 @@ type DL struct {
 	TTL Duration `toml:"ttl"`
 	// MaxSize bounds one archive.
 	MaxSize ByteSize `toml:"max_size"`
+	// MaxTotal bounds the stored archives (least recently served evicted
+	// first, whole); 0: unbounded. The module GC does not count them.
+	MaxTotal ByteSize `toml:"max_total"`
+	// MaxFetches bounds the archives fetched from the site at a time;
+	// requests for other archives wait for a slot.
+	MaxFetches int `toml:"max_fetches"`
 }
 
 // ListingTTL is dl.ttl, or cache.ttl when it is 0.
@@ -480,7 +486,7 @@ func Default() Config {
 			Enabled:           true,
 			QuarantineMaxSize: ByteSize(1 << 30),
 		},
-		DL:     DL{MaxSize: ByteSize(1 << 30)},
+		DL:     DL{MaxSize: ByteSize(1 << 30), MaxTotal: ByteSize(10 << 30), MaxFetches: 2},
 		Policy: Policy{Vulnerable: "off", Retracted: "off"},
 		Vuln:   Vuln{Refresh: Duration(time.Hour)},
 	}
@@ -982,6 +988,12 @@ func (c *Config) validateDL() error {
 	}
 	if c.DL.MaxSize <= 0 {
 		return &Error{Key: "dl.max_size", Err: errors.New("must be positive")}
+	}
+	if c.DL.MaxTotal < 0 || (c.DL.MaxTotal > 0 && c.DL.MaxTotal < c.DL.MaxSize) {
+		return &Error{Key: "dl.max_total", Err: fmt.Errorf("%d bytes: want 0 (unbounded) or at least dl.max_size (%d bytes)", c.DL.MaxTotal, c.DL.MaxSize)}
+	}
+	if c.DL.MaxFetches <= 0 {
+		return &Error{Key: "dl.max_fetches", Err: errors.New("must be positive")}
 	}
 	return nil
 }

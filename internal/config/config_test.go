@@ -117,6 +117,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{name: "dl source with a query", env: map[string]string{"MODPROXY_DL_SOURCE": "https://dl.example/dl?mode=json"}, wantKey: "dl.source"},
 		{name: "negative dl ttl", set: [2]string{"dl.ttl", "-1s"}, wantKey: "dl.ttl"},
 		{name: "zero dl max size", file: "[dl]\nmax_size = \"0\"\n", wantKey: "dl.max_size"},
+		{name: "dl max total below max size", file: "[dl]\nmax_total = \"100MiB\"\n", wantKey: "dl.max_total"},
+		{name: "zero dl max fetches", set: [2]string{"dl.max_fetches", "0"}, wantKey: "dl.max_fetches"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
@@ -433,7 +435,7 @@ func TestAdminAddr(t *testing.T) {
 
 func TestDLDefaults(t *testing.T) {
 	c := Default()
-	if c.DL.Source != "" || c.DL.MaxSize != 1<<30 || c.ListingTTL() != time.Duration(c.Cache.TTL) {
+	if c.DL.Source != "" || c.DL.MaxSize != 1<<30 || c.DL.MaxTotal != 10<<30 || c.DL.MaxFetches != 2 || c.ListingTTL() != time.Duration(c.Cache.TTL) {
 		t.Errorf("dl defaults: %+v, listing TTL %v", c.DL, c.ListingTTL())
 	}
 	if err := c.ApplyEnv(func(k string) (string, bool) {

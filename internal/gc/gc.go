@@ -5,7 +5,8 @@
 //
 //	max-idle     versions not served for MaxIdle
 //	keep-newest  all but the KeepNewest highest versions of each module
-//	size-cap     least recently used versions while the store exceeds
+//	size-cap     least recently used versions while the module cache
+//	             (every object but the toolchain mirror's, Counted) exceeds
 //	             MaxBytes (less the trash's share, TrashMaxBytes)
 //	min-free     least recently used versions until FreeBytes are planned
 //	             (the caller's reaction to a file system low on space)
@@ -127,6 +128,18 @@ func Versions(idx Index) ([]*Entry, error) {
 	return out, err
 }
 
+// toolchainPrefix begins the store keys of the toolchain mirror (package
+// toolchain), which bounds them itself (dl.max_total).
+const toolchainPrefix = "dl/"
+
+// Counted reports whether the object at key counts towards the module
+// cache's size (Plan.StoreBytes, the size cap): every object but the
+// toolchain mirror's (dl/...). This GC can evict only module versions, so
+// counting objects it cannot evict would make it evict every unpinned
+// version and still not reach the cap. Checksum database files (sumdb/),
+// module lists and namespaces' mutable entries count, as the cache's own.
+func Counted(key string) bool { return !strings.HasPrefix(key, toolchainPrefix) }
+
 // Item is a version the plan evicts.
 type Item struct {
 	*Entry
@@ -138,7 +151,7 @@ type Plan struct {
 	Created    time.Time
 	Items      []Item
 	Bytes      int64 // evicted
-	StoreBytes int64 // the store before: every object of the index, lists and checksum database files included
+	StoreBytes int64 // the module cache before: every object of the index, lists and checksum database files included, except the toolchain mirror's (see Counted)
 	PinnedKept int   // pinned versions a policy would otherwise have evicted
 }
 
@@ -211,10 +224,13 @@ func MakePlan(idx Index, pol Policy, now time.Time) (Plan, error) {
 			evict[v] = reason
 		}
 	}
-	// The store's size is every object the index records (package index:
-	// one definition of a cache's size), not only module versions.
-	if err := idx.All(func(_ string, r index.Record) error {
-		plan.StoreBytes += r.Size
+	// The module cache's size is every object the index records (package
+	// index: one definition of a cache's size), not only module versions,
+	// except those with a bound of their own (Counted).
+	if err := idx.All(func(key string, r index.Record) error {
+		if Counted(key) {
+			plan.StoreBytes += r.Size
+		}
 		return nil
 	}); err != nil {
 		return Plan{}, err

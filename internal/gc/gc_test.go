@@ -450,3 +450,25 @@ func TestPlanStoreBytesIsTheIndexTotal(t *testing.T) {
 		t.Errorf("plan = %q", got)
 	}
 }
+
+// TestToolchainArchivesNotCounted: the size cap bounds the module cache;
+// the toolchain mirror's objects (dl/, bounded by dl.max_total) neither
+// count towards it nor make GC evict module versions.
+func TestToolchainArchivesNotCounted(t *testing.T) {
+	f := newFixture(t, 2, 2)
+	total, _ := f.idx.Totals()
+	f.idx.Stored("dl/go1.30.1.linux-amd64.tar.gz", 100<<20, f.now)
+	f.idx.Stored("dl/go1.30.1.linux-amd64.tar.gz.sha256", 64, f.now)
+	f.idx.Stored("dl/listing-all.json", 1<<20, f.now)
+	f.idx.Flush()
+	plan, err := gc.MakePlan(f.idx, gc.Policy{MaxBytes: total}, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.StoreBytes != total || len(plan.Items) != 0 {
+		t.Errorf("store bytes %d (want %d, the module cache alone), evicted %v (want none)", plan.StoreBytes, total, names(plan.Items))
+	}
+	if gc.Counted("dl/listing.json") || !gc.Counted("sumdb/sum.example/lookup/x@v1.0.0") || !gc.Counted("example.com/m0/@v/list") {
+		t.Error("Counted: dl/ must not count, sumdb/ and module files must")
+	}
+}

@@ -37,7 +37,11 @@ var (
 // is 404, a mismatch 502 "SECURITY: ..." naming the file and both hashes,
 // the site unreachable 502/504 with Retry-After.
 func (h *Handler) serveDL(w *recorder, r *http.Request, rest string, cacheOnly bool) {
-	if h.dl == nil {
+	switch {
+	case h.dl == nil && h.namespace != "":
+		textError(w, http.StatusNotFound, "not found: toolchains are not mirrored under a namespace; the toolchain mirror (when dl.source is set) is served at /dl/ only")
+		return
+	case h.dl == nil:
 		textError(w, http.StatusNotFound, "not found: no toolchain distribution site is mirrored here (dl.source is not set)")
 		return
 	}

@@ -138,7 +138,19 @@ func TestDLErrors(t *testing.T) {
 	// Without a configured site, /dl/ is not there.
 	none := httptest.NewServer(goproxy.New(goproxy.Options{Service: failing{}}))
 	defer none.Close()
-	if resp, body := (&fixture{srv: none}).do(t, "GET", "/dl/"+dlFile, nil); resp.StatusCode != http.StatusNotFound {
+	if resp, body := (&fixture{srv: none}).do(t, "GET", "/dl/"+dlFile, nil); resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "dl.source is not set") {
 		t.Errorf("no dl.source: %s %s", resp.Status, body)
+	}
+}
+
+// TestDLUnderNamespace: a namespace's handler has no toolchain mirror
+// whether or not dl.source is set; its 404 says where the mirror is
+// rather than claiming dl.source is unset.
+func TestDLUnderNamespace(t *testing.T) {
+	ns := httptest.NewServer(goproxy.New(goproxy.Options{Service: failing{}, Namespace: "team"}))
+	defer ns.Close()
+	resp, body := (&fixture{srv: ns}).do(t, "GET", "/dl/"+dlFile, nil)
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "dl.source is not set") || !strings.Contains(string(body), "/dl/ only") {
+		t.Errorf("under a namespace: %s %s", resp.Status, body)
 	}
 }

@@ -71,7 +71,7 @@ func (s *Service) Archive(ctx context.Context, name string, cacheOnly bool) (*Ar
 	if s.cacheOnly(cacheOnly) {
 		return nil, &NotFoundError{File: name, Msg: "not in the cache (cache-only mode: nothing is fetched from the distribution site)"}
 	}
-	leader, err := s.fill(ctx, ArchiveKey(name), func(ctx context.Context) error { return s.fetchArchive(ctx, name) })
+	leader, err := s.fill(ctx, ArchiveKey(name), true, func(ctx context.Context) error { return s.fetchArchive(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +227,9 @@ func (s *Service) store(ctx context.Context, name, sum string, spool *os.File) e
 		s.opts.Index.Stored(info.Key, info.Size, now)
 	}
 	s.log.Info("toolchain archive stored", "key", key, "bytes", info.Size, "sha256", sum)
+	if _, err := s.trim(ctx, name); err != nil {
+		s.log.Error("toolchain archives over dl.max_total not evicted", "err", err)
+	}
 	return nil
 }
 

@@ -11,6 +11,9 @@ import (
 var (
 	errShuttingDown = errors.New("toolchain mirror: shutting down, no new fetches")
 	errPanicked     = errors.New("toolchain mirror: the fetch failed unexpectedly (see the log)")
+	// errSlotWaitEnded: the caller that waited for a fetch slot on behalf
+	// of every caller of an archive gave up; the others start over.
+	errSlotWaitEnded = errors.New("toolchain mirror: gave up waiting for a fetch slot")
 )
 
 // NotFoundError is a file the mirror does not serve: not a distribution

@@ -69,7 +69,7 @@ func (s *Service) listing(ctx context.Context, all, force, cacheOnly bool) (*Lis
 	} else if s.cacheOnly(cacheOnly) {
 		return nil, &NotFoundError{File: listingQuery(all), Msg: "the listing is not in the cache (cache-only mode: nothing is fetched from the distribution site)"}
 	}
-	leader, ferr := s.fill(ctx, key, func(ctx context.Context) error { return s.fetchListing(ctx, all) })
+	leader, ferr := s.fill(ctx, key, false, func(ctx context.Context) error { return s.fetchListing(ctx, all) })
 	if ferr == nil {
 		l, err := s.readListing(ctx, key)
 		if err != nil {

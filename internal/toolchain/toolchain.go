@@ -41,6 +41,7 @@ package toolchain
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -53,6 +54,7 @@ import (
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/background"
 	"github.com/modproxy/modproxy/internal/event"
+	"github.com/modproxy/modproxy/internal/index"
 	"github.com/modproxy/modproxy/internal/metrics"
 	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/upstream"
@@ -63,12 +65,22 @@ import (
 type Store interface {
 	Open(ctx context.Context, key string) (storage.Object, error)
 	Put(ctx context.Context, key string, r io.Reader) (storage.Info, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // Index records stores and accesses (the metadata index); it must not block.
 type Index interface {
 	Touch(key string, t time.Time)
 	Stored(key string, size int64, t time.Time)
+}
+
+// Records is the metadata index as the bound on stored archives reads it
+// (*index.Index): every stored object with its size and last access.
+// Flush makes the records include every Touch and Stored made before it.
+type Records interface {
+	All(fn func(key string, r index.Record) error) error
+	Deleted(key string)
+	Flush()
 }
 
 // Options configures a Service.
@@ -99,12 +111,23 @@ type Options struct {
 	FillTimeout time.Duration
 	// Offline starts in cache-only mode (see SetOffline).
 	Offline bool
-	Metrics *metrics.Metrics
-	Index   Index      // may be nil
-	Audit   *audit.Log // may be nil
-	Events  event.Sink // nil discards
-	Logger  *slog.Logger
-	Now     func() time.Time // default time.Now
+	// MaxFetches bounds the archives fetched at a time (see the package
+	// documentation); default 2.
+	MaxFetches int
+	// MaxTotal bounds the bytes of the stored archives, with Records (see
+	// the package documentation); 0: unbounded.
+	MaxTotal int64
+	// Records lists the stored archives for MaxTotal; nil: no bound.
+	Records Records
+	// TrimInterval, with MaxTotal, runs Trim every interval until Close;
+	// 0: only after an archive is stored.
+	TrimInterval time.Duration
+	Metrics      *metrics.Metrics
+	Index        Index      // may be nil
+	Audit        *audit.Log // may be nil
+	Events       event.Sink // nil discards
+	Logger       *slog.Logger
+	Now          func() time.Time // default time.Now
 }
 
 // Service is the toolchain mirror.
@@ -115,6 +138,8 @@ type Service struct {
 	fills   singleflight.Group
 	bg      *background.Group // detached fetches
 	parsed  sync.Map          // listing key -> *parsedListing, the latest parse
+	slots   chan struct{}     // archive fetches in progress (capacity MaxFetches)
+	trimMu  sync.Mutex        // serializes Trim
 }
 
 // New returns a Service.
@@ -146,8 +171,18 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger)}
+	if opts.MaxFetches <= 0 {
+		opts.MaxFetches = 2
+	}
+	s := &Service{opts: opts, log: opts.Logger, bg: background.New(opts.Logger), slots: make(chan struct{}, opts.MaxFetches)}
 	s.offline.Store(opts.Offline)
+	if opts.TrimInterval > 0 && s.bounded() {
+		s.bg.Every(context.Background(), "toolchain archives bound", opts.TrimInterval, func(ctx context.Context) {
+			if _, err := s.Trim(ctx); err != nil {
+				s.log.Error("toolchain archives over dl.max_total not evicted", "err", err)
+			}
+		})
+	}
 	return s
 }
 
@@ -173,21 +208,47 @@ const (
 
 // fill runs fn for key once at a time, detached from ctx (its own
 // timeout, cancelled by Close), and waits for it or for ctx. leader
-// reports whether this call ran fn.
-func (s *Service) fill(ctx context.Context, key string, fn func(ctx context.Context) error) (leader bool, err error) {
+// reports whether this call ran fn. With slot, fn first waits for one of
+// the MaxFetches slots, as long as the first caller's ctx lets it; when
+// that caller gives up, the others still waiting start over (one of them
+// waits in its place).
+func (s *Service) fill(ctx context.Context, key string, slot bool, fn func(ctx context.Context) error) (leader bool, err error) {
+	for {
+		leader, err = s.fillOnce(ctx, key, slot, fn)
+		if !errors.Is(err, errSlotWaitEnded) {
+			return leader, err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return false, cerr
+		}
+	}
+}
+
+func (s *Service) fillOnce(ctx context.Context, key string, slot bool, fn func(ctx context.Context) error) (leader bool, err error) {
 	ch := s.fills.DoChan(key, func() (any, error) {
 		leader = true
+		release := func() {}
+		if slot {
+			select {
+			case s.slots <- struct{}{}:
+				release = func() { <-s.slots }
+			case <-ctx.Done():
+				return nil, errSlotWaitEnded
+			}
+		}
 		done := make(chan error, 1)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.FillTimeout)
 		if !s.bg.Go(fctx, "toolchain fetch "+key, func(ctx context.Context) {
 			err := errPanicked // what waiters get if fn panics (the group logs it)
 			defer func() {
 				cancel()
+				release()
 				done <- err
 			}()
 			err = fn(ctx)
 		}) {
 			cancel()
+			release()
 			return nil, errShuttingDown
 		}
 		return nil, <-done

@@ -141,6 +141,14 @@ type release struct {
 	Files   []listedFile `json:"files"`
 }
 
+// Listing returns the JSON the site answers "?mode=json" (all false) or
+// "?mode=json&include=all" with, for fakes that serve it without HTTP.
+func (s *Site) Listing(all bool) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listing(all)
+}
+
 // listing is the site's JSON: newest release first; all or only the newest.
 func (s *Site) listing(all bool) []byte {
 	var rels []release
