@@ -518,17 +518,17 @@ func TestDurationNumbersInTables(t *testing.T) {
 	}
 }
 
-// TestWarmZipsDefault: warming is off by default and the environment turns
-// it on.
+// TestWarmZipsDefault: warming is on by default and the environment turns
+// it off.
 func TestWarmZipsDefault(t *testing.T) {
 	c := Default()
-	if c.Warm.Zips {
-		t.Fatal("warm.zips is on by default, want off")
+	if !c.Warm.Zips {
+		t.Fatal("warm.zips is off by default, want on")
 	}
-	if err := c.ApplyEnv(func(k string) (string, bool) { return "true", k == "MODPROXY_WARM_ZIPS" }); err != nil {
+	if err := c.ApplyEnv(func(k string) (string, bool) { return "false", k == "MODPROXY_WARM_ZIPS" }); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Warm.Zips {
-		t.Fatal("MODPROXY_WARM_ZIPS=true left warming off")
+	if c.Warm.Zips {
+		t.Fatal("MODPROXY_WARM_ZIPS=false left warming on")
 	}
 }

@@ -242,6 +242,7 @@ func exemptionText(e *policy.Exemption) string {
 // retractions asks for the module's retractions (downloads only); when
 // they cannot be read the version is taken as not retracted (logged).
 func (u *supply) facts(ctx context.Context, mod, version string, retractions bool) (policy.Facts, error) {
+	ctx = context.WithValue(ctx, policyReadKey{}, true)
 	f := policy.Facts{Module: mod, Version: version, Now: u.s.opts.Now()}
 	advs, err := u.advisories(ctx, mod)
 	if err != nil {
@@ -509,12 +510,38 @@ func (s *Service) sumPrefetchFor(ctx context.Context, req artifact.Request) {
 	}
 }
 
-// warmFor is s.warm(req) unless ctx is the policy's own read of a .info
-// time: reading a list's times must not fill every listed version's zip.
+// policyReadKey marks every read the policy makes for its own decisions
+// (times, first sight, lists and the go.mod of retractions; see warmFor).
+type policyReadKey struct{}
+
+// warmFor is s.warm(req) unless ctx is one of the policy's own reads:
+// reading a list's times or the latest go.mod for its retractions must
+// not fill those versions' zips.
 func (s *Service) warmFor(ctx context.Context, req artifact.Request) {
-	if ctx.Value(timesOnlyKey{}) == nil {
+	if ctx.Value(timesOnlyKey{}) == nil && ctx.Value(policyReadKey{}) == nil {
 		s.warm(req)
 	}
+}
+
+// refuses reports whether the policy would refuse req (a zip, or a .mod
+// under block_mod) now, for warming: warming fetches nothing a client
+// would be refused. Facts that cannot be read count as a refusal (a
+// later request decides, and reports, on its own). Nothing is recorded.
+func (u *supply) refuses(ctx context.Context, req artifact.Request) bool {
+	a := policy.Zip
+	switch {
+	case req.Kind == artifact.Zip:
+	case req.Kind == artifact.Mod && u.p.BlockMod:
+		a = policy.Mod
+	default:
+		return false
+	}
+	f, err := u.facts(ctx, req.Module, req.Version, true)
+	if err != nil {
+		return true
+	}
+	d := u.p.Decide(f)
+	return d.Refuses(u.p, a, req.Module, req.Version) != nil
 }
 
 // hides reports whether the policy may leave versions out of lists.

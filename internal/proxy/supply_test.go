@@ -84,6 +84,7 @@ type supplyFixture struct {
 	client upstream.Fetcher
 	later  *atomic.Int64 // nanoseconds the service's clock is ahead of now
 	m      *metrics.Metrics
+	warm   bool // Options.Warm of the services made after it is set
 }
 
 func gomod(path, extra string) map[string][]byte {
@@ -125,6 +126,7 @@ func newSupplyFixture(t *testing.T, p policy.Policy, src policy.Source) *supplyF
 func (f *supplyFixture) service(t *testing.T, p policy.Policy, src policy.Source) *proxy.Service {
 	svc := proxy.New(proxy.Options{
 		Store: f.store, Upstream: f.client, TempDir: f.store.TempDir(), Policy: cachepolicy.Default(), Audit: f.audit, Metrics: f.m,
+		Warm:   f.warm,
 		Now:    func() time.Time { return f.now.Add(time.Duration(f.later.Load())) },
 		Supply: &proxy.Supply{Policy: p, Advisories: src, Namespace: "prod", Events: f.sink, Identity: func(context.Context) string { return "ci-bot" }},
 	})
@@ -563,4 +565,50 @@ func TestRetractionsUnreadable(t *testing.T) {
 	}
 	_, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip")
 	blocked(t, err, policy.Retracted)
+}
+
+// warmSupplyFixture is newSupplyFixture with warming on.
+func warmSupplyFixture(t *testing.T, p policy.Policy) *supplyFixture {
+	t.Helper()
+	f := newSupplyFixture(t, p, nil)
+	f.warm = true
+	f.svc = f.service(t, p, nil)
+	return f
+}
+
+// TestWarmRespectsPolicy: warming does not fetch a zip the policy would
+// refuse a client (here a version inside the cooldown), and still warms
+// the zip of a version that passes.
+func TestWarmRespectsPolicy(t *testing.T) {
+	f := warmSupplyFixture(t, policy.Policy{MinAge: 24 * time.Hour})
+	for _, v := range []string{"v1.0.0", "v1.1.0"} {
+		if _, _, err := f.get(t, "example.com/m/@v/"+v+".mod"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.WaitWarmups(f.svc)
+	if n := f.up.Requests("example.com/m/@v/v1.1.0.zip"); n != 0 {
+		t.Errorf("the zip of a version inside the cooldown was fetched %d times by warming, want none", n)
+	}
+	if n := f.up.Requests("example.com/m/@v/v1.0.0.zip"); n != 1 {
+		t.Errorf("the zip of an old version was fetched %d times by warming, want 1", n)
+	}
+	_, _, err := f.get(t, "example.com/m/@v/v1.1.0.zip")
+	blocked(t, err, policy.Cooldown)
+}
+
+// TestWarmNotFromPolicyReads: the go.mod the policy reads for a module's
+// retractions (its highest version's) does not warm that version's zip.
+func TestWarmNotFromPolicyReads(t *testing.T) {
+	f := warmSupplyFixture(t, policy.Policy{Retracted: policy.Warn})
+	if _, _, err := f.get(t, "example.com/r/@v/v1.0.0.zip"); err != nil {
+		t.Fatal(err)
+	}
+	proxy.WaitWarmups(f.svc)
+	if n := f.up.Requests("example.com/r/@v/v1.1.0.mod"); n != 1 {
+		t.Fatalf("the latest go.mod was read %d times, want 1 (the retractions)", n)
+	}
+	if n := f.up.Requests("example.com/r/@v/v1.1.0.zip"); n != 0 {
+		t.Errorf("the policy's read of the latest go.mod warmed its zip (%d fetches), want none", n)
+	}
 }

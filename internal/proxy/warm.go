@@ -42,13 +42,14 @@ func newWarmups() *warmups {
 // need, the .info and the .zip, each a round trip of their own: warmed,
 // those are hits. The cost is upstream traffic for the zips of modules
 // whose go.mod alone is needed (versions in the graph that the build does
-// not select): about 2 % more upstream bytes for a `go mod download`. It
-// is off by default: rejected warm fills are quarantined and audited like
-// any other, though no client asked for the file.
+// not select): about 2 % more upstream bytes for a `go mod download`.
+// Rejected warm fills are quarantined and audited like any other, though
+// no client asked for the file.
 //
 // A warm fill is an ordinary fill (coalesced with requests for the same
 // file, verified before it is stored); it skips files already stored,
-// denied by the rules or remembered as not found, and nothing is started
+// denied by the rules, refused by the supply-chain policy or remembered as
+// not found, and files once cache-only mode is on; nothing is started
 // for a version being warmed, when warmMax versions are, or once Close has
 // begun. Close cancels warmings and waits for them. Failures are logged at
 // debug level and not remembered.
@@ -102,14 +103,20 @@ func (s *Service) warm(req artifact.Request) {
 	}
 }
 
-// warmFile fills key unless it is stored, refused by the rules or
-// remembered as not found.
+// warmFile fills key unless it is stored, refused by the rules or the
+// supply-chain policy, remembered as not found, or cache-only mode is on.
 func (s *Service) warmFile(ctx context.Context, key string) error {
 	req, err := artifact.Parse(key)
 	if err != nil {
 		return err
 	}
+	if s.cacheOnly(ctx) {
+		return nil // switched on since the warming began: nothing more is fetched
+	}
 	if err := s.checkRules(req); err != nil {
+		return nil
+	}
+	if s.supply != nil && s.supply.refuses(ctx, req) {
 		return nil
 	}
 	if _, err := s.opts.Store.Stat(ctx, req.Key); err == nil || !errors.Is(err, iofs.ErrNotExist) {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/modproxy/modproxy/internal/proxy"
 	storagefs "github.com/modproxy/modproxy/internal/storage/fs"
@@ -109,5 +110,29 @@ func TestWarmFailureNotRemembered(t *testing.T) {
 	up.ClearFaults()
 	if o := getOutcome(t, svc, "example.com/a/@v/v1.0.0.zip"); o != proxy.Miss {
 		t.Fatalf("zip after a failed warming: %s, want a miss that fetches it", o)
+	}
+}
+
+// TestWarmStopsInCacheOnly: once cache-only mode is switched on, a
+// warming under way starts no further fetch (here the .zip after the
+// .info that was being fetched when the switch came).
+func TestWarmStopsInCacheOnly(t *testing.T) {
+	up := upstreamtest.New(t, mods(), upstreamtest.WithoutSumDB())
+	svc := newWarmService(t, up, true)
+	up.SetFault("example.com/a/@v/v1.0.0.info", upstreamtest.Fault{Kind: upstreamtest.Delay, Delay: 300 * time.Millisecond})
+	getOutcome(t, svc, "example.com/a/@v/v1.0.0.mod")
+	for deadline := time.Now().Add(10 * time.Second); up.Requests("example.com/a/@v/v1.0.0.info") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the warming never asked for the .info")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	svc.SetOffline(true)
+	proxy.WaitWarmups(svc)
+	if n := up.Requests("example.com/a/@v/v1.0.0.info"); n != 1 {
+		t.Fatalf(".info fetched %d times, want 1 (the warming under way when cache-only came)", n)
+	}
+	if n := up.Requests("example.com/a/@v/v1.0.0.zip"); n != 0 {
+		t.Errorf("zip fetched %d times after cache-only mode was switched on, want none", n)
 	}
 }

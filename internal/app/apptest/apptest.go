@@ -14,7 +14,9 @@ import (
 
 // Start runs modproxy on loopback in front of up, with checksum
 // verification against up's test database and a cache in a temporary
-// directory, and returns its URL. It stops when the test ends.
+// directory, and returns its URL. It stops when the test ends. Warming
+// (warm.zips) is off: the client tools' tests count what their own
+// requests make modproxy fetch upstream.
 func Start(t testing.TB, up *upstreamtest.Server) string {
 	t.Helper()
 	_, key := up.SumDB()
@@ -23,6 +25,7 @@ func Start(t testing.TB, up *upstreamtest.Server) string {
 	cfg.Upstream = up.URL()
 	cfg.SumDB = []string{key}
 	cfg.Verify.Private = []string{}
+	cfg.Warm.Zips = false
 	srv, err := app.New(cfg, app.NewLogger(cfg.Log, io.Discard), app.Info{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
