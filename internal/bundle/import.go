@@ -8,14 +8,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
-	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/sync/errgroup"
@@ -107,21 +108,16 @@ func Import(ctx context.Context, opts ImportOptions, r io.Reader) (*ImportReport
 		return nil, fmt.Errorf("bundle staging: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	man, members, err := stage(r, dir)
+	// While the archive is staged, the zips are hashed on every CPU
+	// (joined before going on).
+	zh := newZipHasher()
+	man, members, err := stage(r, dir, zh.add)
+	zh.wait()
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{ctx: ctx, opts: opts, man: man, members: members, hashes: map[string]string{}, keep: map[string]bool{}, rep: &ImportReport{TreeHeads: map[string]int64{}}}
-	// The staged data is made durable while it is verified (disk beside
-	// CPU), so that admitting it later syncs clean files. Joined before
-	// returning.
-	synced := make(chan error, 1)
-	go func() { synced <- syncFiles(ctx, members, opts.DryRun) }()
-	err = im.verify()
-	if serr := <-synced; err == nil && serr != nil {
-		err = fmt.Errorf("bundle staging: %w", serr)
-	}
-	if err != nil {
+	im := &importer{ctx: ctx, opts: opts, man: man, members: members, zipHashes: zh, hashes: map[string]string{}, keep: map[string]bool{}, rep: &ImportReport{TreeHeads: map[string]int64{}}}
+	if err := im.verify(); err != nil {
 		return nil, err
 	}
 	if err := im.plan(); err != nil {
@@ -130,11 +126,21 @@ func Import(ctx context.Context, opts ImportOptions, r io.Reader) (*ImportReport
 	if opts.DryRun {
 		return im.rep, nil
 	}
+	// The staged files are made durable at once, so that admitting them
+	// is a rename each (and a sync of the directories they land in).
+	paths := make([]string, 0, len(members))
+	for _, m := range members {
+		paths = append(paths, m.path)
+	}
+	if err := syncStaged(dir, paths); err != nil {
+		return nil, fmt.Errorf("bundle staging: %w", err)
+	}
 	return im.rep, im.admit()
 }
 
 // stage writes every member to dir, hashing it, and returns the manifest.
-func stage(r io.Reader, dir string) (*Manifest, map[string]staged, error) {
+// Each member is passed to onStaged once it is written and closed.
+func stage(r io.Reader, dir string, onStaged func(key, path string)) (*Manifest, map[string]staged, error) {
 	members := map[string]staged{}
 	var man *Manifest
 	err := readArchive(r, func(name string, size int64, body io.Reader) error {
@@ -163,6 +169,7 @@ func stage(r io.Reader, dir string) (*Manifest, map[string]staged, error) {
 			return err
 		}
 		members[name] = staged{path: p, size: n, sha: h.hex()}
+		onStaged(name, p)
 		return nil
 	})
 	if err != nil {
@@ -172,34 +179,6 @@ func stage(r io.Reader, dir string) (*Manifest, map[string]staged, error) {
 		return nil, nil, &FormatError{Msg: "the archive ends before its manifest: it is truncated, or not a bundle"}
 	}
 	return man, members, nil
-}
-
-// syncFiles fsyncs the staged files (nothing on a dry run), in staging
-// order, until ctx is done.
-func syncFiles(ctx context.Context, members map[string]staged, dry bool) error {
-	if dry {
-		return nil
-	}
-	paths := make([]string, 0, len(members))
-	for _, s := range members {
-		paths = append(paths, s.path)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkMemberKey admits the keys a bundle may hold: module files, checksum
@@ -220,17 +199,18 @@ func checkMemberKey(key string) error {
 }
 
 type importer struct {
-	ctx     context.Context
-	opts    ImportOptions
-	man     *Manifest
-	members map[string]staged
-	hashes  map[string]string // verified h1: of module files, by key
-	zips    map[string]string // h1: of the staged zips, by key
-	keep    map[string]bool   // members not admitted: what is stored stays
-	older   []string          // lookup prefixes of databases whose stored records stay
-	heads   []head
-	rep     *ImportReport
-	order   [][]storage.Entry // admission groups, in order
+	ctx       context.Context
+	opts      ImportOptions
+	man       *Manifest
+	members   map[string]staged
+	hashes    map[string]string // verified h1: of module files, by key
+	zipHashes *zipHasher
+	zips      map[string]string // h1: of the staged zips, by key
+	keep      map[string]bool   // members not admitted: what is stored stays
+	older     []string          // lookup prefixes of databases whose stored records stay
+	heads     []head
+	rep       *ImportReport
+	order     [][]storage.Entry // admission groups, in order
 }
 
 // head is a database's tree head to persist after the objects.
@@ -387,38 +367,55 @@ func (im *importer) verifyDB(db Database, records map[string][]byte) error {
 	return nil
 }
 
-// hashZips computes the h1: hash of every staged zip, on every CPU.
-func (im *importer) hashZips() (map[string]string, error) {
-	var keys []string
-	for k := range im.members {
-		if strings.HasSuffix(k, ".zip") && isModuleFile(k) {
-			keys = append(keys, k)
+// zipHasher computes the h1: hash of staged module zips on every CPU
+// while the rest of the bundle is still being staged (hashing is most of an
+// import's CPU). add starts a zip's hash, blocking while every CPU is busy;
+// wait joins every hash started. Use from one goroutine.
+type zipHasher struct {
+	g   errgroup.Group
+	mu  sync.Mutex
+	h1  map[string]string // by key
+	err map[string]error
+}
+
+func newZipHasher() *zipHasher {
+	z := &zipHasher{h1: map[string]string{}, err: map[string]error{}}
+	z.g.SetLimit(runtime.GOMAXPROCS(0))
+	return z
+}
+
+// add starts hashing the member key staged at path, if it is a module zip.
+func (z *zipHasher) add(key, path string) {
+	if !strings.HasSuffix(key, ".zip") || !isModuleFile(key) {
+		return
+	}
+	z.g.Go(func() error {
+		h, err := checksum.HashZipFile(path)
+		z.mu.Lock()
+		z.h1[key], z.err[key] = h, err
+		z.mu.Unlock()
+		return nil
+	})
+}
+
+// wait waits for every hash started.
+func (z *zipHasher) wait() { _ = z.g.Wait() }
+
+// hashes returns the h1: hash of every staged zip (after wait); a zip that
+// cannot be read as one is an *IntegrityError.
+func (z *zipHasher) hashes() (map[string]string, error) {
+	keys := slices.Sorted(maps.Keys(z.err))
+	for _, k := range keys {
+		if err := z.err[k]; err != nil {
+			return nil, &IntegrityError{Key: k, Msg: "not a module zip: " + err.Error()}
 		}
 	}
-	out := make([]string, len(keys))
-	errs := make([]error, len(keys))
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, k := range keys {
-		g.Go(func() error {
-			out[i], errs[i] = dirhash.HashZip(im.members[k].path, dirhash.Hash1)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	hs := make(map[string]string, len(keys))
-	for i, k := range keys {
-		if errs[i] != nil {
-			return nil, &IntegrityError{Key: k, Msg: "not a module zip: " + errs[i].Error()}
-		}
-		hs[k] = out[i]
-	}
-	return hs, nil
+	return z.h1, nil
 }
 
 // verifyModules hashes every module file and compares it with its record.
 func (im *importer) verifyModules(records map[string][]byte) error {
-	zips, err := im.hashZips()
+	zips, err := im.zipHashes.hashes()
 	if err != nil {
 		return err
 	}
@@ -562,7 +559,7 @@ func (im *importer) plan() error {
 			continue
 		}
 		im.rep.Changes = append(im.rep.Changes, Change{Key: k, Action: action})
-		group = append(group, storage.Entry{Key: k, Src: s.path})
+		group = append(group, storage.Entry{Key: k, Src: s.path, Unsynced: true}) // synced by syncStaged
 	}
 	flush()
 	for _, h := range im.heads {

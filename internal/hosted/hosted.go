@@ -51,7 +51,6 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modproxy/modproxy/internal/audit"
@@ -383,7 +382,7 @@ func checkZip(mv module.Version, spool string, mod []byte) (Entry, error) {
 	if string(inZip) != string(mod) {
 		return Entry{}, fmt.Errorf("%w: the .mod differs from the zip's go.mod", ErrInvalid)
 	}
-	zh, err := dirhash.HashZip(spool, dirhash.Hash1)
+	zh, err := checksum.HashZipFile(spool)
 	if err != nil {
 		return Entry{}, fmt.Errorf("%w: zip: %w", ErrInvalid, err)
 	}

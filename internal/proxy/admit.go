@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
-	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/tlog"
 	modzip "golang.org/x/mod/zip"
 
@@ -101,7 +100,7 @@ func validateZip(req artifact.Request, f *os.File) (string, error) {
 	if _, err := modzip.CheckZip(req.ModuleVersion(), f.Name()); err != nil {
 		return "", fmt.Errorf("module zip: %w", err)
 	}
-	h1, err := dirhash.HashZip(f.Name(), dirhash.Hash1)
+	h1, err := checksum.HashZipFile(f.Name())
 	if err != nil {
 		return "", fmt.Errorf("module zip: %w", err)
 	}

@@ -7,9 +7,7 @@
 package scrub
 
 import (
-	"archive/zip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +15,6 @@ import (
 	"strings"
 
 	"golang.org/x/mod/module"
-	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/modproxy/modproxy/internal/artifact"
@@ -221,33 +218,9 @@ func hashObject(ctx context.Context, opts Options, req artifact.Request) (string
 		}
 		ra = f
 	}
-	return hashZip(ra, obj.Info().Size)
+	return checksum.HashZip(ra, obj.Info().Size)
 }
 
-// hashZip computes the h1: hash of a module zip from any io.ReaderAt, as
-// dirhash.HashZip does for a file; reading each entry checks its CRC-32.
-func hashZip(ra io.ReaderAt, size int64) (string, error) {
-	zr, err := zip.NewReader(ra, size)
-	if err != nil {
-		return "", err
-	}
-	files := map[string]*zip.File{}
-	var names []string
-	for _, f := range zr.File {
-		if _, dup := files[f.Name]; dup {
-			return "", fmt.Errorf("duplicate zip entry %q", f.Name)
-		}
-		files[f.Name] = f
-		names = append(names, f.Name)
-	}
-	return dirhash.Hash1(names, func(name string) (io.ReadCloser, error) {
-		f, ok := files[name]
-		if !ok {
-			return nil, errors.New("file not found")
-		}
-		return f.Open()
-	})
-}
 
 // dbHash returns the hash a cached checksum database record gives, or "".
 func dbHash(ctx context.Context, opts Options, req artifact.Request) string {

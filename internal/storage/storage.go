@@ -132,7 +132,10 @@ type Entry struct {
 	// Src is a finished file to move in instead.
 	Src string
 	// Unsynced lets the store skip syncing this entry's data before
-	// renaming it into place (see BatchWriter).
+	// renaming it into place (see BatchWriter). For a Src it also means
+	// that the caller has already made that file durable (as a bulk
+	// import does with one sync of the whole file system), so it cannot
+	// be found empty after a crash.
 	Unsynced bool
 }
 

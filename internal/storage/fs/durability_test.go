@@ -217,6 +217,29 @@ func TestWriteBatchOneDurableStep(t *testing.T) {
 	}
 }
 
+// TestWriteBatchDurableSrc: an Unsynced Src (one the caller has made
+// durable, as a bulk import does) is not synced again, but is still made
+// readable (mode 0644) and renamed before its directory is synced.
+func TestWriteBatchDurableSrc(t *testing.T) {
+	s, rec, objects := newRecorded(t)
+	src := filepath.Join(s.TempDir(), "import-1")
+	if err := os.WriteFile(src, []byte("zip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zip := "example.com/a/@v/v1.0.0.zip"
+	if _, err := s.WriteBatch(context.Background(), []storage.Entry{{Key: zip, Src: src, Unsynced: true}}); err != nil {
+		t.Fatal(err)
+	}
+	calls := rec.Calls()
+	if got, want := ops(calls), []string{"rename", "fsync-dir"}; !slices.Equal(got, want) {
+		t.Fatalf("calls %v: ops %q, want %q", calls, got, want)
+	}
+	dst := filepath.Join(objects, filepath.FromSlash(zip))
+	if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("%s: %v, %v; want a file of mode 0644", zip, st, err)
+	}
+}
+
 // TestWriteBatchFailedSyncStoresNothing: when an entry's data cannot be
 // synced, nothing of the batch is renamed into place and the spool stays.
 func TestWriteBatchFailedSyncStoresNothing(t *testing.T) {

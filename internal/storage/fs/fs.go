@@ -299,7 +299,7 @@ func (s *Store) MoveIn(ctx context.Context, src, key string) (storage.Info, erro
 	if err := ctx.Err(); err != nil {
 		return storage.Info{}, fmt.Errorf("move in %s: %w", key, err)
 	}
-	st, err := s.syncIn(src, key)
+	st, err := s.syncIn(src, key, true)
 	if err != nil {
 		return storage.Info{}, err
 	}
@@ -319,7 +319,8 @@ func (s *Store) MoveIn(ctx context.Context, src, key string) (storage.Info, erro
 }
 
 // WriteBatch implements storage.BatchWriter: it writes every Data entry to
-// a temporary file and syncs it (unless Unsynced), syncs every Src, then
+// a temporary file and syncs it (unless Unsynced), syncs every Src (unless
+// Unsynced), then
 // renames them into place in order and syncs each directory they landed
 // in once.
 func (s *Store) WriteBatch(ctx context.Context, entries []storage.Entry) ([]storage.Info, error) {
@@ -339,7 +340,7 @@ func (s *Store) WriteBatch(ctx context.Context, entries []storage.Entry) ([]stor
 		}
 		paths[i] = p
 		if e.Src != "" {
-			st, err := s.syncIn(e.Src, e.Key)
+			st, err := s.syncIn(e.Src, e.Key, !e.Unsynced)
 			if err != nil {
 				return nil, err
 			}
@@ -386,15 +387,24 @@ func (s *Store) WriteBatch(ctx context.Context, entries []storage.Entry) ([]stor
 	return infos, nil
 }
 
-// syncIn checks that src is a regular file, syncs it and makes it readable
-// like the objects Put writes, for a rename into the store.
-func (s *Store) syncIn(src, key string) (iofs.FileInfo, error) {
+// syncIn checks that src is a regular file, makes it readable like the
+// objects Put writes and syncs it (unless !sync: the caller made it
+// durable), for a rename into the store.
+func (s *Store) syncIn(src, key string, sync bool) (iofs.FileInfo, error) {
 	st, err := os.Lstat(src)
 	if err != nil {
 		return nil, fmt.Errorf("move in %s: %w", key, err)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("move in %s: %s is not a regular file", key, src)
+	}
+	if st.Mode().Perm() != 0o644 { // before the sync, which then covers it
+		if err := os.Chmod(src, 0o644); err != nil {
+			return nil, fmt.Errorf("move in %s: %w", key, err)
+		}
+	}
+	if !sync {
+		return st, nil
 	}
 	f, err := os.Open(src)
 	if err != nil {
@@ -403,9 +413,6 @@ func (s *Store) syncIn(src, key string) (iofs.FileInfo, error) {
 	err = s.sys.syncFile(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(src, 0o644)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("move in %s: %w", key, err)
