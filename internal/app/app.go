@@ -565,12 +565,17 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 }
 
 // RunBackground starts the background jobs until ctx is done or Close:
-// the rebuild of a stale metadata index, the scrub schedule, health
+// the rebuild of a stale metadata index, recording objects other commands
+// stored meanwhile (an import) in it, the scrub schedule, health
 // probes, and the cache administration's (scheduled GC, state reloads,
 // store gauges). Each has an owner that Close stops and waits for. Serve
 // calls it once listening; in-process tests may too.
 func (s *Server) RunBackground(ctx context.Context) {
 	s.idxRebuild.start(ctx, s.bg)
+	s.bg.Loop(ctx, "pending index records", 0, func(ctx context.Context) time.Duration {
+		s.applyPending(ctx)
+		return pendingIndexInterval
+	})
 	if d := time.Duration(s.cfg.Verify.ScrubInterval); d > 0 {
 		s.bg.Every(ctx, "background scrub", d, s.scrubRound)
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -104,14 +105,26 @@ func Import(ctx context.Context, cfg config.Config, r io.Reader, dryRun bool, pr
 
 // indexImported records the admitted objects (and their hash sidecars) in
 // the metadata index, so that GC counts them. A missing or stale index is
-// rebuilt from the store at the next start anyway; one a running server
-// holds is reported in the returned warning.
+// rebuilt from the store at the next start anyway; while a running server
+// holds the index, the keys are queued for it (queueIndexRecords) and it
+// records them within pendingIndexInterval. What could not be done is
+// returned as a warning.
 func indexImported(ctx context.Context, cfg config.Config, st storage.Store, rep *bundle.ImportReport) string {
 	path := filepath.Join(cfg.CacheDir, "index.db")
 	if _, err := os.Stat(path); err != nil {
 		return ""
 	}
+	keys := make([]string, 0, 2*len(rep.Changes))
+	for _, c := range rep.Changes {
+		keys = append(keys, c.Key, c.Key+".h1")
+	}
 	idx, stale, err := index.Open(path, index.Options{})
+	if errors.Is(err, index.ErrLocked) {
+		if qerr := queueIndexRecords(cfg.CacheDir, keys); qerr != nil {
+			return fmt.Sprintf("the running server's metadata index was not told of the imported objects (%v): GC does not count them until 'modproxy index rebuild' runs with the server stopped", qerr)
+		}
+		return ""
+	}
 	if err != nil {
 		return fmt.Sprintf("the metadata index was not updated (%v): GC does not count the imported objects until 'modproxy index rebuild' runs with the server stopped", err)
 	}
@@ -119,11 +132,9 @@ func indexImported(ctx context.Context, cfg config.Config, st storage.Store, rep
 	if stale {
 		return ""
 	}
-	for _, c := range rep.Changes {
-		for _, k := range []string{c.Key, c.Key + ".h1"} {
-			if info, err := st.Stat(ctx, k); err == nil {
-				idx.Stored(k, info.Size, info.ModTime)
-			}
+	for _, k := range keys {
+		if info, err := st.Stat(ctx, k); err == nil {
+			idx.Stored(k, info.Size, info.ModTime)
 		}
 	}
 	idx.Flush()

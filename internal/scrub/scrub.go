@@ -221,7 +221,6 @@ func hashObject(ctx context.Context, opts Options, req artifact.Request) (string
 	return checksum.HashZip(ra, obj.Info().Size)
 }
 
-
 // dbHash returns the hash a cached checksum database record gives, or "".
 func dbHash(ctx context.Context, opts Options, req artifact.Request) string {
 	epath, err1 := module.EscapePath(req.Module)
