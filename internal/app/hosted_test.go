@@ -11,6 +11,7 @@ import (
 
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/app"
+	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
 	"github.com/modproxy/modproxy/internal/publish"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
@@ -160,5 +161,39 @@ func TestPurgeOfHostedVersionBlocksRepublish(t *testing.T) {
 	}
 	if code, _, hdr := h.get(t, "/corp.example.com/lib/@v/v1.0.0.zip"); code != 200 || hdr.Get("X-Go-Checksum") != res.H1 {
 		t.Fatalf("zip after re-publish: %d", code)
+	}
+}
+
+// TestRepublishOtherBytesServesNewHash: a version purged with re-publish
+// allowed and published again with other bytes is served with the new
+// bytes' hash headers at once (the hash remembered for the old object is
+// not reused for the new one).
+func TestRepublishOtherBytesServesNewHash(t *testing.T) {
+	up := upstreamtest.New(t, nil, upstreamtest.WithoutSumDB())
+	h := start(t, hostedConfig(up))
+	first, err := h.publish(t, moduleDir(t, "corp.example.com/lib", "const X = 1"), "v1.0.0", adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, hdr := h.get(t, "/corp.example.com/lib/@v/v1.0.0.zip"); code != 200 || hdr.Get("X-Go-Checksum") != first.H1 {
+		t.Fatalf("zip: %d, X-Go-Checksum %q, want %s", code, hdr.Get("X-Go-Checksum"), first.H1)
+	}
+	ctx := context.Background()
+	if _, err := h.srv.Admin().Purge(ctx, "test", admin.PurgeRequest{Module: "corp.example.com/lib", Versions: "v1.0.0", Reason: "rebuilt", AllowRepublish: true}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.publish(t, moduleDir(t, "corp.example.com/lib", "const X = 2"), "v1.0.0", adminToken)
+	if err != nil {
+		t.Fatalf("re-publish with other bytes after an allowing purge: %v", err)
+	}
+	if second.H1 == first.H1 {
+		t.Fatalf("the two publishes hash the same (%s)", first.H1)
+	}
+	code, body, hdr := h.get(t, "/corp.example.com/lib/@v/v1.0.0.zip")
+	if code != 200 || hdr.Get("X-Go-Checksum") != second.H1 || hdr.Get("ETag") != `"`+second.H1+`"` {
+		t.Errorf("zip after re-publish: %d, X-Go-Checksum %q, ETag %q; want %s", code, hdr.Get("X-Go-Checksum"), hdr.Get("ETag"), second.H1)
+	}
+	if got, err := checksum.HashZip(strings.NewReader(body), int64(len(body))); err != nil || got != second.H1 {
+		t.Errorf("zip after re-publish hashes to %s (%v), want the new bytes' %s", got, err, second.H1)
 	}
 }

@@ -150,7 +150,7 @@ func (s *Service) storeVerified(ctx context.Context, key, h1 string, data []byte
 	if bw, ok := s.opts.Store.(storage.BatchWriter); ok {
 		infos, err := bw.WriteBatch(ctx, []storage.Entry{{Key: key + ".h1", Data: []byte(h1), Unsynced: true}, {Key: key, Data: data, Src: src}})
 		if err == nil {
-			s.hashes.put(key, h1)
+			s.hashes.put(key, h1, infos[1])
 			if s.opts.Index != nil {
 				now := s.opts.Now()
 				for _, in := range infos {
@@ -164,7 +164,6 @@ func (s *Service) storeVerified(ctx context.Context, key, h1 string, data []byte
 	if _, err := s.put(ctx, key+".h1", bytes.NewReader([]byte(h1))); err != nil {
 		return storage.Info{}, err
 	}
-	s.hashes.put(key, h1)
 	if src != "" {
 		// On a local store the verified spool file is renamed into place
 		// instead of being copied (storage.FileMover syncs it first). When

@@ -19,10 +19,14 @@ import (
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
-// hash returns the recorded h1: of a stored .zip or .mod with its
-// preformatted headers, or nil when none is recorded (remembered too).
-func (s *Service) hash(ctx context.Context, key string) *hashEntry {
-	if e, ok := s.hashes.get(key); ok {
+// hash returns the recorded h1: of the stored .zip or .mod key, whose
+// object is info, with its preformatted headers, or nil when none is
+// recorded (remembered too). What is remembered is tied to the object it
+// was read for (size and modification time): an object replaced since (a
+// hosted version purged and published again with other bytes, a repair)
+// has its sidecar read again.
+func (s *Service) hash(ctx context.Context, key string, info storage.Info) *hashEntry {
+	if e, ok := s.hashes.get(key); ok && e.size == info.Size && e.mod.Equal(info.ModTime) {
 		return e
 	}
 	b, err := storage.ReadSmall(ctx, s.opts.Store, key+".h1", 256)
@@ -36,14 +40,15 @@ func (s *Service) hash(ctx context.Context, key string) *hashEntry {
 		// unsynced, see storeVerified): the same as none
 		b = nil
 	}
-	s.hashes.put(key, string(b))
-	e, _ := s.hashes.get(key)
-	return e
+	return s.hashes.put(key, string(b), info)
 }
 
 // withHash sets the recorded hash of a .zip or .mod result.
 func (s *Service) withHash(ctx context.Context, req artifact.Request, res *Result) {
-	if e := s.hash(ctx, req.Key); e != nil {
+	if res.Object == nil {
+		return // a redirect: the client gets the object elsewhere
+	}
+	if e := s.hash(ctx, req.Key, res.Object.Info()); e != nil {
 		res.H1, res.HashHeaders = e.h1, e.hdr
 	}
 }
@@ -55,8 +60,10 @@ type hashCache struct {
 }
 
 type hashEntry struct {
-	h1  string
-	hdr *HashHeaders
+	h1   string
+	hdr  *HashHeaders
+	size int64     // of the object the hash was recorded for
+	mod  time.Time // its modification time
 }
 
 // HashHeaders are the response header values of a recorded hash,
@@ -74,8 +81,9 @@ func (c *hashCache) get(key string) (*hashEntry, bool) {
 	return e, ok
 }
 
-func (c *hashCache) put(key, h string) {
-	e := &hashEntry{h1: h}
+// put remembers h (maybe "": none) as the hash of key's object info.
+func (c *hashCache) put(key, h string, info storage.Info) *hashEntry {
+	e := &hashEntry{h1: h, size: info.Size, mod: info.ModTime}
 	if h != "" {
 		e.hdr = &HashHeaders{ETag: []string{`"` + h + `"`}, Checksum: []string{h}}
 	}
@@ -85,6 +93,7 @@ func (c *hashCache) put(key, h string) {
 		clear(c.m)
 	}
 	c.m[key] = e
+	return e
 }
 
 // negCache remembers definitive upstream answers (not found, refused:
