@@ -528,8 +528,9 @@ func (b *bench) fill(ctx context.Context) error {
 	for vi, v := range b.opts.Variants {
 		vr := variantResult{Variant: v}
 
-		// .info and .mod only.
-		p, err := b.mp.start(filepath.Join(b.tmp, fmt.Sprintf("cache-%s-meta", slug(v.Name))), v)
+		// .info and .mod only, warming off: answering them must never need
+		// a zip (warming fetches zips on purpose, after a .mod miss).
+		p, err := b.mp.start(filepath.Join(b.tmp, fmt.Sprintf("cache-%s-meta", slug(v.Name))), v, "MODPROXY_WARM_ZIPS=false")
 		if err != nil {
 			return err
 		}
@@ -824,11 +825,8 @@ func (b *bench) load(ctx context.Context) error {
 	if err := os.Chmod(b.tmp, 0o755); err != nil { // nginx workers run unprivileged
 		return err
 	}
-	docroot := filepath.Join(b.tmp, "docroot")
-	if err := os.Mkdir(docroot, 0o755); err != nil {
-		return err
-	}
-	if err := copyTree(filepath.Join(b.warmDir, "objects"), docroot, 0o644, 0o755); err != nil {
+	docroot, err := b.docroot()
+	if err != nil {
 		return err
 	}
 	servers := []struct {
@@ -951,11 +949,27 @@ func medianRun(rs []loadResult) loadResult {
 	return s[(len(s)-1)/2]
 }
 
+// docroot returns the directory the reference servers serve: a copy of
+// the warm modproxy's objects, made by the first phase that needs it.
+func (b *bench) docroot() (string, error) {
+	dir := filepath.Join(b.tmp, "docroot")
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, copyTree(filepath.Join(b.warmDir, "objects"), dir, 0o644, 0o755)
+}
+
 // memory measures the peak RSS (VmHWM) of a fresh modproxy, and of a fresh
 // FileServer for reference, while N clients download the target zip over
 // and over for a few seconds.
 func (b *bench) memory(ctx context.Context) error {
-	docroot := filepath.Join(b.tmp, "docroot")
+	docroot, err := b.docroot()
+	if err != nil {
+		return err
+	}
 	for _, name := range []string{"modproxy", "FileServer"} {
 		var p *proc
 		var err error

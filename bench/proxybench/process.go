@@ -161,7 +161,7 @@ func (m *modproxyRunner) baseArgs(cacheDir string) []string {
 	}
 }
 
-func (m *modproxyRunner) start(cacheDir string, v variant) (*proc, error) {
+func (m *modproxyRunner) start(cacheDir string, v variant, extraEnv ...string) (*proc, error) {
 	if m.upstream == "" {
 		return nil, errors.New("modproxy: no local upstream to point it at")
 	}
@@ -169,7 +169,7 @@ func (m *modproxyRunner) start(cacheDir string, v variant) (*proc, error) {
 	for _, a := range v.Args {
 		argv = append(argv, strings.ReplaceAll(a, "{sumdb}", m.sumdb))
 	}
-	return m.exec(argv)
+	return m.exec(argv, extraEnv...)
 }
 
 // startDefaults starts modproxy with its own defaults for the upstream and
@@ -183,10 +183,12 @@ func (m *modproxyRunner) startDefaults(cacheDir string) (*proc, error) {
 	})
 }
 
-func (m *modproxyRunner) exec(args []string) (*proc, error) {
+// exec runs modproxy with args, the runner's environment and extraEnv
+// (last: it wins).
+func (m *modproxyRunner) exec(args []string, extraEnv ...string) (*proc, error) {
 	m.seq++
 	logPath := filepath.Join(m.tmp, fmt.Sprintf("modproxy-%02d.log", m.seq))
-	env := append(append(cleanEnv(), "MODPROXY_ADMIN_LISTEN=127.0.0.1:0"), m.env...)
+	env := append(append(append(cleanEnv(), "MODPROXY_ADMIN_LISTEN=127.0.0.1:0"), m.env...), extraEnv...)
 	return startProc("modproxy", append([]string{m.bin}, args...), env, logPath, modproxyReady, 30*time.Second)
 }
 

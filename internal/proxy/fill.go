@@ -49,8 +49,16 @@ func (s *Service) fillAndOpen(ctx context.Context, req artifact.Request) (*Resul
 func (s *Service) fillAndOpenSeq(ctx context.Context, req artifact.Request) (*Result, uint64, error) {
 	leader := false
 	ch := s.fills.DoChan(req.Key, func() (any, error) {
-		leader = true
 		seq := s.refreshed.started()
+		// An immutable file stored since the caller found it missing (by a
+		// fill that ended just before this one began: a warming, another
+		// client) is not fetched again.
+		if req.Immutable() {
+			if _, err := s.opts.Store.Stat(ctx, req.Key); err == nil {
+				return seq, nil
+			}
+		}
+		leader = true
 		done := make(chan error, 1)
 		// The fill is detached from the caller; it is tracked for Close.
 		if !s.goBackground(func() { done <- s.fillShared(ctx, req) }) {

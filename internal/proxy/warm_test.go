@@ -136,3 +136,26 @@ func TestWarmStopsInCacheOnly(t *testing.T) {
 		t.Errorf("zip fetched %d times after cache-only mode was switched on, want none", n)
 	}
 }
+
+// TestFillAfterWarmFetchesOnce: a request that found the zip missing just
+// before a warming stored it (its fill begins after the warming's ended,
+// so the two are not coalesced) is served the stored zip, not a second
+// upstream fetch.
+func TestFillAfterWarmFetchesOnce(t *testing.T) {
+	up := upstreamtest.New(t, mods(), upstreamtest.WithoutSumDB())
+	svc := newWarmService(t, up, true)
+	getOutcome(t, svc, "example.com/a/@v/v1.0.0.mod")
+	proxy.WaitWarmups(svc)
+	const zip = "example.com/a/@v/v1.0.0.zip"
+	res, err := proxy.FillAndOpen(svc, zip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, res)
+	if n := up.Requests(zip); n != 1 {
+		t.Errorf("zip fetched upstream %d times, want 1 (by the warming)", n)
+	}
+	if res.Outcome != proxy.Coalesced {
+		t.Errorf("outcome %s, want coalesced (another fill stored it)", res.Outcome)
+	}
+}
