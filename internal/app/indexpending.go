@@ -42,7 +42,8 @@ func queueIndexRecords(cacheDir string, keys []string) error {
 // applyPendingIndex records in idx every object the pending lists of
 // cacheDir name, with its size and time as stored now (a key no longer
 // stored, or not a valid key, is skipped), flushes, and then removes each
-// list applied. It returns the objects recorded. Safe to run while the
+// list applied (one the store could not answer for stays; recording again
+// is harmless). It returns the objects recorded. Safe to run while the
 // server serves (the index is safe for concurrent use); run by one
 // goroutine at a time. A list that cannot be read stays for the next
 // round and is reported in the error.
@@ -67,6 +68,7 @@ func applyPendingIndex(ctx context.Context, idx *index.Index, st storage.Store, 
 			errs = append(errs, fmt.Errorf("pending index records %s: %w", e.Name(), err))
 			continue
 		}
+		var statErr error
 		for _, k := range strings.Split(string(data), "\n") {
 			if err := ctx.Err(); err != nil {
 				return n, err
@@ -74,12 +76,20 @@ func applyPendingIndex(ctx context.Context, idx *index.Index, st storage.Store, 
 			if k == "" || storage.CheckKey(k) != nil {
 				continue
 			}
-			if info, err := st.Stat(ctx, k); err == nil {
+			info, err := st.Stat(ctx, k)
+			switch {
+			case err == nil:
 				idx.Stored(k, info.Size, info.ModTime)
 				n++
+			case !errors.Is(err, fs.ErrNotExist) && statErr == nil:
+				statErr = err
 			}
 		}
 		idx.Flush()
+		if statErr != nil { // the store did not answer: the list stays for the next round
+			errs = append(errs, fmt.Errorf("pending index records %s: %w", e.Name(), statErr))
+			continue
+		}
 		if err := os.Remove(p); err != nil {
 			errs = append(errs, fmt.Errorf("pending index records: %w", err))
 		}
