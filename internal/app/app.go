@@ -572,7 +572,7 @@ func (s *Server) Serve(ctx context.Context, onListen func(addr net.Addr)) error 
 // calls it once listening; in-process tests may too.
 func (s *Server) RunBackground(ctx context.Context) {
 	s.idxRebuild.start(ctx, s.bg)
-	s.bg.Loop(ctx, "pending index records", 0, func(ctx context.Context) time.Duration {
+	s.bg.Loop(ctx, "pending index records", time.Second, func(ctx context.Context) time.Duration {
 		s.applyPending(ctx)
 		return pendingIndexInterval
 	})

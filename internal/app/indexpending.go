@@ -32,11 +32,21 @@ func pendingIndexDir(cacheDir string) string {
 	return filepath.Join(cacheDir, "state", "index-pending")
 }
 
-// queueIndexRecords writes keys (one per line) as a new pending list,
-// durably. The error keeps its cause.
+// pendingListKeys is the most keys one pending list holds (a few MB),
+// so that every list stays far below maxPendingList.
+const pendingListKeys = 1 << 16
+
+// queueIndexRecords writes keys (one per line) as new pending lists of at
+// most pendingListKeys each, durably. The error keeps its cause.
 func queueIndexRecords(cacheDir string, keys []string) error {
-	name := fmt.Sprintf("%d-%d.keys", time.Now().UnixNano(), os.Getpid())
-	return atomicfile.Write(filepath.Join(pendingIndexDir(cacheDir), name), []byte(strings.Join(keys, "\n")+"\n"), 0o600)
+	for i := 0; i < len(keys); i += pendingListKeys {
+		chunk := keys[i:min(i+pendingListKeys, len(keys))]
+		name := fmt.Sprintf("%d-%d-%d.keys", time.Now().UnixNano(), os.Getpid(), i/pendingListKeys)
+		if err := atomicfile.Write(filepath.Join(pendingIndexDir(cacheDir), name), []byte(strings.Join(chunk, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyPendingIndex records in idx every object the pending lists of
@@ -71,6 +81,7 @@ func applyPendingIndex(ctx context.Context, idx *index.Index, st storage.Store, 
 		var statErr error
 		for _, k := range strings.Split(string(data), "\n") {
 			if err := ctx.Err(); err != nil {
+				idx.Flush() // what was recorded so far; the list stays
 				return n, err
 			}
 			if k == "" || storage.CheckKey(k) != nil {

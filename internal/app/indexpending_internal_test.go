@@ -78,3 +78,34 @@ func TestApplyPendingIndex(t *testing.T) {
 		t.Errorf("with nothing pending: %d, %v", n, err)
 	}
 }
+
+// TestQueueIndexRecordsSplits: a long key list is written as lists of at
+// most pendingListKeys keys, all of which the server reads.
+func TestQueueIndexRecordsSplits(t *testing.T) {
+	dir := t.TempDir()
+	keys := make([]string, pendingListKeys+1)
+	for i := range keys {
+		keys[i] = "example.com/a/@v/v1.0.0.mod"
+	}
+	if err := queueIndexRecords(dir, keys); err != nil {
+		t.Fatal(err)
+	}
+	lists, _ := filepath.Glob(filepath.Join(pendingIndexDir(dir), "*.keys"))
+	if len(lists) != 2 {
+		t.Fatalf("%d lists for %d keys, want 2", len(lists), len(keys))
+	}
+	total := 0
+	for _, l := range lists {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > maxPendingList {
+			t.Errorf("%s: %d bytes, above the reader's bound", l, len(b))
+		}
+		total += strings.Count(string(b), "\n")
+	}
+	if total != len(keys) {
+		t.Errorf("%d keys in the lists, want %d", total, len(keys))
+	}
+}

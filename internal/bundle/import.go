@@ -126,14 +126,18 @@ func Import(ctx context.Context, opts ImportOptions, r io.Reader) (*ImportReport
 	if opts.DryRun {
 		return im.rep, nil
 	}
-	// The staged files are made durable at once, so that admitting them
-	// is a rename each (and a sync of the directories they land in).
-	paths := make([]string, 0, len(members))
-	for _, m := range members {
-		paths = append(paths, m.path)
-	}
-	if err := syncStaged(dir, paths); err != nil {
-		return nil, fmt.Errorf("bundle staging: %w", err)
+	// On a store that moves the staged files in (a BatchWriter), they are
+	// made durable at once, so that admitting them is a rename each (and
+	// a sync of the directories they land in); other stores copy them
+	// with their own durable writes.
+	if _, ok := opts.Store.(storage.BatchWriter); ok {
+		paths := make([]string, 0, len(members))
+		for _, m := range members {
+			paths = append(paths, m.path)
+		}
+		if err := syncStaged(dir, paths); err != nil {
+			return nil, fmt.Errorf("bundle staging: %w", err)
+		}
 	}
 	return im.rep, im.admit()
 }

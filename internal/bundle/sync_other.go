@@ -2,21 +2,6 @@
 
 package bundle
 
-import "os"
-
 // syncStaged makes the staged files (paths, in dir) durable, one fsync
 // each.
-func syncStaged(_ string, paths []string) error {
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func syncStaged(_ string, paths []string) error { return syncEach(paths) }

@@ -12,7 +12,8 @@ import (
 )
 
 // HashZipFile returns the h1: hash go.sum records for the module zip at
-// path, as dirhash.HashZip does, reading each entry (which checks its
+// path, the hash dirhash.HashZip gives (a zip with two entries of one
+// name, which dirhash would hash, is refused), reading each entry (which checks its
 // CRC-32). It reads the file through a read-ahead buffer: archive/zip
 // decompresses through 4 KiB reads at offsets, one system call each, which
 // cost as much CPU as the decompression itself. The zip is streamed, never

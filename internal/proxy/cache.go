@@ -46,7 +46,7 @@ func (s *Service) hash(ctx context.Context, key string, info storage.Info) *hash
 // withHash sets the recorded hash of a .zip or .mod result.
 func (s *Service) withHash(ctx context.Context, req artifact.Request, res *Result) {
 	if res.Object == nil {
-		return // a redirect: the client gets the object elsewhere
+		return // defensive: every Result carries an Object (a redirect's is empty)
 	}
 	if e := s.hash(ctx, req.Key, res.Object.Info()); e != nil {
 		res.H1, res.HashHeaders = e.h1, e.hdr

@@ -331,7 +331,7 @@ func (s *Service) fillZip(ctx context.Context, req artifact.Request, resp *upstr
 }
 
 // zipSlot waits for one of the ZipChecks slots of CPU-heavy zip work
-// (zip.CheckZip and dirhash.HashZip over a spooled file), so that fills
+// (zip.CheckZip and checksum.HashZipFile over a spooled file), so that fills
 // leave a CPU for serving hits; it returns the release, or ctx's error.
 // Nothing waits on the network while holding a slot: the zip is spooled
 // before, and verified and stored after.

@@ -526,7 +526,9 @@ func (s *Service) warmFor(ctx context.Context, req artifact.Request) {
 // refuses reports whether the policy would refuse req (a zip, or a .mod
 // under block_mod) now, for warming: warming fetches nothing a client
 // would be refused. Facts that cannot be read count as a refusal (a
-// later request decides, and reports, on its own). Nothing is recorded.
+// later request decides, and reports, on its own). No decision, event or
+// audit record is made; reading the facts may record the version's first
+// sight, as any request for it would.
 func (u *supply) refuses(ctx context.Context, req artifact.Request) bool {
 	a := policy.Zip
 	switch {

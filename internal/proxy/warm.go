@@ -116,13 +116,13 @@ func (s *Service) warmFile(ctx context.Context, key string) error {
 	if err := s.checkRules(req); err != nil {
 		return nil
 	}
-	if s.supply != nil && s.supply.refuses(ctx, req) {
-		return nil
-	}
 	if _, err := s.opts.Store.Stat(ctx, req.Key); err == nil || !errors.Is(err, iofs.ErrNotExist) {
 		return err
 	}
 	if s.neg.get(req.Key, s.opts.Now()) != nil {
+		return nil
+	}
+	if s.supply != nil && s.supply.refuses(ctx, req) {
 		return nil
 	}
 	res, err := s.fillAndOpen(ctx, req)

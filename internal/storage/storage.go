@@ -105,10 +105,11 @@ type FileMover interface {
 //     atomically as Put does: a reader sees the previous object or the
 //     whole new one. When it returns nil, every entry is durable. A
 //     process killed before that may leave any subset of the entries
-//     stored, each whole, except that an Unsynced entry may then also be
-//     found empty or zero-filled (its data was not synced before its
+//     stored, each whole, except that an Unsynced Data entry may then also
+//     be found empty or zero-filled (its data was not synced before its
 //     rename): Unsynced is only for content whose readers recognise such a
-//     file as invalid and treat it as missing.
+//     file as invalid and treat it as missing, or for a Src the caller has
+//     already made durable (see Entry.Unsynced).
 //   - An entry with Src set moves that file in, as FileMover.MoveIn does
 //     (Src should be in TempDir; one on another file system is refused
 //     with an error wrapping ErrNotSupported); otherwise Data is the

@@ -398,7 +398,7 @@ func (s *Store) syncIn(src, key string, sync bool) (iofs.FileInfo, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("move in %s: %s is not a regular file", key, src)
 	}
-	if st.Mode().Perm() != 0o644 { // before the sync, which then covers it
+	if st.Mode().Perm() != 0o644 { // before the sync (ours or the caller's), which then covers it
 		if err := os.Chmod(src, 0o644); err != nil {
 			return nil, fmt.Errorf("move in %s: %w", key, err)
 		}
