@@ -132,12 +132,9 @@ func indexImported(ctx context.Context, cfg config.Config, st storage.Store, rep
 	if stale {
 		return ""
 	}
-	for _, k := range keys {
-		if info, err := st.Stat(ctx, k); err == nil {
-			idx.Stored(k, info.Size, info.ModTime)
-		}
+	if _, err := recordStored(ctx, idx, st, keys); err != nil {
+		return fmt.Sprintf("some imported objects were not recorded in the metadata index (%v): GC does not count them until 'modproxy index rebuild' runs with the server stopped", err)
 	}
-	idx.Flush()
 	return ""
 }
 

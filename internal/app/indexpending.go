@@ -78,25 +78,11 @@ func applyPendingIndex(ctx context.Context, idx *index.Index, st storage.Store, 
 			errs = append(errs, fmt.Errorf("pending index records %s: %w", e.Name(), err))
 			continue
 		}
-		var statErr error
-		for _, k := range strings.Split(string(data), "\n") {
-			if err := ctx.Err(); err != nil {
-				idx.Flush() // what was recorded so far; the list stays
-				return n, err
-			}
-			if k == "" || storage.CheckKey(k) != nil {
-				continue
-			}
-			info, err := st.Stat(ctx, k)
-			switch {
-			case err == nil:
-				idx.Stored(k, info.Size, info.ModTime)
-				n++
-			case !errors.Is(err, fs.ErrNotExist) && statErr == nil:
-				statErr = err
-			}
+		m, statErr := recordStored(ctx, idx, st, strings.Split(string(data), "\n"))
+		n += m
+		if err := ctx.Err(); err != nil {
+			return n, err // the list stays
 		}
-		idx.Flush()
 		if statErr != nil { // the store did not answer: the list stays for the next round
 			errs = append(errs, fmt.Errorf("pending index records %s: %w", e.Name(), statErr))
 			continue
@@ -106,6 +92,34 @@ func applyPendingIndex(ctx context.Context, idx *index.Index, st storage.Store, 
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// recordStored records in idx each of keys that st holds, with its size
+// and time as stored now (keys not stored, empty or not valid are
+// skipped), and flushes. It returns how many it recorded and the first
+// error of the store other than "not found"; it stops early when ctx is
+// done.
+func recordStored(ctx context.Context, idx *index.Index, st storage.Store, keys []string) (int, error) {
+	defer idx.Flush()
+	n := 0
+	var statErr error
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			break
+		}
+		if k == "" || storage.CheckKey(k) != nil {
+			continue
+		}
+		info, err := st.Stat(ctx, k)
+		switch {
+		case err == nil:
+			idx.Stored(k, info.Size, info.ModTime)
+			n++
+		case !errors.Is(err, fs.ErrNotExist) && statErr == nil:
+			statErr = err
+		}
+	}
+	return n, statErr
 }
 
 // applyPending is the server's round of applyPendingIndex.
