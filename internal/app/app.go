@@ -219,7 +219,7 @@ func New(cfg config.Config, log *slog.Logger, info Info, opts ...Option) (*Serve
 		}
 	}
 	var svc *proxy.Service
-	if srv.hosted, err = srv.openHosted(st); err != nil {
+	if srv.hosted, err = srv.openHosted(st, co); err != nil {
 		return nil, err
 	}
 	cache, err := srv.newCache(st, idx, tr, co, gateFunc(func(mod, version string) (func(), bool) { return svc.TryLockVersion(mod, version) }))
@@ -584,6 +584,9 @@ func (s *Server) RunBackground(ctx context.Context) {
 	}
 	s.cache.Start(ctx)
 	s.vuln.Run(ctx, s.bg)
+	if s.hosted != nil {
+		s.hosted.svc.Run(ctx, s.bg)
+	}
 }
 
 // stopBackground stops what RunBackground started and waits for it.
@@ -615,10 +618,10 @@ func (s *Server) scrubRound(ctx context.Context) {
 
 // Scrub re-hashes every stored zip and go.mod; see package scrub.
 func (s *Server) Scrub(ctx context.Context, repair bool, progress func(done, total int)) (scrub.Report, error) {
-	o, logProblem := s.hosted.scrubOptions(scrub.Options{
+	o, logProblem := s.hosted.scrubOptions(ctx, scrub.Options{
 		Store: s.store, SumDBNames: s.sumdbNames, Repair: repair, Quarantine: s.quarantine,
 		Audit: s.audit, TempDir: s.tempDir, Progress: progress,
-	}, s.cfg)
+	})
 	return runScrub(ctx, o, logProblem)
 }
 
@@ -767,10 +770,10 @@ func Scrub(ctx context.Context, cfg config.Config, repair bool, progress func(do
 			names = append(names, spec.Name)
 		}
 	}
-	o, logProblem, err := offlineHostedScrub(scrub.Options{
+	o, logProblem, err := offlineHostedScrub(ctx, scrub.Options{
 		Store: st.store, SumDBNames: names, Repair: repair, Quarantine: q, Audit: a,
 		TempDir: st.tempDir, Progress: progress,
-	}, cfg)
+	}, cfg, st.store, st.shared)
 	if err != nil {
 		return scrub.Report{}, err
 	}

@@ -16,9 +16,11 @@ import (
 
 	"github.com/modproxy/modproxy/internal/cacheadmin"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/goproxy"
 	"github.com/modproxy/modproxy/internal/hosted"
 	"github.com/modproxy/modproxy/internal/scrub"
+	"github.com/modproxy/modproxy/internal/storage"
 	"github.com/modproxy/modproxy/internal/upstream"
 )
 
@@ -36,8 +38,8 @@ func hostedPatterns(cfg config.Config) []hosted.Pattern {
 
 // validateHosted refuses [[hosted]] patterns that verify.private does not
 // cover (a hosted module must never be looked up in the public checksum
-// database) and hosted modules on a store shared by replicas (the private
-// log is one node's).
+// database) and hosted modules on a store shared by replicas without the
+// log's key in configuration (each replica would otherwise make its own).
 func validateHosted(cfg config.Config) error {
 	private := strings.Join(cfg.Verify.Private, ",")
 	for i, h := range cfg.Hosted {
@@ -48,10 +50,26 @@ func validateHosted(cfg config.Config) error {
 			}
 		}
 	}
-	if len(cfg.Hosted) > 0 && cfg.Storage.Type == "s3" {
-		return &config.Error{Key: "hosted", Err: errors.New("hosted modules need a disk store: their private log is kept by one node, and several replicas sharing a bucket are not supported yet")}
+	if len(cfg.Hosted) > 0 && cfg.Storage.Type == "s3" && cfg.HostedLog.KeyFile == "" {
+		return &config.Error{Key: "hosted_log.key_file", Err: errors.New("required for hosted modules on a shared (s3) store: every replica signs the shared private log with this key, so all must be given the same file (make one with modproxy hosted-key FILE)")}
 	}
 	return nil
+}
+
+// hostedKey reads the log's signer key from hosted_log.key_file ("" when
+// it is not set). The key's bytes never reach an error or a log.
+func hostedKey(cfg config.Config) (string, error) {
+	if cfg.HostedLog.KeyFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(cfg.HostedLog.KeyFile)
+	if err != nil {
+		return "", &config.Error{Key: "hosted_log.key_file", Err: err}
+	}
+	if _, _, err := hosted.ParseKey(string(b)); err != nil {
+		return "", &config.Error{Key: "hosted_log.key_file", Err: fmt.Errorf("%s: %w", cfg.HostedLog.KeyFile, err)}
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // hostedWiring is the server's hosted modules: the service and, for its
@@ -66,9 +84,13 @@ type hostedWiring struct {
 
 // openHosted opens the hosted modules' service when [[hosted]] is
 // configured (nil otherwise).
-func (s *Server) openHosted(st openedStore) (*hostedWiring, error) {
+func (s *Server) openHosted(st openedStore, co coord.Coordinator) (*hostedWiring, error) {
 	if len(s.cfg.Hosted) == 0 {
 		return nil, nil
+	}
+	key, err := hostedKey(s.cfg)
+	if err != nil {
+		return nil, err
 	}
 	w := &hostedWiring{unhosted: map[string]func(string) upstream.Fetcher{}}
 	prefixes := []string{""}
@@ -81,12 +103,14 @@ func (s *Server) openHosted(st openedStore) (*hostedWiring, error) {
 		MaxZipSize: int64(s.cfg.Fetch.MaxZipSize),
 		Index:      indexFunc(func(key string, size int64, t time.Time) { s.cache.Stored(key, size, t) }),
 		Audit:      s.audit, Logger: s.log, Events: s.events.Sink,
+		Shared:     st.shared, Key: key, Coordinator: co,
 	})
 	if err != nil {
 		return nil, &config.Error{Key: "hosted", Err: err}
 	}
 	w.svc = svc
-	s.log.Info("hosted modules on", "patterns", len(s.cfg.Hosted), "log_size", func() int64 { t, _ := svc.Log().Head(); return t.N }())
+	tree, _ := svc.Log().Head()
+	s.log.Info("hosted modules on", "patterns", len(s.cfg.Hosted), "log_size", tree.N, "shared", st.shared)
 	return w, nil
 }
 
@@ -192,16 +216,16 @@ func (w *hostedWiring) withHosted(o goproxy.Options, cfg config.Config) goproxy.
 
 // scrubOptions adds the hosted log to a scrub's options (none without
 // it), and a problem when the log's records do not match its signed head.
-func (w *hostedWiring) scrubOptions(o scrub.Options, cfg config.Config) (scrub.Options, *scrub.Problem) {
+func (w *hostedWiring) scrubOptions(ctx context.Context, o scrub.Options) (scrub.Options, *scrub.Problem) {
 	if w == nil {
 		return o, nil
 	}
-	return hostedScrub(o, w.svc.Checker())
+	return hostedScrub(ctx, o, w.svc.Checker())
 }
 
-func hostedScrub(o scrub.Options, c hosted.Checker) (scrub.Options, *scrub.Problem) {
+func hostedScrub(ctx context.Context, o scrub.Options, c hosted.Checker) (scrub.Options, *scrub.Problem) {
 	o.Hosted = c
-	if tree, err := c.Log.Check(); err != nil {
+	if tree, err := c.Log.Check(ctx); err != nil {
 		return o, &scrub.Problem{Key: "state/hosted", Problem: "log-tampered", Detail: fmt.Sprintf("tree of %d records: %v", tree.N, err)}
 	}
 	return o, nil
@@ -218,23 +242,44 @@ func runScrub(ctx context.Context, o scrub.Options, logProblem *scrub.Problem) (
 
 // offlineHostedScrub opens the private log read-only for an offline
 // scrub (modproxy verify, which may run beside the server) and adds it to
-// the scrub's options. Without [[hosted]] or a log, o is unchanged.
-func offlineHostedScrub(o scrub.Options, cfg config.Config) (scrub.Options, *scrub.Problem, error) {
+// the scrub's options: from the state directory, or, on a shared store
+// (store set), from the store with the configured key, checked against
+// the head this node's server last verified. Without [[hosted]] or a
+// log, o is unchanged.
+func offlineHostedScrub(ctx context.Context, o scrub.Options, cfg config.Config, store storage.Store, shared bool) (scrub.Options, *scrub.Problem, error) {
 	if len(cfg.Hosted) == 0 {
 		return o, nil, nil
 	}
+	key, err := hostedKey(cfg)
+	if err != nil {
+		return o, nil, err
+	}
 	dir := hostedStateDir(cfg.CacheDir)
-	if _, err := os.Stat(filepath.Join(dir, "head")); errors.Is(err, fs.ErrNotExist) {
-		return o, nil, nil
+	var (
+		l       *hosted.Log
+		shStore hosted.Store
+	)
+	if shared {
+		ss, ok := store.(hosted.SharedStore)
+		if !ok {
+			return o, nil, errors.New("hosted: the shared store cannot create objects conditionally")
+		}
+		if l, err = hosted.OpenSharedLog(ctx, ss, key, dir, false); err != nil {
+			return o, nil, err
+		}
+		shStore = store
+	} else {
+		if _, err := os.Stat(filepath.Join(dir, "head")); errors.Is(err, fs.ErrNotExist) {
+			return o, nil, nil
+		}
+		if l, err = hosted.OpenLog(dir, false, key); err != nil {
+			return o, nil, err
+		}
 	}
-	l, err := hosted.OpenLog(dir, false)
+	purged, err := hosted.ReadPurges(ctx, dir, shStore)
 	if err != nil {
 		return o, nil, err
 	}
-	purged, err := hosted.ReadPurges(dir)
-	if err != nil {
-		return o, nil, err
-	}
-	o, p := hostedScrub(o, hosted.Checker{Patterns: hostedPatterns(cfg), Log: l, Purged: purged})
+	o, p := hostedScrub(ctx, o, hosted.Checker{Patterns: hostedPatterns(cfg), Log: l, Purged: purged})
 	return o, p, nil
 }

@@ -60,6 +60,7 @@ func commands() []*command {
 		authCommand(),
 		hookCommand(),
 		publishCommand(),
+		hostedKeyCommand(),
 		vulnCommand(),
 		exportCommand(),
 		importCommand(),

@@ -84,6 +84,8 @@ type Config struct {
 	// Hosted are the module path patterns whose versions are published to
 	// this proxy (modproxy publish) instead of fetched. File only.
 	Hosted []Hosted `toml:"hosted"`
+	// HostedLog configures the private log of hosted versions.
+	HostedLog HostedLog `toml:"hosted_log"`
 	// Warm fills files ahead of the go command's requests for them.
 	Warm Warm `toml:"warm"`
 	// Vuln configures the vulnerability database served under /vuln/.
@@ -132,6 +134,16 @@ type Hosted struct {
 	// Namespace is where the modules are published and listed: "" (the
 	// default) the root, a [[namespace]]'s name, or "*" everywhere.
 	Namespace string `toml:"namespace"`
+}
+
+// HostedLog configures the private transparency log of hosted versions.
+type HostedLog struct {
+	// KeyFile holds the log's signer key (modproxy hosted-key makes one).
+	// Required when hosted modules are on a shared (s3) store: every
+	// replica signs the shared log with it, so all must have the same.
+	// Empty on a disk store: a key is generated in the cache directory's
+	// state/hosted/ at first start.
+	KeyFile string `toml:"key_file"`
 }
 
 // Warm configures warming.

@@ -34,6 +34,11 @@ func (f fetcher) Fetch(ctx context.Context, path string) (*upstream.Response, er
 	if err != nil || !f.s.HostedIn(f.namespace, req.Module) {
 		return nil, f.notFound(path, "not published here")
 	}
+	if req.Kind == artifact.List || req.Kind == artifact.Latest {
+		// Another replica may have published since: answering from an old
+		// view would have the proxy cache an old list for everyone.
+		f.s.syncLogged(ctx)
+	}
 	vs := f.s.versions(req.Module)
 	switch req.Kind {
 	case artifact.List:

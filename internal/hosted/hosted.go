@@ -25,13 +25,25 @@
 //     killed between the two leaves a logged version without objects: the
 //     same upload again stores them (idempotent), and modproxy verify
 //     reports it meanwhile.
-//   - Publishes are serialised within the process (one log writer; the
-//     upstreams are asked before, outside the lock); the
-//     log lives in the state directory of one node (see package doc of
-//     Log): a store shared by several replicas is not supported.
+//   - Publishes and purges are serialised within the process (the
+//     upstreams are asked before, outside the lock). On a disk store the
+//     log and the purge marks are in the node's state directory. On a
+//     store shared by replicas (Options.Shared) they are in the store
+//     (see OpenSharedLog), every replica signing with the same configured
+//     key; a publish or purge then also holds the cluster lock
+//     "hosted-log" of Options.Coordinator and reads what the others
+//     committed before it decides, and each append is a conditional
+//     create, so two replicas never commit different records at one
+//     index. A coordinator that cannot be reached refuses them
+//     (ErrUnavailable) rather than risk it.
+//   - Replicas see each other's changes when told through the
+//     coordinator, every 30 s (Run), and before a version list or @latest
+//     is answered; each new record is checked against the head signed
+//     with it and against the largest head the replica saw (Log.Sync).
 //   - Errors wrap ErrNotHosted, ErrInvalid, ErrConflict, ErrPurged or
 //     ErrUnavailable (for errors.Is), or are the store's or the log's.
-//   - A Service is safe for concurrent use. It starts no goroutine.
+//   - A Service is safe for concurrent use. Its background work is
+//     started by Run, on the caller's group.
 package hosted
 
 import (
@@ -45,6 +57,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +67,9 @@ import (
 	modzip "golang.org/x/mod/zip"
 
 	"github.com/modproxy/modproxy/internal/audit"
+	"github.com/modproxy/modproxy/internal/background"
 	"github.com/modproxy/modproxy/internal/checksum"
+	"github.com/modproxy/modproxy/internal/coord"
 	"github.com/modproxy/modproxy/internal/event"
 	"github.com/modproxy/modproxy/internal/storage"
 )
@@ -115,9 +130,20 @@ type Options struct {
 	// TempDir holds uploads while they are checked; on the store's file
 	// system for a disk store (the zip is then moved in, not copied).
 	TempDir string
-	// StateDir holds the log and the purge marks (DIR/state/hosted).
+	// StateDir holds the log and the purge marks (DIR/state/hosted); on a
+	// shared store, only the head of the shared log this node last
+	// verified.
 	StateDir string
-	Patterns []Pattern
+	// Shared keeps the log and the purge marks in Store, shared by
+	// replicas; Store must then be a SharedStore, and Key is required.
+	Shared bool
+	// Key is the log's signer key (ParseKey). Empty on a disk store: a key
+	// is generated in StateDir at first start.
+	Key string
+	// Coordinator, with Shared, serialises publishes and purges between
+	// replicas and tells them of each other's; nil: one replica.
+	Coordinator coord.Coordinator
+	Patterns    []Pattern
 	// Upstream reports whether an upstream serves path@version for
 	// namespace (the chain the path would be fetched from if it were not
 	// hosted): true refuses the publish (ErrConflict); an error refuses it
@@ -166,15 +192,155 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	l, err := OpenLog(opts.StateDir, true)
-	if err != nil {
+	var (
+		l     *Log
+		marks marksFile = dirMarks{filepath.Join(opts.StateDir, purgesFile)}
+		err   error
+	)
+	ctx := context.Background()
+	if opts.Shared {
+		ss, ok := opts.Store.(SharedStore)
+		if !ok {
+			return nil, errors.New("hosted: the shared store cannot create objects conditionally")
+		}
+		if opts.Key == "" {
+			return nil, errors.New("hosted: a shared store needs the log's signer key from configuration")
+		}
+		if l, err = OpenSharedLog(ctx, ss, opts.Key, opts.StateDir, true); err != nil {
+			return nil, err
+		}
+		marks = storeMarks{opts.Store}
+	} else if l, err = OpenLog(opts.StateDir, true, opts.Key); err != nil {
 		return nil, err
 	}
-	p, err := openPurges(opts.StateDir)
+	if err := l.Fault(); err != nil {
+		opts.Logger.Error("hosted: the private log does not verify; publishing and purging hosted versions is refused until it does (modproxy verify)", "err", err)
+	}
+	p, err := openPurges(ctx, marks)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{opts: opts, log: l, purges: p, logger: opts.Logger}, nil
+}
+
+// syncMessage is broadcast through the coordinator after a publish or a
+// purge on a shared store.
+const syncMessage = "hosted-log"
+
+// Run starts the background work of a service on a shared store, on g
+// until ctx is done: a Sync every 30 s and, with a coordinator, whenever
+// another replica says it committed something. On a disk store there is
+// none.
+func (s *Service) Run(ctx context.Context, g *background.Group) {
+	if !s.opts.Shared {
+		return
+	}
+	g.Every(ctx, "hosted log sync", 30*time.Second, func(ctx context.Context) { s.syncLogged(ctx) })
+	if c := s.opts.Coordinator; c != nil {
+		g.Go(ctx, "hosted log subscription", func(ctx context.Context) {
+			c.Subscribe(ctx, func(msg string) {
+				if msg == syncMessage {
+					s.syncLogged(ctx)
+				}
+			})
+		})
+	}
+}
+
+// Sync reads what other replicas committed to a shared log and purge
+// marks (see Log.Sync); on a disk store it does nothing.
+func (s *Service) Sync(ctx context.Context) error {
+	if !s.opts.Shared {
+		return nil
+	}
+	before := s.log.Fault()
+	err := s.log.Sync(ctx)
+	if err != nil && before == nil && errors.Is(err, ErrTampered) {
+		s.logger.Error("hosted: the shared log does not verify; publishing and purging hosted versions is refused until it does (modproxy verify)", "err", err)
+	}
+	if err != nil {
+		return err
+	}
+	return s.purges.reload(ctx)
+}
+
+// syncLogged is Sync for background callers: failures are logged.
+func (s *Service) syncLogged(ctx context.Context) {
+	if err := s.Sync(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrTampered) {
+		s.logger.Warn("hosted: reading the shared log", "err", err)
+	}
+}
+
+// lockWait bounds how long a publish or purge waits for another
+// replica's to end; lockTTL is the cluster lock's lease (renewed while
+// held).
+const (
+	lockWait = 30 * time.Second
+	lockTTL  = 30 * time.Second
+)
+
+// decide takes what serialises decisions about the log and the purge
+// marks: the process's mutex and, on a shared store, the cluster lock,
+// after which it reads what other replicas committed. The returned func
+// releases them and, when changed is set by then, tells the other
+// replicas.
+func (s *Service) decide(ctx context.Context) (release func(changed bool), err error) {
+	s.mu.Lock()
+	if !s.opts.Shared {
+		return func(bool) { s.mu.Unlock() }, nil
+	}
+	unlock, err := s.clusterLock(ctx)
+	if err == nil {
+		if err = s.Sync(ctx); err != nil {
+			unlock()
+			err = fmt.Errorf("%w: the shared hosted log: %w", ErrUnavailable, err)
+		}
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	return func(changed bool) {
+		unlock()
+		s.mu.Unlock()
+		if c := s.opts.Coordinator; changed && c != nil {
+			if err := c.Publish(context.WithoutCancel(ctx), syncMessage); err != nil {
+				s.logger.Warn("hosted: could not tell the other replicas of a change; they see it within 30 s", "err", err)
+			}
+		}
+	}, nil
+}
+
+// clusterLock takes the coordinator's "hosted-log" lock, waiting up to
+// lockWait for another replica to give it up. Without a coordinator
+// there is nothing to take.
+func (s *Service) clusterLock(ctx context.Context) (func(), error) {
+	c := s.opts.Coordinator
+	if c == nil {
+		return func() {}, nil
+	}
+	deadline := time.Now().Add(lockWait)
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		lock, ok, err := c.TryLock(ctx, "hosted-log", lockTTL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the cluster lock of the hosted log: %w", ErrUnavailable, err)
+		}
+		if ok {
+			return func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				_ = lock.Release(rctx) // an unreleased lease expires after lockTTL
+			}, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: another replica has held the hosted log's lock for %s", ErrUnavailable, lockWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Log returns the service's log.
@@ -266,8 +432,12 @@ func (s *Service) Publish(ctx context.Context, u Upload) (Result, error) {
 			return Result{}, fmt.Errorf("%w: an upstream serves %s; a hosted version must not shadow one", ErrConflict, key)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	release, err := s.decide(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	changed := false
+	defer func() { release(changed) }()
 	mark, purged := s.purges.get(key)
 	if purged && !mark.AllowRepublish {
 		return Result{}, fmt.Errorf("%w: %s was purged on %s (%s)", ErrPurged, key, mark.Time.Format(time.RFC3339), mark.Reason)
@@ -281,16 +451,21 @@ func (s *Service) Publish(ctx context.Context, u Upload) (Result, error) {
 	}
 	created := !logged || old.Zip != e.Zip || old.Mod != e.Mod
 	if created {
-		if e.Index, err = s.log.Append(u.Module, u.Version, e); err != nil {
+		if e.Index, err = s.log.Append(ctx, u.Module, u.Version, e); err != nil {
+			if errors.Is(err, ErrRaced) {
+				return Result{}, fmt.Errorf("%w: %w; publish again", ErrUnavailable, err)
+			}
 			return Result{}, err
 		}
+		changed = true
 	}
 	// Once logged, the objects are written even if the client leaves.
 	if err := s.store(context.WithoutCancel(ctx), mv, e, info, u.Mod, spool, created); err != nil {
 		return Result{}, err
 	}
 	if purged {
-		if err := s.purges.remove(key); err != nil {
+		changed = true
+		if err := s.purges.remove(ctx, key); err != nil {
 			return Result{}, err
 		}
 	}

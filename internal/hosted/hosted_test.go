@@ -138,7 +138,7 @@ func TestPublishImmutable(t *testing.T) {
 	if e, ok := f.svc.Log().Lookup("corp.example.com/lib", "v1.0.0"); !ok || e.Zip != res.Zip || e.Mod != res.Mod {
 		t.Fatalf("log lookup: %+v %v", e, ok)
 	}
-	if tree, err := f.svc.Log().Check(); err != nil || tree.N != 1 {
+	if tree, err := f.svc.Log().Check(context.Background()); err != nil || tree.N != 1 {
 		t.Fatalf("log check: %+v %v", tree, err)
 	}
 }

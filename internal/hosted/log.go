@@ -2,41 +2,27 @@ package hosted
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/modproxy/modproxy/internal/atomicfile"
 )
 
 // LogName is the name of the private log's signing key (the first element
-// of its signed tree heads' signature lines).
+// of its signed tree heads' signature lines) when the server makes it.
 const LogName = "modproxy-hosted"
 
-// Files of a log directory.
+// maxRecord bounds one record (two go.sum lines); maxHead one signed head.
 const (
-	keyFile     = "key"     // the signer key (note.GenerateKey), mode 0600
-	pubFile     = "key.pub" // the verifier key
-	recordsFile = "records" // record texts, concatenated
-	offsetsFile = "offsets" // the end offset in records of record i, 8 bytes big-endian, at 8*i
-	hashesFile  = "hashes"  // tlog stored hashes, 32 bytes each, at 32*index
-	headFile    = "head"    // the signed tree head (a note of tlog.FormatTree): the commit point
+	maxRecord = 4096
+	maxHead   = 4096
 )
-
-// maxRecord bounds one record (two go.sum lines).
-const maxRecord = 4096
 
 // Entry is what the log says about one module version: the h1 hashes of
 // its zip and its go.mod, and the record's index in the log.
@@ -46,173 +32,234 @@ type Entry struct {
 	Mod   string // "h1:..." of the go.mod
 }
 
+// Errors of the log, for errors.Is.
+var (
+	// ErrTampered: the log's records, its signed heads, or the head this
+	// node saw before do not agree (a changed, removed or forked history).
+	ErrTampered = errors.New("log tampered with")
+	// ErrRaced: another writer committed the record this append was to
+	// commit (two replicas appending at once); nothing was written.
+	ErrRaced = errors.New("another writer appended to the log first")
+)
+
 // Log is the private transparency log of hosted versions, on
 // golang.org/x/mod/sumdb/tlog: each record is a version's two go.sum lines
 // ("PATH VERSION h1:..." and "PATH VERSION/go.mod h1:..."), as the public
 // checksum database's records are, and every append is sealed by a tree
 // head signed with the server's key (golang.org/x/mod/sumdb/note).
 //
-// Durability: an append writes the record, its end offset and its stored
-// hashes at the positions the current size gives and syncs them; then it
-// writes the new signed tree head with atomicfile (temp file, fsync,
-// rename, directory fsync). The head is the commit point: a process killed
-// before the rename leaves the old head, and the bytes written past it are
-// ignored by readers (which read only up to the head's size) and truncated
-// by the next writer's Open. A process killed after it leaves the new
-// head with every byte it covers synced. So after kill -9 the log is the
-// state of the last completed append, never a torn one.
+// The records and their stored hashes are held in memory (a record is two
+// short lines); where they are kept is the log's files: a directory of one
+// node (OpenLog, see dirFiles for its durability) or a store shared by
+// replicas (OpenSharedLog, see storeFiles). The hashes are recomputed from
+// the records when the log is read, so a record changed after it was
+// committed shows up as a tree that does not hash to its signed head.
 //
-// One process writes a log (the server, which Opens it writable); others
-// (modproxy verify) open it read-only while it runs. A Log is safe for
-// concurrent use.
+// A Log whose records do not match its signed heads (Fault) answers
+// lookups from what it read but refuses to append: a log is never
+// extended past a history it cannot verify.
+//
+// A Log is safe for concurrent use. One process at a time appends to a
+// directory; a shared log may be appended to by several, each append
+// being a conditional create of its record (ErrRaced when another came
+// first) and, between replicas, serialised by the caller's cluster lock.
 type Log struct {
-	dir      string
-	writable bool
+	files    logFiles
 	signer   note.Signer // nil when read-only
 	verifier note.Verifier
+	vkey     string
+	seen     *seenHead // shared logs: the largest head this node verified
+
+	syncMu sync.Mutex // one Sync at a time
 
 	mu      sync.Mutex
 	tree    tlog.Tree
-	head    []byte // the signed note of tree
-	end     int64  // records' size at tree.N
+	head    []byte // the signed note of tree (nil: nothing committed and read-only)
+	recs    [][]byte
+	hashes  []tlog.Hash // stored hashes of recs; only ever appended to
 	entries map[string]Entry
 	order   []string // path@version of each record, in log order (for Versions)
+	fault   error    // non-nil: what Sync found wrong (wraps ErrTampered)
 }
 
-// OpenLog opens the log in dir. Writable creates dir and the signing key
-// when missing (the key is generated once, mode 0600, and never logged)
-// and truncates bytes a killed append left past the head. Read-only needs
-// an existing key and head, and never writes.
-func OpenLog(dir string, writable bool) (*Log, error) {
-	l := &Log{dir: dir, writable: writable, entries: map[string]Entry{}}
-	if writable {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("hosted log: %w", err)
-		}
-		if err := l.ensureKey(); err != nil {
-			return nil, err
-		}
-	}
-	vkey, err := atomicfile.Read(filepath.Join(dir, pubFile), 4096)
+// logFiles keeps a log's records and signed heads.
+type logFiles interface {
+	// read returns the records committed from index from on, the signed
+	// head that committed each one when the files keep one per record (nil
+	// otherwise), and the latest signed head (nil: nothing was ever
+	// committed). Records past the latest head are not returned.
+	read(ctx context.Context, from int64) (recs, heads [][]byte, head []byte, err error)
+	// commit stores record n (the log's size before it), its stored hashes
+	// and the signed head of size n+1, durably, or fails with nothing
+	// committed; ErrRaced when another writer committed record n first.
+	commit(ctx context.Context, n int64, rec []byte, hashes []tlog.Hash, head []byte) error
+}
+
+// newLog reads files into a new log. signer is nil for a read-only log.
+func newLog(ctx context.Context, files logFiles, signer note.Signer, vkey string, seen *seenHead) (*Log, error) {
+	v, err := note.NewVerifier(vkey)
 	if err != nil {
 		return nil, fmt.Errorf("hosted log: verifier key: %w", err)
 	}
-	if l.verifier, err = note.NewVerifier(strings.TrimSpace(string(vkey))); err != nil {
-		return nil, fmt.Errorf("hosted log: verifier key: %w", err)
-	}
-	if writable {
-		skey, err := atomicfile.Read(filepath.Join(dir, keyFile), 4096)
-		if err != nil {
-			return nil, fmt.Errorf("hosted log: signer key: %w", err)
-		}
-		if l.signer, err = note.NewSigner(strings.TrimSpace(string(skey))); err != nil {
-			return nil, fmt.Errorf("hosted log: signer key: %w", err)
-		}
-	}
-	if err := l.load(); err != nil {
+	l := &Log{files: files, signer: signer, verifier: v, vkey: vkey, seen: seen, entries: map[string]Entry{}}
+	if err := l.reload(ctx); err != nil && !errors.Is(err, ErrTampered) {
 		return nil, err
 	}
 	return l, nil
 }
 
-// ensureKey generates the key pair when there is none.
-func (l *Log) ensureKey() error {
-	if _, err := os.Stat(filepath.Join(l.dir, keyFile)); err == nil {
-		return nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, LogName)
-	if err != nil {
-		return fmt.Errorf("hosted log: generating the key: %w", err)
-	}
-	// The public half first: a crash between the two leaves no private key,
-	// and the next start generates a new pair.
-	if err := atomicfile.Write(filepath.Join(l.dir, pubFile), []byte(vkey+"\n"), 0o644); err != nil {
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	if err := atomicfile.Write(filepath.Join(l.dir, keyFile), []byte(skey+"\n"), 0o600); err != nil {
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	return nil
-}
-
 // VerifierKey returns the log's public key (note verifier key syntax).
-func (l *Log) VerifierKey() string {
-	b, _ := os.ReadFile(filepath.Join(l.dir, pubFile))
-	return strings.TrimSpace(string(b))
+func (l *Log) VerifierKey() string { return l.vkey }
+
+// Fault returns what the last Sync found wrong with the log (an error
+// wrapping ErrTampered), or nil.
+func (l *Log) Fault() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fault
 }
 
-// load reads the head and every record it covers.
-func (l *Log) load() error {
-	head, err := os.ReadFile(filepath.Join(l.dir, headFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && l.writable:
-		l.tree = tlog.Tree{}
-		if l.head, err = l.sign(l.tree); err != nil {
-			return err
-		}
-		if err := atomicfile.Write(filepath.Join(l.dir, headFile), l.head, 0o644); err != nil {
-			return fmt.Errorf("hosted log: %w", err)
-		}
-	case err != nil:
-		return fmt.Errorf("hosted log: head: %w", err)
-	default:
-		if l.tree, err = l.openHead(head); err != nil {
-			return err
-		}
-		l.head = head
+// Sync reads what was committed to the log's files since it was last read
+// (by other replicas, for a shared log) and checks it: every new record
+// must extend the verified tree to its signed head, records read again
+// must not have changed, and a shared log must be consistent with the
+// largest head this node saw before (a tlog consistency proof), so that a
+// removed or rewritten history is found. A failure of that kind is
+// returned (wrapping ErrTampered) and kept as Fault until a Sync finds the
+// log well again; the log then holds the verified prefix. Errors reading
+// the files are returned as they are (the log stays as it was).
+func (l *Log) Sync(ctx context.Context) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	from, fault := int64(len(l.recs)), l.fault
+	l.mu.Unlock()
+	if fault != nil {
+		return l.reload(ctx)
 	}
-	n := l.tree.N
-	offs, err := readAt(filepath.Join(l.dir, offsetsFile), 0, 8*n)
+	recs, heads, head, err := l.files.read(ctx, from)
 	if err != nil {
-		return fmt.Errorf("hosted log: offsets: %w", err)
+		return err
 	}
-	if n > 0 {
-		l.end = int64(binary.BigEndian.Uint64(offs[8*(n-1):]))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err = l.apply(from, recs, heads, head)
+	if err == nil && l.seen != nil {
+		err = l.seen.check(l.tree, l.hashes, l.head)
 	}
-	recs, err := readAt(filepath.Join(l.dir, recordsFile), 0, l.end)
-	if err != nil {
-		return fmt.Errorf("hosted log: records: %w", err)
+	l.fault = err
+	return err
+}
+
+// reload reads the whole log again (after a Fault, what is in memory may
+// be what was wrong) and replaces what the log holds with what it read,
+// the verified prefix when it still does not verify.
+func (l *Log) reload(ctx context.Context) error {
+	fresh, err := l.readAll(ctx)
+	if fresh == nil {
+		return err
 	}
-	var start int64
-	for i := range n {
-		end := int64(binary.BigEndian.Uint64(offs[8*i:]))
-		if end < start || end > int64(len(recs)) {
-			return fmt.Errorf("hosted log: record %d: bad offset %d", i, end)
+	if err == nil && l.seen != nil {
+		err = l.seen.check(fresh.tree, fresh.hashes, fresh.head)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tree, l.head, l.recs, l.hashes, l.entries, l.order = fresh.tree, fresh.head, fresh.recs, fresh.hashes, fresh.entries, fresh.order
+	if l.head == nil && l.signer != nil {
+		if h, serr := l.sign(l.tree); serr == nil {
+			l.head = h
 		}
-		if err := l.index(i, recs[start:end]); err != nil {
-			return err
-		}
-		start = end
 	}
-	if l.writable {
-		for name, size := range map[string]int64{recordsFile: l.end, offsetsFile: 8 * n, hashesFile: 32 * tlog.StoredHashCount(n)} {
-			if err := truncate(filepath.Join(l.dir, name), size); err != nil {
-				return fmt.Errorf("hosted log: %w", err)
+	l.fault = err
+	return err
+}
+
+// apply adds records read from index from on (some of which an Append of
+// this process may have added meanwhile: those must be the same bytes).
+// Called with mu held.
+func (l *Log) apply(from int64, recs, heads [][]byte, head []byte) error {
+	for i, rec := range recs {
+		n := from + int64(i)
+		if n < int64(len(l.recs)) {
+			if !bytes.Equal(rec, l.recs[n]) {
+				return fmt.Errorf("hosted log: %w: record %d changed after it was committed", ErrTampered, n)
 			}
+			continue
 		}
+		var h []byte
+		if heads != nil {
+			h = heads[i]
+		}
+		if err := l.add(n, rec, h); err != nil {
+			return err
+		}
+	}
+	if head == nil {
+		return nil
+	}
+	tree, err := l.openHead(head)
+	if err != nil {
+		return err
+	}
+	if tree.N < int64(len(l.recs)) {
+		return nil // read before this process committed more (the records read were the same)
+	}
+	if tree.N != int64(len(l.recs)) {
+		return fmt.Errorf("hosted log: %w: the signed head has %d records, the files %d", ErrTampered, tree.N, len(l.recs))
+	}
+	th, err := tlog.TreeHash(tree.N, memHashes(l.hashes))
+	if err != nil {
+		return fmt.Errorf("hosted log: %w", err)
+	}
+	l.tree, l.head = tree, head
+	if th != tree.Hash {
+		return fmt.Errorf("hosted log: %w: the records do not hash to the signed tree head (size %d)", ErrTampered, tree.N)
 	}
 	return nil
 }
 
-// index records record i in the lookup map; a later record of the same
-// version (a re-publish a purge allowed) supersedes an earlier one.
-func (l *Log) index(i int64, rec []byte) error {
+// add adds record n; with head (the head that committed it) set, only if
+// the tree it makes is the one head signed. Called with mu held.
+func (l *Log) add(n int64, rec, head []byte) error {
 	path, version, e, err := parseRecord(rec)
 	if err != nil {
-		return fmt.Errorf("hosted log: record %d: %w", i, err)
+		return fmt.Errorf("hosted log: %w: record %d: %w", ErrTampered, n, err)
 	}
-	e.Index = i
+	hs, err := tlog.StoredHashes(n, rec, memHashes(l.hashes))
+	if err != nil {
+		return fmt.Errorf("hosted log: %w", err)
+	}
+	all := append(l.hashes[:len(l.hashes):len(l.hashes)], hs...)
+	if head != nil {
+		tree, err := l.openHead(head)
+		if err != nil {
+			return fmt.Errorf("hosted log: record %d: %w", n, err)
+		}
+		th, err := tlog.TreeHash(n+1, memHashes(all))
+		if err != nil {
+			return fmt.Errorf("hosted log: %w", err)
+		}
+		if tree.N != n+1 || th != tree.Hash {
+			return fmt.Errorf("hosted log: %w: record %d does not extend the verified log to the head signed with it", ErrTampered, n)
+		}
+		l.tree, l.head = tree, head
+	}
+	l.recs = append(l.recs, rec)
+	l.hashes = all
+	e.Index = n
 	k := path + "@" + version
-	l.entries[k] = e
+	l.entries[k] = e // a later record (a re-publish a purge allowed) supersedes
 	l.order = append(l.order, k)
 	return nil
 }
 
 // openHead verifies the signature of a head and parses its tree.
 func (l *Log) openHead(msg []byte) (tlog.Tree, error) {
-	n, err := note.Open(msg, note.VerifierList(l.verifier))
+	return openHead(msg, l.verifier)
+}
+
+func openHead(msg []byte, v note.Verifier) (tlog.Tree, error) {
+	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
 		return tlog.Tree{}, fmt.Errorf("hosted log: head: %w", err)
 	}
@@ -231,6 +278,20 @@ func (l *Log) sign(t tlog.Tree) ([]byte, error) {
 	return b, nil
 }
 
+// memHashes reads stored hashes from a slice.
+func memHashes(hs []tlog.Hash) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			if x < 0 || x >= int64(len(hs)) {
+				return nil, fmt.Errorf("stored hash %d not in the log", x)
+			}
+			out[i] = hs[x]
+		}
+		return out, nil
+	})
+}
+
 // formatRecord is a record: the version's go.sum lines.
 func formatRecord(path, version string, e Entry) []byte {
 	return fmt.Appendf(nil, "%s %s %s\n%s %s/go.mod %s\n", path, version, e.Zip, path, version, e.Mod)
@@ -238,7 +299,7 @@ func formatRecord(path, version string, e Entry) []byte {
 
 func parseRecord(rec []byte) (path, version string, e Entry, err error) {
 	lines := strings.Split(strings.TrimSuffix(string(rec), "\n"), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 2 || !bytes.HasSuffix(rec, []byte("\n")) {
 		return "", "", Entry{}, errors.New("not two go.sum lines")
 	}
 	f0, f1 := strings.Fields(lines[0]), strings.Fields(lines[1])
@@ -279,17 +340,21 @@ func (l *Log) All() map[string]Entry {
 	return maps.Clone(l.entries)
 }
 
-// Head returns the current tree and its signed note.
+// Head returns the current tree and its signed note (nil for a read-only
+// log nothing was committed to).
 func (l *Log) Head() (tlog.Tree, []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.tree, l.head
 }
 
-// Append adds the record of path@version and commits a new signed head;
-// see Log for the durability argument. It returns the record's index.
-func (l *Log) Append(path, version string, e Entry) (int64, error) {
-	if !l.writable {
+// Append adds the record of path@version and commits a new signed head
+// (see the log's files for how that is durable). It returns the record's
+// index. A read-only log, or one with a Fault, refuses; ErrRaced when
+// another writer committed at the same index first (Sync, then decide
+// again).
+func (l *Log) Append(ctx context.Context, path, version string, e Entry) (int64, error) {
+	if l.signer == nil {
 		return 0, errors.New("hosted log: opened read-only")
 	}
 	rec := formatRecord(path, version, e)
@@ -298,26 +363,16 @@ func (l *Log) Append(path, version string, e Entry) (int64, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.tree.N
-	hashes, err := tlog.StoredHashes(n, rec, l.hashReader())
+	if l.fault != nil {
+		return 0, fmt.Errorf("hosted log: not appending to a log that cannot be verified: %w", l.fault)
+	}
+	n := int64(len(l.recs))
+	hs, err := tlog.StoredHashes(n, rec, memHashes(l.hashes))
 	if err != nil {
 		return 0, fmt.Errorf("hosted log: %w", err)
 	}
-	var hb []byte
-	for _, h := range hashes {
-		hb = append(hb, h[:]...)
-	}
-	end := l.end + int64(len(rec))
-	if err := writeAt(filepath.Join(l.dir, recordsFile), l.end, rec); err != nil {
-		return 0, err
-	}
-	if err := writeAt(filepath.Join(l.dir, offsetsFile), 8*n, binary.BigEndian.AppendUint64(nil, uint64(end))); err != nil {
-		return 0, err
-	}
-	if err := writeAt(filepath.Join(l.dir, hashesFile), 32*tlog.StoredHashIndex(0, n), hb); err != nil {
-		return 0, err
-	}
-	th, err := tlog.TreeHash(n+1, l.hashReader())
+	all := append(l.hashes[:len(l.hashes):len(l.hashes)], hs...)
+	th, err := tlog.TreeHash(n+1, memHashes(all))
 	if err != nil {
 		return 0, fmt.Errorf("hosted log: %w", err)
 	}
@@ -326,155 +381,79 @@ func (l *Log) Append(path, version string, e Entry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := atomicfile.Write(filepath.Join(l.dir, headFile), head, 0o644); err != nil {
-		return 0, fmt.Errorf("hosted log: %w", err)
+	if err := l.files.commit(ctx, n, rec, hs, head); err != nil {
+		return 0, err
 	}
-	l.tree, l.head, l.end = tree, head, end
+	l.recs = append(l.recs, rec)
+	l.tree, l.head, l.hashes = tree, head, all
 	e.Index = n
 	k := path + "@" + version
 	l.entries[k] = e
 	l.order = append(l.order, k)
+	if l.seen != nil {
+		if err := l.seen.check(l.tree, l.hashes, l.head); err != nil {
+			return n, err // committed; the node's memory of it could not be saved
+		}
+	}
 	return n, nil
 }
 
-// hashReader reads stored hashes from the hashes file.
-func (l *Log) hashReader() tlog.HashReader {
-	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		if len(idx) == 0 {
-			return nil, nil
-		}
-		f, err := os.Open(filepath.Join(l.dir, hashesFile))
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			if _, err := f.ReadAt(out[i][:], 32*x); err != nil {
-				return nil, fmt.Errorf("stored hash %d: %w", x, err)
-			}
-		}
-		return out, nil
-	})
-}
-
-// Check recomputes the tree from the records alone and compares it with
-// the signed head (whose signature Open verified): a record or stored
-// hash changed after it was appended makes it fail. It returns the
-// checked tree.
-func (l *Log) Check() (tlog.Tree, error) {
+// records returns records id to id+n-1 of the current tree.
+func (l *Log) records(id, n int64) ([][]byte, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.tree.N
-	offs, err := readAt(filepath.Join(l.dir, offsetsFile), 0, 8*n)
-	if err != nil {
-		return l.tree, fmt.Errorf("hosted log: offsets: %w", err)
+	if id < 0 || n < 0 || id+n > l.tree.N || id+n > int64(len(l.recs)) {
+		return nil, false
 	}
-	recs, err := readAt(filepath.Join(l.dir, recordsFile), 0, l.end)
-	if err != nil {
-		return l.tree, fmt.Errorf("hosted log: records: %w", err)
-	}
-	var mem []tlog.Hash
-	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			if x >= int64(len(mem)) {
-				return nil, fmt.Errorf("stored hash %d missing", x)
-			}
-			out[i] = mem[x]
-		}
-		return out, nil
-	})
-	var start int64
-	for i := range n {
-		end := int64(binary.BigEndian.Uint64(offs[8*i:]))
-		if end < start || end > int64(len(recs)) {
-			return l.tree, fmt.Errorf("hosted log: record %d: bad offset", i)
-		}
-		hs, err := tlog.StoredHashes(i, recs[start:end], r)
-		if err != nil {
-			return l.tree, fmt.Errorf("hosted log: %w", err)
-		}
-		mem = append(mem, hs...)
-		start = end
-	}
-	th, err := tlog.TreeHash(n, r)
-	if err != nil {
-		return l.tree, fmt.Errorf("hosted log: %w", err)
-	}
-	if th != l.tree.Hash {
-		return l.tree, fmt.Errorf("hosted log: %w: the records do not hash to the signed tree head (size %d)", ErrTampered, n)
-	}
-	stored, err := readAt(filepath.Join(l.dir, hashesFile), 0, 32*int64(len(mem)))
-	if err != nil {
-		return l.tree, fmt.Errorf("hosted log: hashes: %w", err)
-	}
-	for i, h := range mem {
-		if !bytes.Equal(stored[32*i:32*i+32], h[:]) {
-			return l.tree, fmt.Errorf("hosted log: %w: stored hash %d differs from the records'", ErrTampered, i)
-		}
-	}
-	return l.tree, nil
+	return append([][]byte(nil), l.recs[id:id+n]...), true
 }
 
-// ErrTampered is wrapped by Check's errors when the log's files do not
-// agree with its signed head.
-var ErrTampered = errors.New("log tampered with")
+// hashReader reads the current stored hashes (a snapshot: they are only
+// ever appended to).
+func (l *Log) hashReader() tlog.HashReader {
+	l.mu.Lock()
+	hs := l.hashes
+	l.mu.Unlock()
+	return memHashes(hs)
+}
 
-// readAt reads n bytes of the file at off; a missing file reads as empty
-// when n is 0.
-func readAt(path string, off, n int64) ([]byte, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	f, err := os.Open(path)
+// readAll reads the whole log from its files into a new Log value that
+// only holds the state (nil with an error reading the files; with the
+// verified prefix and an error wrapping ErrTampered when it does not
+// verify).
+func (l *Log) readAll(ctx context.Context) (*Log, error) {
+	fresh := &Log{files: l.files, verifier: l.verifier, vkey: l.vkey, entries: map[string]Entry{}}
+	recs, heads, head, err := l.files.read(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, off); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	return fresh, fresh.apply(0, recs, heads, head)
+}
+
+// Check reads the whole log from its files again, independently of what
+// this Log holds, and checks that its records hash to every signed head
+// it has (and, in a directory, that its stored hashes are the records').
+// It returns the checked tree and an error wrapping ErrTampered when they
+// do not agree.
+func (l *Log) Check(ctx context.Context) (tlog.Tree, error) {
+	fresh, err := l.readAll(ctx)
+	if fresh == nil {
+		return tlog.Tree{}, err
+	}
+	if err != nil {
+		return fresh.tree, err
+	}
+	if l.seen != nil {
+		if err := l.seen.consistent(fresh.tree, fresh.hashes); err != nil {
+			return fresh.tree, err
 		}
-		return nil, err
 	}
-	return b, nil
-}
-
-// writeAt writes b at off in path (created 0644) and syncs the file.
-func writeAt(path string, off int64, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("hosted log: %w", err)
+	if d, ok := l.files.(*dirFiles); ok {
+		if err := d.checkHashes(fresh.tree.N, fresh.hashes); err != nil {
+			return fresh.tree, err
+		}
 	}
-	if _, err := f.WriteAt(b, off); err != nil {
-		f.Close()
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	return nil
-}
-
-// truncate cuts path to size when it is longer (a killed append's tail).
-func truncate(path string, size int64) error {
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Size() > size {
-		return os.Truncate(path, size)
-	}
-	return nil
+	return fresh.tree, nil
 }
 
 // Checker answers a scrub's questions about hosted objects from a log,

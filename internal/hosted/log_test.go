@@ -1,6 +1,7 @@
 package hosted_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ func entry(n byte) hosted.Entry {
 
 func TestLogAppendReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
-	l, err := hosted.OpenLog(dir, true)
+	l, err := hosted.OpenLog(dir, true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestLogAppendReopen(t *testing.T) {
 		t.Fatalf("private key: %v %v", fi, err)
 	}
 	for i := range byte(5) {
-		if n, err := l.Append("corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil || n != int64(i) {
+		if n, err := l.Append(context.Background(), "corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil || n != int64(i) {
 			t.Fatalf("append %d: %d %v", i, n, err)
 		}
 	}
@@ -56,36 +57,36 @@ func TestLogAppendReopen(t *testing.T) {
 		}
 		f.Close()
 	}
-	ro, err := hosted.OpenLog(dir, false)
+	ro, err := hosted.OpenLog(dir, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ro.Check(); err != nil {
+	if _, err := ro.Check(context.Background()); err != nil {
 		t.Fatalf("read-only check with a torn tail: %v", err)
 	}
-	l2, err := hosted.OpenLog(dir, true)
+	l2, err := hosted.OpenLog(dir, true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e, ok := l2.Lookup("corp.example.com/m", "v1.0.3"); !ok || e.Index != 3 || e.Zip != entry(3).Zip {
 		t.Fatalf("lookup after reopen: %+v %v", e, ok)
 	}
-	if n, err := l2.Append("corp.example.com/m", "v1.1.0", entry(9)); err != nil || n != 5 {
+	if n, err := l2.Append(context.Background(), "corp.example.com/m", "v1.1.0", entry(9)); err != nil || n != 5 {
 		t.Fatalf("append after reopen: %d %v", n, err)
 	}
-	if tree, err := l2.Check(); err != nil || tree.N != 6 {
+	if tree, err := l2.Check(context.Background()); err != nil || tree.N != 6 {
 		t.Fatalf("check: %+v %v", tree, err)
 	}
 }
 
 func TestLogTamperDetected(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
-	l, err := hosted.OpenLog(dir, true)
+	l, err := hosted.OpenLog(dir, true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range byte(3) {
-		if _, err := l.Append("corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil {
+		if _, err := l.Append(context.Background(), "corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,11 +100,11 @@ func TestLogTamperDetected(t *testing.T) {
 	if err := os.WriteFile(recs, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := hosted.OpenLog(dir, false)
+	ro, err := hosted.OpenLog(dir, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ro.Check(); !errors.Is(err, hosted.ErrTampered) {
+	if _, err := ro.Check(context.Background()); !errors.Is(err, hosted.ErrTampered) {
 		t.Fatalf("check of a changed record: %v, want ErrTampered", err)
 	}
 	if err := os.WriteFile(recs, good, 0o644); err != nil {
@@ -118,7 +119,7 @@ func TestLogTamperDetected(t *testing.T) {
 	if err := os.WriteFile(head, h, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hosted.OpenLog(dir, false); err == nil {
+	if _, err := hosted.OpenLog(dir, false, ""); err == nil {
 		t.Fatal("a head whose signature does not verify was accepted")
 	}
 }

@@ -1,6 +1,7 @@
 package hosted
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,10 +14,19 @@ import (
 	"github.com/modproxy/modproxy/internal/atomicfile"
 	"github.com/modproxy/modproxy/internal/audit"
 	"github.com/modproxy/modproxy/internal/event"
+	"github.com/modproxy/modproxy/internal/storage"
 )
 
-// purgesFile holds the purge marks, in the state directory.
+// purgesFile holds the purge marks, in the state directory (or, on a
+// shared store, under SharedPurgesKey).
 const purgesFile = "purged.json"
+
+// SharedPurgesKey is where the purge marks are on a store shared by
+// replicas.
+const SharedPurgesKey = "_state/hosted/" + purgesFile
+
+// maxPurges bounds the purge marks' document.
+const maxPurges = 64 << 20
 
 // Mark is the record of a purged hosted version.
 type Mark struct {
@@ -26,33 +36,77 @@ type Mark struct {
 	AllowRepublish bool      `json:"allow_republish,omitempty"`
 }
 
-// purges are the purge marks, keyed by path@version, persisted with
-// atomicfile.
+// purges are the purge marks, keyed by path@version, kept as one JSON
+// document by a marksFile.
 type purges struct {
-	path string
-	mu   sync.Mutex
-	m    map[string]Mark
+	files marksFile
+	mu    sync.Mutex
+	m     map[string]Mark
 }
 
-func openPurges(dir string) (*purges, error) {
-	p := &purges{path: filepath.Join(dir, purgesFile), m: map[string]Mark{}}
-	b, err := atomicfile.Read(p.path, 64<<20)
-	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("hosted: purge marks: %w", err)
-	}
-	if err := json.Unmarshal(b, &p.m); err != nil {
-		return nil, fmt.Errorf("hosted: purge marks %s: %w", p.path, err)
+// marksFile reads and replaces the marks' document; read returns
+// fs.ErrNotExist when there is none.
+type marksFile interface {
+	read(ctx context.Context) ([]byte, error)
+	write(ctx context.Context, b []byte) error
+}
+
+// dirMarks is the document in a state directory, replaced with atomicfile.
+type dirMarks struct{ path string }
+
+func (d dirMarks) read(context.Context) ([]byte, error) { return atomicfile.Read(d.path, maxPurges) }
+func (d dirMarks) write(_ context.Context, b []byte) error {
+	return atomicfile.Write(d.path, b, 0o644)
+}
+
+// storeMarks is the document in a shared store (a Put replaces it whole).
+type storeMarks struct{ store Store }
+
+func (s storeMarks) read(ctx context.Context) ([]byte, error) {
+	return storage.ReadSmall(ctx, s.store, SharedPurgesKey, maxPurges)
+}
+func (s storeMarks) write(ctx context.Context, b []byte) error {
+	_, err := s.store.Put(ctx, SharedPurgesKey, bytes.NewReader(b))
+	return err
+}
+
+func openPurges(ctx context.Context, files marksFile) (*purges, error) {
+	p := &purges{files: files, m: map[string]Mark{}}
+	if err := p.reload(ctx); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// ReadPurges reads the purge marks kept in the state directory dir (for
-// an offline scrub; none when there is no file).
-func ReadPurges(dir string) (map[string]Mark, error) {
-	p, err := openPurges(dir)
+// reload reads the marks again (a shared store's, which other replicas
+// change).
+func (p *purges) reload(ctx context.Context) error {
+	b, err := p.files.read(ctx)
+	m := map[string]Mark{}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("hosted: purge marks: %w", err)
+	default:
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("hosted: purge marks: %w", err)
+		}
+	}
+	p.mu.Lock()
+	p.m = m
+	p.mu.Unlock()
+	return nil
+}
+
+// ReadPurges reads the purge marks kept in the state directory dir, or,
+// with store set, in that shared store (for an offline scrub; none when
+// there is no document).
+func ReadPurges(ctx context.Context, dir string, store Store) (map[string]Mark, error) {
+	var files marksFile = dirMarks{filepath.Join(dir, purgesFile)}
+	if store != nil {
+		files = storeMarks{store}
+	}
+	p, err := openPurges(ctx, files)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +129,7 @@ func (p *purges) get(key string) (Mark, bool) {
 
 // change applies fn to a copy of the marks and persists it; the marks in
 // memory change only when the file was written.
-func (p *purges) change(fn func(m map[string]Mark)) error {
+func (p *purges) change(ctx context.Context, fn func(m map[string]Mark)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	next := make(map[string]Mark, len(p.m)+1)
@@ -87,15 +141,15 @@ func (p *purges) change(fn func(m map[string]Mark)) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(p.path, b, 0o644); err != nil {
+	if err := p.files.write(ctx, b); err != nil {
 		return fmt.Errorf("hosted: purge marks: %w", err)
 	}
 	p.m = next
 	return nil
 }
 
-func (p *purges) remove(key string) error {
-	return p.change(func(m map[string]Mark) { delete(m, key) })
+func (p *purges) remove(ctx context.Context, key string) error {
+	return p.change(ctx, func(m map[string]Mark) { delete(m, key) })
 }
 
 // Purged records that the published versions of a hosted module that
@@ -109,8 +163,12 @@ func (s *Service) Purged(ctx context.Context, actor, path string, match func(ver
 	if !s.IsHosted(path) {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	release, err := s.decide(ctx)
+	if err != nil {
+		return err
+	}
+	changed := false
+	defer func() { release(changed) }()
 	var versions []string
 	for _, v := range s.log.Versions(path) {
 		if match(v) {
@@ -121,7 +179,8 @@ func (s *Service) Purged(ctx context.Context, actor, path string, match func(ver
 		return nil
 	}
 	now := s.opts.Now()
-	err := s.purges.change(func(m map[string]Mark) {
+	changed = true
+	err = s.purges.change(ctx, func(m map[string]Mark) {
 		for _, v := range versions {
 			m[path+"@"+v] = Mark{Time: now.UTC(), Actor: actor, Reason: reason, AllowRepublish: allowRepublish}
 		}

@@ -2,11 +2,8 @@ package hosted
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
@@ -39,41 +36,11 @@ func (o logOps) Lookup(_ context.Context, m module.Version) (int64, error) {
 
 // ReadRecords returns records id to id+n-1 of the current tree.
 func (o logOps) ReadRecords(_ context.Context, id, n int64) ([][]byte, error) {
-	tree, _ := o.l.Head()
-	if id < 0 || n < 0 || id+n > tree.N {
+	recs, ok := o.l.records(id, n)
+	if !ok {
 		return nil, os.ErrNotExist
 	}
-	start := int64(0)
-	if id > 0 {
-		b, err := readAt(filepath.Join(o.l.dir, offsetsFile), 8*(id-1), 8)
-		if err != nil {
-			return nil, err
-		}
-		start = int64(binary.BigEndian.Uint64(b))
-	}
-	offs, err := readAt(filepath.Join(o.l.dir, offsetsFile), 8*id, 8*n)
-	if err != nil {
-		return nil, err
-	}
-	var end int64
-	if n > 0 {
-		end = int64(binary.BigEndian.Uint64(offs[8*(n-1):]))
-	}
-	data, err := readAt(filepath.Join(o.l.dir, recordsFile), start, end-start)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]byte, 0, n)
-	pos := start
-	for i := range n {
-		e := int64(binary.BigEndian.Uint64(offs[8*i:]))
-		if e < pos || e > end {
-			return nil, fmt.Errorf("hosted log: record %d: bad offset", id+i)
-		}
-		out = append(out, data[pos-start:e-start])
-		pos = e
-	}
-	return out, nil
+	return recs, nil
 }
 
 // ReadTileData returns the hashes of tile t of the current tree.

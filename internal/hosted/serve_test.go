@@ -1,6 +1,7 @@
 package hosted_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func (c *clientOps) SecurityError(msg string)         { c.t.Errorf("security err
 // given the log's verifier key, looks up hosted versions in the served
 // log and follows it as it grows (proving consistency).
 func TestLogServedToSumDBClients(t *testing.T) {
-	l, err := hosted.OpenLog(filepath.Join(t.TempDir(), "log"), true)
+	l, err := hosted.OpenLog(filepath.Join(t.TempDir(), "log"), true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestLogServedToSumDBClients(t *testing.T) {
 	defer srv.Close()
 	ops := &clientOps{t: t, url: srv.URL, key: l.VerifierKey(), config: map[string][]byte{}}
 	for i := range byte(3) {
-		if _, err := l.Append("corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil {
+		if _, err := l.Append(context.Background(), "corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +97,7 @@ func TestLogServedToSumDBClients(t *testing.T) {
 	}
 	lookup("v1.0.1", 1)
 	for i := byte(3); i < 40; i++ { // past a full tile of 2^sumdb's height
-		if _, err := l.Append("corp.example.com/m", fmt.Sprintf("v1.1.%d", i), entry(i)); err != nil {
+		if _, err := l.Append(context.Background(), "corp.example.com/m", fmt.Sprintf("v1.1.%d", i), entry(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

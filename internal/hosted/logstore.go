@@ -1,0 +1,210 @@
+package hosted
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/modproxy/modproxy/internal/atomicfile"
+	"github.com/modproxy/modproxy/internal/storage"
+)
+
+// SharedStore is what a log in a shared store needs of it: reads, and a
+// create that fails when the key exists (storage/s3's PutIfAbsent, a
+// conditional "If-None-Match: *" write).
+type SharedStore interface {
+	storage.Opener
+	PutIfAbsent(ctx context.Context, key string, r io.Reader) (created bool, err error)
+}
+
+// SharedLogPrefix is where a shared log's objects are: SharedLogPrefix +
+// the record's index in 12 decimal digits. "_state/" is not a protocol
+// path, so they are never served or collected.
+const SharedLogPrefix = "_state/hosted/log/"
+
+// seenFile, in a replica's state directory, holds the largest signed head
+// of a shared log this replica verified.
+const seenFile = "seen-head"
+
+// storeFiles keeps a log in a store shared by replicas: one object per
+// record, which holds the record followed by the signed head of the tree
+// it ends (size index+1). An object is created once and never replaced
+// (SharedStore.PutIfAbsent): the create is the commit point and decides
+// between two writers appending at the same index (the second gets
+// ErrRaced), and S3 writes an object whole or not at all, so a killed
+// append leaves nothing. Readers find the log's end as the first missing
+// index.
+type storeFiles struct {
+	store  SharedStore
+	prefix string
+}
+
+// OpenSharedLog opens the log kept in store under SharedLogPrefix, signed
+// with key (the signer key every replica is configured with; see
+// ParseKey): it reads every record and checks each against the head
+// signed with it. stateDir is this replica's own state directory, where
+// the largest head it verified is remembered (seenFile): a log found
+// shorter than that, or not consistent with it, is a Fault (ErrTampered),
+// so a replica notices a history rolled back or rewritten in the bucket,
+// even across its restarts. Writable: the log is appended to and the
+// remembered head kept up to date; otherwise nothing is written (modproxy
+// verify). Only errors of the store (and of a bad key or state directory)
+// are returned; a log that does not verify opens with its Fault set.
+func OpenSharedLog(ctx context.Context, store SharedStore, key, stateDir string, writable bool) (*Log, error) {
+	signer, vkey, err := ParseKey(key)
+	if err != nil {
+		return nil, err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("hosted log: %w", err)
+	}
+	if writable {
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("hosted log: %w", err)
+		}
+	}
+	seen := &seenHead{path: filepath.Join(stateDir, seenFile), verifier: v, writable: writable}
+	if err := seen.load(); err != nil {
+		return nil, err
+	}
+	if !writable {
+		signer = nil
+	}
+	return newLog(ctx, storeFiles{store: store, prefix: SharedLogPrefix}, signer, vkey, seen)
+}
+
+func (s storeFiles) key(i int64) string { return fmt.Sprintf("%s%012d", s.prefix, i) }
+
+func (s storeFiles) read(ctx context.Context, from int64) (recs, heads [][]byte, head []byte, err error) {
+	// One object first (usually nothing is new), then ever larger batches
+	// read at once.
+	for batch := int64(1); ; batch = min(2*batch, 32) {
+		objs := make([][]byte, batch)
+		errs := make([]error, batch)
+		var wg sync.WaitGroup
+		for i := range batch {
+			wg.Go(func() { objs[i], errs[i] = storage.ReadSmall(ctx, s.store, s.key(from+i), maxRecord+maxHead+1) })
+		}
+		wg.Wait()
+		for i := range batch {
+			if errors.Is(errs[i], fs.ErrNotExist) {
+				return recs, heads, head, nil
+			}
+			if errs[i] != nil {
+				return nil, nil, nil, fmt.Errorf("hosted log: reading record %d: %w", from+i, errs[i])
+			}
+			rec, h, err := splitObject(objs[i])
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("hosted log: %w: record %d: %w", ErrTampered, from+i, err)
+			}
+			recs, heads, head = append(recs, rec), append(heads, h), h
+		}
+		from += batch
+	}
+}
+
+// splitObject splits a record object into the record (two lines) and the
+// signed head after it.
+func splitObject(b []byte) (rec, head []byte, err error) {
+	if len(b) > maxRecord+maxHead {
+		return nil, nil, errors.New("object too large")
+	}
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return nil, nil, errors.New("not a record")
+	}
+	j := bytes.IndexByte(b[i+1:], '\n')
+	if j < 0 {
+		return nil, nil, errors.New("not a record")
+	}
+	end := i + 1 + j + 1
+	return b[:end:end], b[end:], nil
+}
+
+func (s storeFiles) commit(ctx context.Context, n int64, rec []byte, _ []tlog.Hash, head []byte) error {
+	obj := append(append([]byte(nil), rec...), head...)
+	created, err := s.store.PutIfAbsent(ctx, s.key(n), bytes.NewReader(obj))
+	if err != nil {
+		return fmt.Errorf("hosted log: committing record %d: %w", n, err)
+	}
+	if !created {
+		return fmt.Errorf("hosted log: record %d: %w", n, ErrRaced)
+	}
+	return nil
+}
+
+// seenHead is the largest head of a shared log this replica verified,
+// remembered in its state directory. Safe for concurrent use.
+type seenHead struct {
+	path     string
+	verifier note.Verifier
+	writable bool
+
+	mu   sync.Mutex
+	tree tlog.Tree
+}
+
+func (s *seenHead) load() error {
+	b, err := atomicfile.Read(s.path, maxHead)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hosted log: the head this node saw: %w", err)
+	}
+	t, err := openHead(b, s.verifier)
+	if err != nil {
+		return fmt.Errorf("hosted log: the head this node saw (%s): %w", s.path, err)
+	}
+	s.tree = t
+	return nil
+}
+
+// consistent checks that tree (with its stored hashes) extends the head
+// this node saw, with a tlog consistency proof.
+func (s *seenHead) consistent(tree tlog.Tree, hashes []tlog.Hash) error {
+	s.mu.Lock()
+	seen := s.tree
+	s.mu.Unlock()
+	if seen.N == 0 {
+		return nil
+	}
+	if tree.N < seen.N {
+		return fmt.Errorf("hosted log: %w: the shared log has %d records, but this node saw %d (records removed or the log rolled back; the head it saw is in %s)", ErrTampered, tree.N, seen.N, s.path)
+	}
+	proof, err := tlog.ProveTree(tree.N, seen.N, memHashes(hashes))
+	if err == nil {
+		err = tlog.CheckTree(proof, tree.N, tree.Hash, seen.N, seen.Hash)
+	}
+	if err != nil {
+		return fmt.Errorf("hosted log: %w: the shared log of %d records is not an extension of the one of %d records this node saw (a rewritten history): %v", ErrTampered, tree.N, seen.N, err)
+	}
+	return nil
+}
+
+// check is consistent, and then remembers head when it is larger.
+func (s *seenHead) check(tree tlog.Tree, hashes []tlog.Hash, head []byte) error {
+	if err := s.consistent(tree, hashes); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.writable || tree.N <= s.tree.N {
+		return nil
+	}
+	if err := atomicfile.Write(s.path, head, 0o644); err != nil {
+		return fmt.Errorf("hosted log: remembering the head: %w", err)
+	}
+	s.tree = tree
+	return nil
+}
