@@ -25,15 +25,25 @@ import (
 
 // cluster starts n replicas on one bucket and one Redis.
 func cluster(t *testing.T, n int, upURL, redisAddr string, more ...func(*config.Config)) []*harness {
+	return replicas(t, n, sharedS3(t), upURL, redisAddr, more...)
+}
+
+// sharedS3 is the storage.s3 configuration of a new bucket of a real
+// S3-compatible server.
+func sharedS3(t *testing.T) config.S3 {
 	s3srv := s3test.Start(t)
-	bucket := s3srv.NewBucket(t)
+	return config.S3{Endpoint: s3srv.Endpoint, Region: "us-east-1", Bucket: s3srv.NewBucket(t), Prefix: "mp/",
+		AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Secure: false, PathStyle: true}
+}
+
+// replicas starts n replicas on the bucket of s3 and one Redis.
+func replicas(t *testing.T, n int, s3 config.S3, upURL, redisAddr string, more ...func(*config.Config)) []*harness {
 	var hs []*harness
 	for range n {
 		hs = append(hs, start(t, func(c *config.Config) {
 			c.Upstream = upURL
 			c.Storage.Type = "s3"
-			c.Storage.S3 = config.S3{Endpoint: s3srv.Endpoint, Region: "us-east-1", Bucket: bucket, Prefix: "mp/",
-				AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Secure: false, PathStyle: true}
+			c.Storage.S3 = s3
 			c.Cluster.Redis = redisAddr
 			for _, f := range more {
 				f(c)

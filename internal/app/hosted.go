@@ -103,7 +103,7 @@ func (s *Server) openHosted(st openedStore, co coord.Coordinator) (*hostedWiring
 		MaxZipSize: int64(s.cfg.Fetch.MaxZipSize),
 		Index:      indexFunc(func(key string, size int64, t time.Time) { s.cache.Stored(key, size, t) }),
 		Audit:      s.audit, Logger: s.log, Events: s.events.Sink,
-		Shared:     st.shared, Key: key, Coordinator: co,
+		Shared: st.shared, Key: key, Coordinator: co,
 	})
 	if err != nil {
 		return nil, &config.Error{Key: "hosted", Err: err}
@@ -219,6 +219,11 @@ func (w *hostedWiring) withHosted(o goproxy.Options, cfg config.Config) goproxy.
 func (w *hostedWiring) scrubOptions(ctx context.Context, o scrub.Options) (scrub.Options, *scrub.Problem) {
 	if w == nil {
 		return o, nil
+	}
+	if err := w.svc.Sync(ctx); err != nil && !errors.Is(err, hosted.ErrTampered) {
+		// Objects other replicas published since the last Sync would be
+		// reported as not in the log: say why instead.
+		return o, &scrub.Problem{Key: "state/hosted", Problem: "unreadable", Detail: fmt.Sprintf("reading the shared log: %v", err)}
 	}
 	return hostedScrub(ctx, o, w.svc.Checker())
 }

@@ -139,7 +139,8 @@ type Hosted interface {
 	IsHosted(modulePath string) bool
 	// Purged records that the versions of modulePath that match reports
 	// (published ones, whether or not the purge found them in the store)
-	// were purged by actor.
+	// were purged by actor. It is called before anything is evicted; its
+	// error fails the purge as ErrUnavailable (retry).
 	Purged(ctx context.Context, actor, modulePath string, match func(version string) bool, reason string, allowRepublish bool) error
 }
 

@@ -198,6 +198,15 @@ func (s *Service) Purge(ctx context.Context, actor string, req PurgeRequest) (Pu
 		}
 	}
 	out := PurgeResult{Versions: []string{}}
+	// Hosted versions are marked first: a purge that cannot record them
+	// (another replica holds the hosted log, the coordinator is down)
+	// evicts nothing, instead of leaving listed versions without files.
+	if h := s.opts.Hosted; h != nil && h.IsHosted(req.Module) {
+		match := func(v string) bool { return rg.Empty() || rg.Contains(v) }
+		if err := h.Purged(ctx, actor, req.Module, match, req.Reason, req.AllowRepublish); err != nil {
+			return out, fmt.Errorf("%w: recording the purge of hosted versions (nothing was evicted): %w", ErrUnavailable, err)
+		}
+	}
 	if req.Block {
 		blocks := append(slices.Clone(s.blocks), Block{Match: req.Module, Versions: req.Versions, Reason: "purged: " + req.Reason})
 		if err := s.saveState(ctx, blockedFile, blocks); err != nil {
@@ -213,12 +222,6 @@ func (s *Service) Purge(ctx context.Context, actor string, req PurgeRequest) (Pu
 	}
 	out.Bytes = res.Bytes
 	out.TrashID = res.TrashID
-	if h := s.opts.Hosted; h != nil && h.IsHosted(req.Module) {
-		match := func(v string) bool { return rg.Empty() || rg.Contains(v) }
-		if herr := h.Purged(ctx, actor, req.Module, match, req.Reason, req.AllowRepublish); herr != nil && err == nil {
-			err = fmt.Errorf("recording the purge of hosted versions: %w", herr)
-		}
-	}
 	if err != nil {
 		return out, err
 	}

@@ -21,13 +21,20 @@ func (l *Log) Handler() http.Handler { return sumdb.NewServer(logOps{l}) }
 // logOps is the log as sumdb.ServerOps.
 type logOps struct{ l *Log }
 
-func (o logOps) Signed(context.Context) ([]byte, error) {
+func (o logOps) Signed(ctx context.Context) ([]byte, error) {
+	if o.l.seen != nil {
+		_ = o.l.Sync(ctx) // a shared log: what the other replicas committed too; else the head held
+	}
 	_, head := o.l.Head()
 	return head, nil
 }
 
-func (o logOps) Lookup(_ context.Context, m module.Version) (int64, error) {
+func (o logOps) Lookup(ctx context.Context, m module.Version) (int64, error) {
 	e, ok := o.l.Lookup(m.Path, m.Version)
+	if !ok && o.l.seen != nil { // a shared log: perhaps published on another replica since
+		_ = o.l.Sync(ctx)
+		e, ok = o.l.Lookup(m.Path, m.Version)
+	}
 	if !ok {
 		return 0, os.ErrNotExist
 	}
