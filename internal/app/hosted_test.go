@@ -3,16 +3,21 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/modproxy/modproxy/internal/admin"
 	"github.com/modproxy/modproxy/internal/app"
 	"github.com/modproxy/modproxy/internal/checksum"
 	"github.com/modproxy/modproxy/internal/config"
+	"github.com/modproxy/modproxy/internal/hosted"
 	"github.com/modproxy/modproxy/internal/publish"
 	"github.com/modproxy/modproxy/internal/upstream/upstreamtest"
 )
@@ -195,5 +200,77 @@ func TestRepublishOtherBytesServesNewHash(t *testing.T) {
 	}
 	if got, err := checksum.HashZip(strings.NewReader(body), int64(len(body))); err != nil || got != second.H1 {
 		t.Errorf("zip after re-publish hashes to %s (%v), want the new bytes' %s", got, err, second.H1)
+	}
+}
+
+// TestHostedLogKeyConfig: hosted modules on S3 need hosted_log.key_file;
+// a key file that is not a signer key is refused at start without its
+// content in the error; on a disk store a configured key signs the log
+// (its verifier checks the served head, across a restart).
+func TestHostedLogKeyConfig(t *testing.T) {
+	cfg := config.Default()
+	cfg.CacheDir = t.TempDir()
+	cfg.Upstream = "off"
+	cfg.Verify.Private = []string{"corp.example.com"}
+	cfg.Hosted = []config.Hosted{{Match: "corp.example.com/*"}}
+	cfg.Storage.Type = "s3"
+	cfg.Storage.S3 = config.S3{Endpoint: "127.0.0.1:1", Bucket: "b"}
+	var ce *config.Error
+	if err := app.Validate(cfg); !errors.As(err, &ce) || ce.Key != "hosted_log.key_file" {
+		t.Fatalf("hosted on s3 without a key: %v", err)
+	}
+
+	up := upstreamtest.New(t, nil, upstreamtest.WithoutSumDB())
+	bad := filepath.Join(t.TempDir(), "bad.key")
+	if err := os.WriteFile(bad, []byte("PRIVATE+KEY+not-really-a-secret-xyzzy\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = config.Default()
+	cfg.CacheDir = t.TempDir()
+	cfg.SumDB = []string{"off"}
+	hostedConfig(up)(&cfg)
+	cfg.HostedLog.KeyFile = bad
+	_, err := app.New(cfg, slog.New(slog.DiscardHandler), app.Info{Version: "test"})
+	if !errors.As(err, &ce) || ce.Key != "hosted_log.key_file" || strings.Contains(err.Error(), "xyzzy") {
+		t.Fatalf("a bad key file: %v", err)
+	}
+
+	keyFile := hostedKeyFile(t)
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vkey, err := hosted.ParseKey(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := t.TempDir()
+	withKey := func(c *config.Config) {
+		hostedConfig(up)(c)
+		c.CacheDir = cacheDir
+		c.HostedLog.KeyFile = keyFile
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, version := range []string{"v1.0.0", "v1.1.0"} { // the second after a restart
+		h := start(t, withKey)
+		if _, err := h.publish(t, moduleDir(t, "corp.example.com/lib", "const X = 1"), version, adminToken); err != nil {
+			t.Fatal(err)
+		}
+		code, body, _ := h.get(t, "/sumdb-hosted/latest")
+		if code != 200 {
+			t.Fatalf("latest: %d %q", code, body)
+		}
+		n, err := note.Open([]byte(body), note.VerifierList(verifier))
+		if err != nil || !strings.Contains(n.Text, fmt.Sprintf("\n%d\n", i+1)) {
+			t.Fatalf("head after %s: %v %q", version, err, body)
+		}
+		h.srv.Close()
+		h.http.Close()
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, "state", "hosted", "key")); err == nil {
+		t.Fatal("a key was generated although one is configured")
 	}
 }
