@@ -229,7 +229,7 @@ func (l *Log) add(n int64, rec, head []byte) error {
 	if err != nil {
 		return fmt.Errorf("hosted log: %w", err)
 	}
-	all := append(l.hashes[:len(l.hashes):len(l.hashes)], hs...)
+	all := append(l.hashes, hs...) // in place past len: no snapshot (hashReader) sees it, and l.hashes only changes on success
 	if head != nil {
 		tree, err := l.openHead(head)
 		if err != nil {
@@ -371,7 +371,7 @@ func (l *Log) Append(ctx context.Context, path, version string, e Entry) (int64,
 	if err != nil {
 		return 0, fmt.Errorf("hosted log: %w", err)
 	}
-	all := append(l.hashes[:len(l.hashes):len(l.hashes)], hs...)
+	all := append(l.hashes, hs...) // in place past len: no snapshot (hashReader) sees it, and l.hashes only changes on success
 	th, err := tlog.TreeHash(n+1, memHashes(all))
 	if err != nil {
 		return 0, fmt.Errorf("hosted log: %w", err)
