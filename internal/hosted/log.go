@@ -70,7 +70,11 @@ type Log struct {
 	vkey     string
 	seen     *seenHead // shared logs: the largest head this node verified
 
-	syncMu sync.Mutex // one Sync at a time
+	// writeMu serialises everything that changes the state below (Sync,
+	// reload, Append), so that Append can commit, which is network I/O
+	// for a shared log, without holding mu: readers are not blocked by a
+	// slow store.
+	writeMu sync.Mutex
 
 	mu      sync.Mutex
 	tree    tlog.Tree
@@ -129,8 +133,8 @@ func (l *Log) Fault() error {
 // log well again; the log then holds the verified prefix. Errors reading
 // the files are returned as they are (the log stays as it was).
 func (l *Log) Sync(ctx context.Context) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
 	l.mu.Lock()
 	from, fault := int64(len(l.recs)), l.fault
 	l.mu.Unlock()
@@ -361,17 +365,22 @@ func (l *Log) Append(ctx context.Context, path, version string, e Entry) (int64,
 	if len(rec) > maxRecord {
 		return 0, errors.New("hosted log: record too large")
 	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	// Nothing else changes the state while writeMu is held, so it can be
+	// read, committed and then installed in three steps, mu held only
+	// for the first and the last.
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fault != nil {
-		return 0, fmt.Errorf("hosted log: not appending to a log that cannot be verified: %w", l.fault)
+	fault, n, hashes := l.fault, int64(len(l.recs)), l.hashes
+	l.mu.Unlock()
+	if fault != nil {
+		return 0, fmt.Errorf("hosted log: not appending to a log that cannot be verified: %w", fault)
 	}
-	n := int64(len(l.recs))
-	hs, err := tlog.StoredHashes(n, rec, memHashes(l.hashes))
+	hs, err := tlog.StoredHashes(n, rec, memHashes(hashes))
 	if err != nil {
 		return 0, fmt.Errorf("hosted log: %w", err)
 	}
-	all := append(l.hashes, hs...) // in place past len: no snapshot (hashReader) sees it, and l.hashes only changes on success
+	all := append(hashes, hs...) // in place past len: no snapshot (hashReader) sees it, and l.hashes only changes on success
 	th, err := tlog.TreeHash(n+1, memHashes(all))
 	if err != nil {
 		return 0, fmt.Errorf("hosted log: %w", err)
@@ -384,14 +393,16 @@ func (l *Log) Append(ctx context.Context, path, version string, e Entry) (int64,
 	if err := l.files.commit(ctx, n, rec, hs, head); err != nil {
 		return 0, err
 	}
-	l.recs = append(l.recs, rec)
-	l.tree, l.head, l.hashes = tree, head, all
 	e.Index = n
 	k := path + "@" + version
+	l.mu.Lock()
+	l.recs = append(l.recs, rec)
+	l.tree, l.head, l.hashes = tree, head, all
 	l.entries[k] = e
 	l.order = append(l.order, k)
+	l.mu.Unlock()
 	if l.seen != nil {
-		if err := l.seen.check(l.tree, l.hashes, l.head); err != nil {
+		if err := l.seen.check(tree, all, head); err != nil {
 			return n, err // committed; the node's memory of it could not be saved
 		}
 	}
