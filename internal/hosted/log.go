@@ -143,15 +143,23 @@ func (l *Log) Sync(ctx context.Context) error {
 	}
 	recs, heads, head, err := l.files.read(ctx, from)
 	if err != nil {
+		if errors.Is(err, ErrTampered) {
+			l.mu.Lock()
+			l.fault = err
+			l.mu.Unlock()
+		}
 		return err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	err = l.apply(from, recs, heads, head)
 	if err == nil && l.seen != nil {
 		err = l.seen.check(l.tree, l.hashes, l.head)
 	}
 	l.fault = err
+	l.mu.Unlock()
+	if err == nil {
+		l.seal(ctx)
+	}
 	return err
 }
 
@@ -159,15 +167,19 @@ func (l *Log) Sync(ctx context.Context) error {
 // be what was wrong) and replaces what the log holds with what it read,
 // the verified prefix when it still does not verify.
 func (l *Log) reload(ctx context.Context) error {
-	fresh, err := l.readAll(ctx)
+	fresh, err := l.readAll(ctx, l.files.read)
 	if fresh == nil {
+		if errors.Is(err, ErrTampered) { // files that cannot even be parsed
+			l.mu.Lock()
+			l.fault = err
+			l.mu.Unlock()
+		}
 		return err
 	}
 	if err == nil && l.seen != nil {
 		err = l.seen.check(fresh.tree, fresh.hashes, fresh.head)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.tree, l.head, l.recs, l.hashes, l.entries, l.order = fresh.tree, fresh.head, fresh.recs, fresh.hashes, fresh.entries, fresh.order
 	if l.head == nil && l.signer != nil {
 		if h, serr := l.sign(l.tree); serr == nil {
@@ -175,13 +187,38 @@ func (l *Log) reload(ctx context.Context) error {
 		}
 	}
 	l.fault = err
+	l.mu.Unlock()
+	if err == nil {
+		l.seal(ctx)
+	}
 	return err
+}
+
+// seal has a shared log's files write the segments the log's records fill
+// and the store does not hold yet (see storeFiles). It is an optimisation
+// for readers, not a commit: an error leaves the records as the truth, and
+// the next append, Sync or start tries again. Called with writeMu held,
+// on a writable log without a fault.
+func (l *Log) seal(ctx context.Context) {
+	s, ok := l.files.(*storeFiles)
+	if !ok || l.signer == nil {
+		return
+	}
+	l.mu.Lock()
+	recs, hashes := l.recs, l.hashes
+	l.mu.Unlock()
+	_ = s.seal(ctx, recs, hashes, l.sign)
 }
 
 // apply adds records read from index from on (some of which an Append of
 // this process may have added meanwhile: those must be the same bytes).
+// heads, when the files keep them, holds the head that committed a record
+// or ends a run of records (a segment), nil for the records inside a run:
+// a run is added only once the tree it makes is the one its head signed,
+// so what the log holds after an error is the verified prefix.
 // Called with mu held.
 func (l *Log) apply(from int64, recs, heads [][]byte, head []byte) error {
+	runStart := -1 // index in recs of the first record of the run being read
 	for i, rec := range recs {
 		n := from + int64(i)
 		if n < int64(len(l.recs)) {
@@ -190,13 +227,25 @@ func (l *Log) apply(from int64, recs, heads [][]byte, head []byte) error {
 			}
 			continue
 		}
-		var h []byte
-		if heads != nil {
-			h = heads[i]
+		if heads == nil {
+			if err := l.addRun(n, recs[i:i+1], nil); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := l.add(n, rec, h); err != nil {
+		if runStart < 0 {
+			runStart = i
+		}
+		if heads[i] == nil {
+			continue
+		}
+		if err := l.addRun(from+int64(runStart), recs[runStart:i+1], heads[i]); err != nil {
 			return err
 		}
+		runStart = -1
+	}
+	if runStart >= 0 {
+		return fmt.Errorf("hosted log: %w: records from %d on without a signed head", ErrTampered, from+int64(runStart))
 	}
 	if head == nil {
 		return nil
@@ -222,38 +271,53 @@ func (l *Log) apply(from int64, recs, heads [][]byte, head []byte) error {
 	return nil
 }
 
-// add adds record n; with head (the head that committed it) set, only if
-// the tree it makes is the one head signed. Called with mu held.
-func (l *Log) add(n int64, rec, head []byte) error {
-	path, version, e, err := parseRecord(rec)
-	if err != nil {
-		return fmt.Errorf("hosted log: %w: record %d: %w", ErrTampered, n, err)
+// addRun adds the records of run as records n, n+1, ...; with head (the
+// head that committed the last of them) set, only if the tree they make
+// is the one head signed: otherwise nothing is added. Called with mu held.
+func (l *Log) addRun(n int64, run [][]byte, head []byte) error {
+	type added struct {
+		key string
+		e   Entry
 	}
-	hs, err := tlog.StoredHashes(n, rec, memHashes(l.hashes))
-	if err != nil {
-		return fmt.Errorf("hosted log: %w", err)
-	}
-	all := append(l.hashes, hs...) // in place past len: no snapshot (hashReader) sees it, and l.hashes only changes on success
-	if head != nil {
-		tree, err := l.openHead(head)
+	adds := make([]added, len(run))
+	all := l.hashes
+	for i, rec := range run {
+		path, version, e, err := parseRecord(rec)
 		if err != nil {
-			return fmt.Errorf("hosted log: record %d: %w", n, err)
+			return fmt.Errorf("hosted log: %w: record %d: %w", ErrTampered, n+int64(i), err)
 		}
-		th, err := tlog.TreeHash(n+1, memHashes(all))
+		hs, err := tlog.StoredHashes(n+int64(i), rec, memHashes(all))
 		if err != nil {
 			return fmt.Errorf("hosted log: %w", err)
 		}
-		if tree.N != n+1 || th != tree.Hash {
-			return fmt.Errorf("hosted log: %w: record %d does not extend the verified log to the head signed with it", ErrTampered, n)
+		all = append(all, hs...) // in place past len: no snapshot (hashReader) sees it, and l.hashes only changes on success
+		e.Index = n + int64(i)
+		adds[i] = added{path + "@" + version, e}
+	}
+	end := n + int64(len(run))
+	if head != nil {
+		tree, err := l.openHead(head)
+		if err != nil {
+			return fmt.Errorf("hosted log: record %d: %w", end-1, err)
+		}
+		th, err := tlog.TreeHash(end, memHashes(all))
+		if err != nil {
+			return fmt.Errorf("hosted log: %w", err)
+		}
+		if tree.N != end || th != tree.Hash {
+			if len(run) == 1 {
+				return fmt.Errorf("hosted log: %w: record %d does not extend the verified log to the head signed with it", ErrTampered, n)
+			}
+			return fmt.Errorf("hosted log: %w: records %d to %d (a segment) do not extend the verified log to the head signed with them", ErrTampered, n, end-1)
 		}
 		l.tree, l.head = tree, head
 	}
-	l.recs = append(l.recs, rec)
+	l.recs = append(l.recs, run...)
 	l.hashes = all
-	e.Index = n
-	k := path + "@" + version
-	l.entries[k] = e // a later record (a re-publish a purge allowed) supersedes
-	l.order = append(l.order, k)
+	for _, a := range adds {
+		l.entries[a.key] = a.e // a later record (a re-publish a purge allowed) supersedes
+		l.order = append(l.order, a.key)
+	}
 	return nil
 }
 
@@ -406,6 +470,7 @@ func (l *Log) Append(ctx context.Context, path, version string, e Entry) (int64,
 			return n, err // committed; the node's memory of it could not be saved
 		}
 	}
+	l.seal(ctx)
 	return n, nil
 }
 
@@ -432,9 +497,9 @@ func (l *Log) hashReader() tlog.HashReader {
 // only holds the state (nil with an error reading the files; with the
 // verified prefix and an error wrapping ErrTampered when it does not
 // verify).
-func (l *Log) readAll(ctx context.Context) (*Log, error) {
+func (l *Log) readAll(ctx context.Context, read func(context.Context, int64) (recs, heads [][]byte, head []byte, err error)) (*Log, error) {
 	fresh := &Log{files: l.files, verifier: l.verifier, vkey: l.vkey, entries: map[string]Entry{}}
-	recs, heads, head, err := l.files.read(ctx, 0)
+	recs, heads, head, err := read(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -443,16 +508,33 @@ func (l *Log) readAll(ctx context.Context) (*Log, error) {
 
 // Check reads the whole log from its files again, independently of what
 // this Log holds, and checks that its records hash to every signed head
-// it has (and, in a directory, that its stored hashes are the records').
+// it has (and, in a directory, that its stored hashes are the records';
+// in a shared store, that the record objects say what the segments say).
 // It returns the checked tree and an error wrapping ErrTampered when they
 // do not agree.
 func (l *Log) Check(ctx context.Context) (tlog.Tree, error) {
-	fresh, err := l.readAll(ctx)
+	fresh, err := l.readAll(ctx, l.files.read)
 	if fresh == nil {
 		return tlog.Tree{}, err
 	}
 	if err != nil {
 		return fresh.tree, err
+	}
+	if s, ok := l.files.(*storeFiles); ok {
+		// Replicas read segments; the records they copy must verify too
+		// (they are what a missing segment is read and written again from).
+		whole, err := l.readAll(ctx, s.readAllRecords)
+		if whole == nil {
+			return fresh.tree, err
+		}
+		if err != nil {
+			return fresh.tree, err
+		}
+		for i := range min(len(whole.recs), len(fresh.recs)) {
+			if !bytes.Equal(whole.recs[i], fresh.recs[i]) {
+				return fresh.tree, fmt.Errorf("hosted log: %w: record %d differs from its copy in a segment", ErrTampered, i)
+			}
+		}
 	}
 	if l.seen != nil {
 		if err := l.seen.consistent(fresh.tree, fresh.hashes); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -35,6 +36,21 @@ const SharedLogPrefix = "_state/hosted/log/"
 // of a shared log this replica verified.
 const seenFile = "seen-head"
 
+// SharedSegmentPrefix is where a shared log's segments are:
+// SharedSegmentPrefix + the index of the segment's first record in 12
+// decimal digits.
+const SharedSegmentPrefix = "_state/hosted/segment/"
+
+// segmentSize is the number of records in a segment of a shared log.
+const segmentSize = 256
+
+// maxRecordBatch bounds the record objects read at once.
+const maxRecordBatch = 32
+
+// maxSegmentBatch bounds the segments read at once (a segment holds up to
+// segmentSize*maxRecord bytes).
+const maxSegmentBatch = 8
+
 // storeFiles keeps a log in a store shared by replicas: one object per
 // record, which holds the record followed by the signed head of the tree
 // it ends (size index+1). An object is created once and never replaced
@@ -43,23 +59,44 @@ const seenFile = "seen-head"
 // ErrRaced), and S3 writes an object whole or not at all, so a killed
 // append leaves nothing. Readers find the log's end as the first missing
 // index.
+//
+// So that a replica's start does not read every record, runs of
+// segmentSize records are also kept as segments: one object holding the
+// records, then the signed head of the tree the run ends. A segment is a
+// copy, written (create-once, like a record) after its last record was
+// committed, by the writer that committed it or by any writable replica
+// that finds it missing; it is checked like the records, against the head
+// in it. read uses the segments from the start and the records after the
+// last one; readRecords uses the records alone.
+//
+// A storeFiles is safe for concurrent use.
 type storeFiles struct {
-	store  SharedStore
-	prefix string
+	store   SharedStore
+	prefix  string // of the records
+	segPre  string // of the segments
+	segment int64  // records per segment
+
+	// sealed is the number of records known to be covered by segments.
+	sealed atomic.Int64
 }
 
 // OpenSharedLog opens the log kept in store under SharedLogPrefix, signed
 // with key (the signer key every replica is configured with; see
-// ParseKey): it reads every record and checks each against the head
-// signed with it. stateDir is this replica's own state directory, where
-// the largest head it verified is remembered (seenFile): a log found
-// shorter than that, or not consistent with it, is a Fault (ErrTampered),
-// so a replica notices a history rolled back or rewritten in the bucket,
-// even across its restarts. Writable: the log is appended to and the
-// remembered head kept up to date; otherwise nothing is written (modproxy
-// verify). Only errors of the store (and of a bad key or state directory)
-// are returned; a log that does not verify opens with its Fault set.
+// ParseKey): it reads every record (most of them in segments) and checks
+// them against the heads signed with them. stateDir is this replica's own
+// state directory, where the largest head it verified is remembered
+// (seenFile): a log found shorter than that, or not consistent with it, is
+// a Fault (ErrTampered), so a replica notices a history rolled back or
+// rewritten in the bucket, even across its restarts. Writable: the log is
+// appended to, the remembered head kept up to date and missing segments
+// written; otherwise nothing is written (modproxy verify). Only errors of
+// the store (and of a bad key or state directory) are returned; a log that
+// does not verify opens with its Fault set.
 func OpenSharedLog(ctx context.Context, store SharedStore, key, stateDir string, writable bool) (*Log, error) {
+	return openSharedLog(ctx, store, key, stateDir, writable, segmentSize)
+}
+
+func openSharedLog(ctx context.Context, store SharedStore, key, stateDir string, writable bool, segment int64) (*Log, error) {
 	signer, vkey, err := ParseKey(key)
 	if err != nil {
 		return nil, err
@@ -80,15 +117,96 @@ func OpenSharedLog(ctx context.Context, store SharedStore, key, stateDir string,
 	if !writable {
 		signer = nil
 	}
-	return newLog(ctx, storeFiles{store: store, prefix: SharedLogPrefix}, signer, vkey, seen)
+	files := &storeFiles{store: store, prefix: SharedLogPrefix, segPre: SharedSegmentPrefix, segment: segment}
+	return newLog(ctx, files, signer, vkey, seen)
 }
 
-func (s storeFiles) key(i int64) string { return fmt.Sprintf("%s%012d", s.prefix, i) }
+func (s *storeFiles) key(i int64) string    { return fmt.Sprintf("%s%012d", s.prefix, i) }
+func (s *storeFiles) segKey(i int64) string { return fmt.Sprintf("%s%012d", s.segPre, i) }
 
-func (s storeFiles) read(ctx context.Context, from int64) (recs, heads [][]byte, head []byte, err error) {
-	// One object first (usually nothing is new), then ever larger batches
-	// read at once.
-	for batch := int64(1); ; batch = min(2*batch, 32) {
+// read reads the segments from index from on (when from is the start of
+// one), then the records after the last segment found.
+func (s *storeFiles) read(ctx context.Context, from int64) (recs, heads [][]byte, head []byte, err error) {
+	start := from
+	for batch := int64(1); from%s.segment == 0; batch = min(2*batch, maxSegmentBatch) {
+		objs := make([][]byte, batch)
+		errs := make([]error, batch)
+		var wg sync.WaitGroup
+		for i := range batch {
+			wg.Go(func() {
+				objs[i], errs[i] = storage.ReadSmall(ctx, s.store, s.segKey(from+i*s.segment), s.segment*maxRecord+maxHead+1)
+			})
+		}
+		wg.Wait()
+		done := false
+		for i := range batch {
+			if errors.Is(errs[i], fs.ErrNotExist) {
+				done = true
+				break
+			}
+			if errs[i] != nil {
+				return nil, nil, nil, fmt.Errorf("hosted log: reading the segment at %d: %w", from, errs[i])
+			}
+			rs, h, err := splitSegment(objs[i], s.segment)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("hosted log: %w: the segment at %d: %w", ErrTampered, from, err)
+			}
+			// The head is checked where it ends the segment (Log.add).
+			recs, heads, head = append(recs, rs...), append(append(heads, make([][]byte, s.segment-1)...), h), h
+			from += s.segment
+		}
+		if done {
+			break
+		}
+	}
+	if from > start && start <= s.sealed.Load() {
+		s.noteSealed(from) // every segment up to from exists
+	}
+	if from%s.segment == 0 {
+		s.noteMissing(from) // the segment at from does not
+	}
+	first := int64(1) // usually nothing is new
+	if from > start {
+		first = maxRecordBatch // fewer than a segment's records follow the segments
+	}
+	rs, hs, h, err := s.readRecords(ctx, from, first)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if h != nil {
+		head = h
+	}
+	return append(recs, rs...), append(heads, hs...), head, nil
+}
+
+func (s *storeFiles) noteSealed(n int64) {
+	for {
+		old := s.sealed.Load()
+		if n <= old || s.sealed.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// noteMissing records that the segment at index n is missing.
+func (s *storeFiles) noteMissing(n int64) {
+	for {
+		old := s.sealed.Load()
+		if n >= old || s.sealed.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// readAllRecords reads every record object, ignoring the segments.
+func (s *storeFiles) readAllRecords(ctx context.Context, _ int64) (recs, heads [][]byte, head []byte, err error) {
+	return s.readRecords(ctx, 0, 1)
+}
+
+// readRecords reads the record objects from index from on: first objects
+// at once, then ever larger batches up to maxRecordBatch.
+func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, heads [][]byte, head []byte, err error) {
+	for batch := first; ; batch = min(2*batch, maxRecordBatch) {
 		objs := make([][]byte, batch)
 		errs := make([]error, batch)
 		var wg sync.WaitGroup
@@ -113,6 +231,62 @@ func (s storeFiles) read(ctx context.Context, from int64) (recs, heads [][]byte,
 	}
 }
 
+// seal writes the segments of records that are not yet in one: every whole
+// run of s.segment records of recs (the verified log, with its stored
+// hashes) past the ones known to be sealed, each with the head of the tree
+// it ends, signed with sign. A segment another writer created first is
+// left as it is (it holds the same records: both were verified against
+// heads signed with one key).
+func (s *storeFiles) seal(ctx context.Context, recs [][]byte, hashes []tlog.Hash, sign func(tlog.Tree) ([]byte, error)) error {
+	for k := s.sealed.Load(); k+s.segment <= int64(len(recs)); k += s.segment {
+		n := k + s.segment
+		th, err := tlog.TreeHash(n, memHashes(hashes))
+		if err != nil {
+			return fmt.Errorf("hosted log: %w", err)
+		}
+		head, err := sign(tlog.Tree{N: n, Hash: th})
+		if err != nil {
+			return err
+		}
+		var obj bytes.Buffer
+		for _, r := range recs[k:n] {
+			obj.Write(r)
+		}
+		obj.Write(head)
+		if _, err := s.store.PutIfAbsent(ctx, s.segKey(k), &obj); err != nil {
+			return fmt.Errorf("hosted log: writing the segment at %d: %w", k, err)
+		}
+		s.noteSealed(n)
+	}
+	return nil
+}
+
+// splitSegment splits a segment into its n records and the signed head
+// after them.
+func splitSegment(b []byte, n int64) (recs [][]byte, head []byte, err error) {
+	recs = make([][]byte, 0, n)
+	for range n {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil, nil, errors.New("fewer records than a segment holds")
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return nil, nil, errors.New("fewer records than a segment holds")
+		}
+		end := i + 1 + j + 1
+		if end > maxRecord {
+			return nil, nil, errors.New("record too large")
+		}
+		recs = append(recs, b[:end:end])
+		b = b[end:]
+	}
+	if len(b) > maxHead {
+		return nil, nil, errors.New("head too large")
+	}
+	return recs, b, nil
+}
+
 // splitObject splits a record object into the record (two lines) and the
 // signed head after it.
 func splitObject(b []byte) (rec, head []byte, err error) {
@@ -131,7 +305,7 @@ func splitObject(b []byte) (rec, head []byte, err error) {
 	return b[:end:end], b[end:], nil
 }
 
-func (s storeFiles) commit(ctx context.Context, n int64, rec []byte, _ []tlog.Hash, head []byte) error {
+func (s *storeFiles) commit(ctx context.Context, n int64, rec []byte, _ []tlog.Hash, head []byte) error {
 	obj := append(append([]byte(nil), rec...), head...)
 	created, err := s.store.PutIfAbsent(ctx, s.key(n), bytes.NewReader(obj))
 	if err != nil {
