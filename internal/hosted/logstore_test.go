@@ -281,3 +281,30 @@ func BenchmarkOpenDirLog(b *testing.B) {
 		}
 	}
 }
+
+// TestSharedLogUnparsableRecord: a record object that is not a record at
+// all makes the log fault (before, the replica opened an empty log without
+// a fault and went on answering as if nothing were published).
+func TestSharedLogUnparsableRecord(t *testing.T) {
+	ctx := context.Background()
+	st, key := sharedBucket(t)
+	a := openShared(t, st, key, t.TempDir())
+	for i := range byte(2) {
+		if _, err := a.Append(ctx, "corp.example.com/m", "v1.0."+string('0'+i), entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Put(ctx, recordKey(1), bytes.NewReader([]byte("garbage"))); err != nil {
+		t.Fatal(err)
+	}
+	b := openShared(t, st, key, t.TempDir())
+	if err := b.Fault(); !errors.Is(err, hosted.ErrTampered) {
+		t.Fatalf("fault %v, want ErrTampered", err)
+	}
+	if _, err := b.Append(ctx, "corp.example.com/m", "v2.0.0", entry(7)); !errors.Is(err, hosted.ErrTampered) {
+		t.Fatalf("append: %v, want ErrTampered", err)
+	}
+	if err := a.Sync(ctx); err != nil {
+		t.Fatalf("a replica that read both records before: %v", err)
+	}
+}
