@@ -116,6 +116,8 @@ type Store interface {
 	Stat(ctx context.Context, key string) (storage.Info, error)
 	Put(ctx context.Context, key string, r io.Reader) (storage.Info, error)
 	Delete(ctx context.Context, key string) error
+	// Walk lists the purge marks' generations on a shared store.
+	Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error
 }
 
 // Index is told of every object the service stores (the metadata index:
@@ -466,6 +468,9 @@ func (s *Service) Publish(ctx context.Context, u Upload) (Result, error) {
 	if purged {
 		changed = true
 		if err := s.purges.remove(ctx, key); err != nil {
+			if errors.Is(err, ErrRaced) {
+				return Result{}, fmt.Errorf("%w: %w; publish again", ErrUnavailable, err)
+			}
 			return Result{}, err
 		}
 	}

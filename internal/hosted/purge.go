@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,12 +20,18 @@ import (
 )
 
 // purgesFile holds the purge marks, in the state directory (or, on a
-// shared store, under SharedPurgesKey).
+// shared store before generations, under SharedPurgesKey).
 const purgesFile = "purged.json"
 
-// SharedPurgesKey is where the purge marks are on a store shared by
-// replicas.
+// SharedPurgesKey is where the purge marks were on a store shared by
+// replicas before they were kept in generations (SharedPurgesPrefix); it is
+// read while no generation exists.
 const SharedPurgesKey = "_state/hosted/" + purgesFile
+
+// SharedPurgesPrefix is where the generations of the purge marks are on a
+// store shared by replicas: SharedPurgesPrefix + the generation in 12
+// decimal digits, each the whole document.
+const SharedPurgesPrefix = "_state/hosted/purges/"
 
 // maxPurges bounds the purge marks' document.
 const maxPurges = 64 << 20
@@ -42,32 +50,86 @@ type purges struct {
 	files marksFile
 	mu    sync.Mutex
 	m     map[string]Mark
+	gen   int64 // the generation m was read from or written as
 }
 
-// marksFile reads and replaces the marks' document; read returns
-// fs.ErrNotExist when there is none.
+// marksFile reads and replaces the marks' document.
 type marksFile interface {
-	read(ctx context.Context) ([]byte, error)
-	write(ctx context.Context, b []byte) error
+	// read returns the latest document and its generation;
+	// fs.ErrNotExist when there is none (generation 0).
+	read(ctx context.Context) (b []byte, gen int64, err error)
+	// write replaces the document of generation gen with b and returns
+	// b's generation; ErrRaced when gen is no longer the latest (another
+	// writer replaced it: nothing was written).
+	write(ctx context.Context, gen int64, b []byte) (int64, error)
 }
 
-// dirMarks is the document in a state directory, replaced with atomicfile.
+// dirMarks is the document in a state directory, replaced with atomicfile
+// (one process writes it; its generation is always 0).
 type dirMarks struct{ path string }
 
-func (d dirMarks) read(context.Context) ([]byte, error) { return atomicfile.Read(d.path, maxPurges) }
-func (d dirMarks) write(_ context.Context, b []byte) error {
-	return atomicfile.Write(d.path, b, 0o644)
+func (d dirMarks) read(context.Context) ([]byte, int64, error) {
+	b, err := atomicfile.Read(d.path, maxPurges)
+	return b, 0, err
 }
 
-// storeMarks is the document in a shared store (a Put replaces it whole).
-type storeMarks struct{ store Store }
-
-func (s storeMarks) read(ctx context.Context) ([]byte, error) {
-	return storage.ReadSmall(ctx, s.store, SharedPurgesKey, maxPurges)
+func (d dirMarks) write(_ context.Context, _ int64, b []byte) (int64, error) {
+	return 0, atomicfile.Write(d.path, b, 0o644)
 }
-func (s storeMarks) write(ctx context.Context, b []byte) error {
-	_, err := s.store.Put(ctx, SharedPurgesKey, bytes.NewReader(b))
-	return err
+
+// MarksStore is what reading purge marks kept in a shared store needs.
+type MarksStore interface {
+	storage.Opener
+	Walk(ctx context.Context, prefix string, fn func(storage.Info) error) error
+}
+
+// storeMarks is the document in a shared store, in generations: each
+// change creates the next generation's object (SharedStore.PutIfAbsent),
+// so two writers that both changed generation g cannot both succeed, even
+// when the cluster lock that serialises them was lost (a lease that
+// expired during a pause): the second gets ErrRaced and changes nothing.
+// Readers take the largest generation (one listing of SharedPurgesPrefix
+// and one read). Generations are never deleted: a writer that read an old
+// one must find its successor there to be refused.
+type storeMarks struct{ store MarksStore }
+
+func (s storeMarks) key(gen int64) string { return fmt.Sprintf("%s%012d", SharedPurgesPrefix, gen) }
+
+func (s storeMarks) read(ctx context.Context) ([]byte, int64, error) {
+	var gen int64
+	err := s.store.Walk(ctx, SharedPurgesPrefix, func(info storage.Info) error {
+		if g, err := strconv.ParseInt(strings.TrimPrefix(info.Key, SharedPurgesPrefix), 10, 64); err == nil && g > gen {
+			gen = g
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	key := SharedPurgesKey
+	if gen > 0 {
+		key = s.key(gen)
+	}
+	b, err := storage.ReadSmall(ctx, s.store, key, maxPurges)
+	if gen > 0 && errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("generation %d listed but not found: %w", gen, err) // not "no marks"
+	}
+	return b, gen, err
+}
+
+func (s storeMarks) write(ctx context.Context, gen int64, b []byte) (int64, error) {
+	ss, ok := s.store.(SharedStore)
+	if !ok {
+		return 0, errors.New("the shared store cannot create objects conditionally")
+	}
+	created, err := ss.PutIfAbsent(ctx, s.key(gen+1), bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	if !created {
+		return 0, fmt.Errorf("generation %d: %w", gen+1, ErrRaced)
+	}
+	return gen + 1, nil
 }
 
 func openPurges(ctx context.Context, files marksFile) (*purges, error) {
@@ -79,9 +141,10 @@ func openPurges(ctx context.Context, files marksFile) (*purges, error) {
 }
 
 // reload reads the marks again (a shared store's, which other replicas
-// change).
+// change). A generation older than the one held (read before a change of
+// this process was written) is not installed.
 func (p *purges) reload(ctx context.Context) error {
-	b, err := p.files.read(ctx)
+	b, gen, err := p.files.read(ctx)
 	m := map[string]Mark{}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -93,7 +156,9 @@ func (p *purges) reload(ctx context.Context) error {
 		}
 	}
 	p.mu.Lock()
-	p.m = m
+	if gen >= p.gen {
+		p.m, p.gen = m, gen
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -101,7 +166,7 @@ func (p *purges) reload(ctx context.Context) error {
 // ReadPurges reads the purge marks kept in the state directory dir, or,
 // with store set, in that shared store (for an offline scrub; none when
 // there is no document).
-func ReadPurges(ctx context.Context, dir string, store Store) (map[string]Mark, error) {
+func ReadPurges(ctx context.Context, dir string, store MarksStore) (map[string]Mark, error) {
 	var files marksFile = dirMarks{filepath.Join(dir, purgesFile)}
 	if store != nil {
 		files = storeMarks{store}
@@ -128,7 +193,9 @@ func (p *purges) get(key string) (Mark, bool) {
 }
 
 // change applies fn to a copy of the marks and persists it; the marks in
-// memory change only when the file was written.
+// memory change only when the file was written. On a shared store the
+// change is refused (ErrRaced) when another writer changed the marks since
+// they were read: reload, then decide again.
 func (p *purges) change(ctx context.Context, fn func(m map[string]Mark)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -141,10 +208,11 @@ func (p *purges) change(ctx context.Context, fn func(m map[string]Mark)) error {
 	if err != nil {
 		return err
 	}
-	if err := p.files.write(ctx, b); err != nil {
+	gen, err := p.files.write(ctx, p.gen, b)
+	if err != nil {
 		return fmt.Errorf("hosted: purge marks: %w", err)
 	}
-	p.m = next
+	p.m, p.gen = next, gen
 	return nil
 }
 

@@ -1,0 +1,72 @@
+package hosted
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestSharedPurgeMarksFenced: on a shared store the purge marks are
+// changed by creating the next generation, so a replica that changes marks
+// it read before another replica's change (its cluster lock lost during a
+// pause) is refused with ErrRaced instead of writing the other's change
+// away. Marks kept in the document of before generations are carried over.
+func TestSharedPurgeMarksFenced(t *testing.T) {
+	ctx := context.Background()
+	st, _ := segBucket(t)
+	mark := func(r string) Mark { return Mark{Time: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), Reason: r} }
+	legacy := []byte(`{"corp.example.com/a@v1.0.0": {"time": "2026-12-01T00:00:00Z", "reason": "old"}}`)
+	if _, err := st.Put(ctx, SharedPurgesKey, bytes.NewReader(legacy)); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *purges {
+		t.Helper()
+		p, err := openPurges(ctx, storeMarks{st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keys := func(p *purges) []string { return slices.Sorted(maps.Keys(p.m)) }
+	p1, p2 := open(), open()
+	if got := keys(p1); !slices.Equal(got, []string{"corp.example.com/a@v1.0.0"}) {
+		t.Fatalf("marks of the old document: %v", got)
+	}
+	if err := p1.change(ctx, func(m map[string]Mark) { m["corp.example.com/b@v1.0.0"] = mark("b") }); err != nil {
+		t.Fatal(err)
+	}
+	err := p2.change(ctx, func(m map[string]Mark) { m["corp.example.com/c@v1.0.0"] = mark("c") })
+	if !errors.Is(err, ErrRaced) {
+		t.Fatalf("a change of marks read before another replica's: %v, want ErrRaced", err)
+	}
+	if _, ok := p2.get("corp.example.com/c@v1.0.0"); ok {
+		t.Fatal("a refused change is in memory")
+	}
+	if err := p2.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.change(ctx, func(m map[string]Mark) { m["corp.example.com/c@v1.0.0"] = mark("c") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"corp.example.com/a@v1.0.0", "corp.example.com/b@v1.0.0", "corp.example.com/c@v1.0.0"}
+	if got := keys(p1); !slices.Equal(got, want) || p1.gen != 2 {
+		t.Fatalf("marks after both changes: %v (generation %d), want %v (2)", got, p1.gen, want)
+	}
+	if err := p1.remove(ctx, "corp.example.com/a@v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadPurges(ctx, t.TempDir(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, want[1:]) {
+		t.Fatalf("ReadPurges: %v, want %v", got, want[1:])
+	}
+}
