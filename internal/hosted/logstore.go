@@ -151,7 +151,7 @@ func (s *storeFiles) read(ctx context.Context, from int64) (recs, heads [][]byte
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("hosted log: %w: the segment at %d: %w", ErrTampered, from, err)
 			}
-			// The head is checked where it ends the segment (Log.add).
+			// The head is checked where it ends the segment (Log.addRun).
 			recs, heads, head = append(recs, rs...), append(append(heads, make([][]byte, s.segment-1)...), h), h
 			from += s.segment
 		}
