@@ -266,20 +266,15 @@ func (s *storeFiles) seal(ctx context.Context, recs [][]byte, hashes []tlog.Hash
 func splitSegment(b []byte, n int64) (recs [][]byte, head []byte, err error) {
 	recs = make([][]byte, 0, n)
 	for range n {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
+		rec, rest, ok := cutRecord(b)
+		if !ok {
 			return nil, nil, errors.New("fewer records than a segment holds")
 		}
-		j := bytes.IndexByte(b[i+1:], '\n')
-		if j < 0 {
-			return nil, nil, errors.New("fewer records than a segment holds")
-		}
-		end := i + 1 + j + 1
-		if end > maxRecord {
+		if len(rec) > maxRecord {
 			return nil, nil, errors.New("record too large")
 		}
-		recs = append(recs, b[:end:end])
-		b = b[end:]
+		recs = append(recs, rec)
+		b = rest
 	}
 	if len(b) > maxHead {
 		return nil, nil, errors.New("head too large")
@@ -293,16 +288,27 @@ func splitObject(b []byte) (rec, head []byte, err error) {
 	if len(b) > maxRecord+maxHead {
 		return nil, nil, errors.New("object too large")
 	}
+	rec, head, ok := cutRecord(b)
+	if !ok {
+		return nil, nil, errors.New("not a record")
+	}
+	return rec, head, nil
+}
+
+// cutRecord cuts the record (its first two lines, newlines included) off the
+// front of b; ok is false when b holds fewer than two lines. rec cannot be
+// appended to in place.
+func cutRecord(b []byte) (rec, rest []byte, ok bool) {
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
-		return nil, nil, errors.New("not a record")
+		return nil, nil, false
 	}
 	j := bytes.IndexByte(b[i+1:], '\n')
 	if j < 0 {
-		return nil, nil, errors.New("not a record")
+		return nil, nil, false
 	}
 	end := i + 1 + j + 1
-	return b[:end:end], b[end:], nil
+	return b[:end:end], b[end:], true
 }
 
 func (s *storeFiles) commit(ctx context.Context, n int64, rec []byte, _ []tlog.Hash, head []byte) error {
