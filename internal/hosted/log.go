@@ -535,6 +535,13 @@ func (l *Log) Check(ctx context.Context) (tlog.Tree, error) {
 				return fresh.tree, fmt.Errorf("hosted log: %w: record %d differs from its copy in a segment", ErrTampered, i)
 			}
 		}
+		// The record objects stop at the first one missing: one missing
+		// under a segment would go unseen by every replica until the
+		// segment is lost, and then a writer would append a different
+		// record in its place.
+		if n := len(whole.recs); n < len(fresh.recs) {
+			return fresh.tree, fmt.Errorf("hosted log: %w: the object of record %d is missing (a segment holds it)", ErrTampered, n)
+		}
 	}
 	if l.seen != nil {
 		if err := l.seen.consistent(fresh.tree, fresh.hashes); err != nil {

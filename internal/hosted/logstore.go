@@ -216,6 +216,13 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 		wg.Wait()
 		for i := range batch {
 			if errors.Is(errs[i], fs.ErrNotExist) {
+				// Records are created in order, each after the one before
+				// it: a later one that exists means this one was lost.
+				for j := i + 1; j < batch; j++ {
+					if errs[j] == nil {
+						return nil, nil, nil, fmt.Errorf("hosted log: %w: the object of record %d is missing, record %d exists", ErrTampered, from+i, from+j)
+					}
+				}
 				return recs, heads, head, nil
 			}
 			if errs[i] != nil {

@@ -195,8 +195,18 @@ func TestSharedLogSegmentTampered(t *testing.T) {
 		if err := l.Fault(); !errors.Is(err, ErrTampered) {
 			t.Fatalf("%s: fault %v, want ErrTampered", name, err)
 		}
-		if _, ok := l.Lookup("corp.example.com/m", "v1.0.5"); ok && name == "a changed record" {
+		if _, ok := l.Lookup("corp.example.com/m", "v1.0.5"); ok {
 			t.Fatalf("%s: a record of the segment that does not verify is believed", name)
+		}
+		if name == "a changed record" { // the segment before it verifies
+			if tree, _ := l.Head(); tree.N != 4 {
+				t.Fatalf("%s: head %+v, want the verified prefix of 4 records", name, tree)
+			}
+			for i := range 4 {
+				if e, ok := l.Lookup("corp.example.com/m", fmt.Sprintf("v1.0.%d", i)); !ok || e.Zip != segEntry(i).Zip {
+					t.Fatalf("%s: record %d of the verified prefix: %+v %v", name, i, e, ok)
+				}
+			}
 		}
 		if _, err := l.Append(ctx, "corp.example.com/m", "v2.0.0", segEntry(50)); !errors.Is(err, ErrTampered) {
 			t.Fatalf("%s: append to a log that does not verify: %v", name, err)
@@ -225,5 +235,44 @@ func TestSharedLogSegmentTampered(t *testing.T) {
 	}
 	if _, err := w.Check(ctx); !errors.Is(err, ErrTampered) {
 		t.Fatalf("check with a changed record under its segment: %v, want ErrTampered", err)
+	}
+}
+
+// TestSharedLogMissingRecordObject: a record object that is lost is found.
+// Under an intact segment replicas do not read it, but Check (modproxy
+// verify) reports it; among the records after the segments, a missing one
+// with a later one present makes the log fault, so that no writer appends
+// a different record in its place.
+func TestSharedLogMissingRecordObject(t *testing.T) {
+	ctx := context.Background()
+	st, key := segBucket(t)
+	w := openSeg(t, st, key, t.TempDir(), true)
+	appendN(t, w, 0, 10) // segments at 0 and 4, records 8 and 9 after them
+	if _, err := w.Check(ctx); err != nil {
+		t.Fatalf("control: check of the intact log: %v", err)
+	}
+
+	if err := st.Delete(ctx, recKey(2)); err != nil {
+		t.Fatal(err)
+	}
+	if l := openSeg(t, st, key, t.TempDir(), false); l.Fault() != nil {
+		t.Fatalf("a replica reading the intact segment: %v", l.Fault())
+	}
+	if _, err := w.Check(ctx); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "record 2 is missing") {
+		t.Fatalf("check with record 2's object missing under its segment: %v, want ErrTampered naming record 2", err)
+	}
+
+	if err := st.Delete(ctx, recKey(8)); err != nil {
+		t.Fatal(err)
+	}
+	l := openSeg(t, st, key, t.TempDir(), true)
+	if err := l.Fault(); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "record 8 is missing") {
+		t.Fatalf("open with record 8 missing and record 9 present: fault %v, want ErrTampered naming record 8", err)
+	}
+	if _, err := l.Append(ctx, "corp.example.com/m", "v2.0.0", segEntry(50)); !errors.Is(err, ErrTampered) {
+		t.Fatalf("append to a log with a lost record: %v, want ErrTampered", err)
+	}
+	if _, ok := readObj(t, st, recKey(8)); ok {
+		t.Fatal("a record was written in place of the lost one")
 	}
 }
