@@ -97,24 +97,65 @@ func (s storeMarks) key(gen int64) string { return fmt.Sprintf("%s%012d", Shared
 
 func (s storeMarks) read(ctx context.Context) ([]byte, int64, error) {
 	var gen int64
+	var written time.Time
 	err := s.store.Walk(ctx, SharedPurgesPrefix, func(info storage.Info) error {
 		if g, err := strconv.ParseInt(strings.TrimPrefix(info.Key, SharedPurgesPrefix), 10, 64); err == nil && g > gen {
-			gen = g
+			gen, written = g, info.ModTime
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	key := SharedPurgesKey
-	if gen > 0 {
-		key = s.key(gen)
+	if gen == 0 {
+		b, err := storage.ReadSmall(ctx, s.store, SharedPurgesKey, maxPurges)
+		return b, 0, err
 	}
-	b, err := storage.ReadSmall(ctx, s.store, key, maxPurges)
-	if gen > 0 && errors.Is(err, fs.ErrNotExist) {
+	b, err := storage.ReadSmall(ctx, s.store, s.key(gen), maxPurges)
+	if errors.Is(err, fs.ErrNotExist) {
 		err = fmt.Errorf("generation %d listed but not found: %w", gen, err) // not "no marks"
 	}
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err = s.withLegacy(ctx, b, written)
 	return b, gen, err
+}
+
+// withLegacy adds to the marks doc of a generation written at written the
+// marks that a replica of a version before generations (during a rolling
+// upgrade) put into the legacy document after it: those purged later and
+// not in doc. A mark the generation has, or removed before the legacy one
+// was made, stays as the generation says. A purge on a newer replica is
+// not seen by an older one, which reads only the legacy document.
+func (s storeMarks) withLegacy(ctx context.Context, doc []byte, written time.Time) ([]byte, error) {
+	lb, err := storage.ReadSmall(ctx, s.store, SharedPurgesKey, maxPurges)
+	if errors.Is(err, fs.ErrNotExist) {
+		return doc, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", SharedPurgesKey, err)
+	}
+	var legacy, m map[string]Mark
+	if err := json.Unmarshal(lb, &legacy); err != nil {
+		return nil, fmt.Errorf("%s: %w", SharedPurgesKey, err)
+	}
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, err
+	}
+	added := false
+	for k, mk := range legacy {
+		if _, ok := m[k]; !ok && mk.Time.After(written) {
+			if m == nil {
+				m = map[string]Mark{}
+			}
+			m[k], added = mk, true
+		}
+	}
+	if !added {
+		return doc, nil
+	}
+	return json.Marshal(m)
 }
 
 func (s storeMarks) write(ctx context.Context, gen int64, b []byte) (int64, error) {

@@ -70,3 +70,49 @@ func TestSharedPurgeMarksFenced(t *testing.T) {
 		t.Fatalf("ReadPurges: %v, want %v", got, want[1:])
 	}
 }
+
+// TestSharedPurgeMarksRollingUpgrade: a replica of a version before
+// generations still writes the old document; a purge it records after the
+// generations began is seen by the newer replicas (a version it purged
+// stays blocked), and carried into the next generation, while a mark of
+// the old document that a generation removed is not brought back.
+func TestSharedPurgeMarksRollingUpgrade(t *testing.T) {
+	ctx := context.Background()
+	st, _ := segBucket(t)
+	putLegacy := func(doc string) {
+		t.Helper()
+		if _, err := st.Put(ctx, SharedPurgesKey, bytes.NewReader([]byte(doc))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "2026-12-01T00:00:00Z", "reason": "old"}}`)
+	p, err := openPurges(ctx, storeMarks{st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.remove(ctx, "corp.example.com/a@v1.0.0"); err != nil { // generation 1, without a
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "2026-12-01T00:00:00Z", "reason": "old"},
+		"corp.example.com/d@v1.0.0": {"time": "` + later + `", "reason": "purged by an older replica"}}`)
+	if err := p.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(p.m)); !slices.Equal(got, []string{"corp.example.com/d@v1.0.0"}) || p.gen != 1 {
+		t.Fatalf("marks after an older replica's purge: %v (generation %d), want only d's (1)", got, p.gen)
+	}
+	if err := p.change(ctx, func(m map[string]Mark) { m["corp.example.com/e@v1.0.0"] = Mark{Time: time.Now(), Reason: "e"} }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, SharedPurgesKey); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadPurges(ctx, t.TempDir(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, []string{"corp.example.com/d@v1.0.0", "corp.example.com/e@v1.0.0"}) {
+		t.Fatalf("generation 2 without the old document: %v, want d's mark carried over and e's", got)
+	}
+}
