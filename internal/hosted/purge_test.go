@@ -116,3 +116,37 @@ func TestSharedPurgeMarksRollingUpgrade(t *testing.T) {
 		t.Fatalf("generation 2 without the old document: %v, want d's mark carried over and e's", got)
 	}
 }
+
+// staleMarks answers reads with a fixed generation (a listing that lags
+// behind a write this process made).
+type staleMarks struct {
+	doc string
+	gen int64
+}
+
+func (s staleMarks) read(context.Context) ([]byte, int64, error) { return []byte(s.doc), s.gen, nil }
+func (s staleMarks) write(context.Context, int64, []byte) (int64, error) {
+	return 0, errors.New("not written")
+}
+
+// TestPurgeReloadKeepsNewerGeneration: a reload that reads an older
+// generation than the one held (read before this process's own change
+// was visible) does not install it; the same or a newer one is installed.
+func TestPurgeReloadKeepsNewerGeneration(t *testing.T) {
+	ctx := context.Background()
+	p := &purges{m: map[string]Mark{"corp.example.com/new@v1.0.0": {Reason: "held"}}, gen: 2}
+	p.files = staleMarks{doc: `{"corp.example.com/old@v1.0.0": {"reason": "older"}}`, gen: 1}
+	if err := p.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.get("corp.example.com/new@v1.0.0"); !ok || p.gen != 2 {
+		t.Fatalf("an older generation replaced the one held: %v (generation %d)", p.m, p.gen)
+	}
+	p.files = staleMarks{doc: `{"corp.example.com/next@v1.0.0": {"reason": "newer"}}`, gen: 3}
+	if err := p.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.get("corp.example.com/next@v1.0.0"); !ok || p.gen != 3 || len(p.m) != 1 {
+		t.Fatalf("a newer generation not installed: %v (generation %d)", p.m, p.gen)
+	}
+}
