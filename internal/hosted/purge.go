@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,20 +90,26 @@ type MarksStore interface {
 // when the cluster lock that serialises them was lost (a lease that
 // expired during a pause): the second gets ErrRaced and changes nothing.
 // Readers take the largest generation (one listing of SharedPurgesPrefix
-// and one read). Generations are never deleted: a writer that read an old
-// one must find its successor there to be refused.
+// and one read). A writer keeps the latest keepGenerations and deletes the
+// older ones; since a deleted generation's successor could then be created
+// again by a writer that read an old one, every writer lists the
+// generations after creating its own and reports ErrRaced when a larger one
+// exists (the largest is never deleted, so it is always seen).
 type storeMarks struct{ store MarksStore }
+
+// keepGenerations is how many of the latest purge-mark generations a
+// writer keeps.
+const keepGenerations = 8
 
 func (s storeMarks) key(gen int64) string { return fmt.Sprintf("%s%012d", SharedPurgesPrefix, gen) }
 
 func (s storeMarks) read(ctx context.Context) ([]byte, int64, error) {
 	var gen int64
 	var written time.Time
-	err := s.store.Walk(ctx, SharedPurgesPrefix, func(info storage.Info) error {
-		if g, err := strconv.ParseInt(strings.TrimPrefix(info.Key, SharedPurgesPrefix), 10, 64); err == nil && g > gen {
+	err := s.walk(ctx, func(g int64, info storage.Info) {
+		if g > gen {
 			gen, written = g, info.ModTime
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, 0, err
@@ -170,7 +177,34 @@ func (s storeMarks) write(ctx context.Context, gen int64, b []byte) (int64, erro
 	if !created {
 		return 0, fmt.Errorf("generation %d: %w", gen+1, ErrRaced)
 	}
+	var gens []int64
+	if err := s.walk(ctx, func(g int64, _ storage.Info) { gens = append(gens, g) }); err != nil {
+		// Not known to be the latest: not installed; a retry reads again.
+		return 0, fmt.Errorf("generation %d written, but the generations could not be listed: %w", gen+1, err)
+	}
+	if latest := slices.Max(append(gens, gen+1)); latest > gen+1 {
+		return 0, fmt.Errorf("generation %d written where generation %d exists: %w", gen+1, latest, ErrRaced)
+	}
+	if d, ok := s.store.(interface {
+		Delete(ctx context.Context, key string) error
+	}); ok {
+		for _, g := range gens {
+			if g <= gen+1-keepGenerations {
+				_ = d.Delete(ctx, s.key(g)) // left for the next writer on an error
+			}
+		}
+	}
 	return gen + 1, nil
+}
+
+// walk calls fn for every generation in the store.
+func (s storeMarks) walk(ctx context.Context, fn func(gen int64, info storage.Info)) error {
+	return s.store.Walk(ctx, SharedPurgesPrefix, func(info storage.Info) error {
+		if g, err := strconv.ParseInt(strings.TrimPrefix(info.Key, SharedPurgesPrefix), 10, 64); err == nil && g > 0 {
+			fn(g, info)
+		}
+		return nil
+	})
 }
 
 func openPurges(ctx context.Context, files marksFile) (*purges, error) {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/modproxy/modproxy/internal/storage"
 )
 
 // TestSharedPurgeMarksFenced: on a shared store the purge marks are
@@ -148,5 +151,53 @@ func TestPurgeReloadKeepsNewerGeneration(t *testing.T) {
 	}
 	if _, ok := p.get("corp.example.com/next@v1.0.0"); !ok || p.gen != 3 || len(p.m) != 1 {
 		t.Fatalf("a newer generation not installed: %v (generation %d)", p.m, p.gen)
+	}
+}
+
+// TestSharedPurgeMarksPruned: writers keep the latest generations and
+// delete the older ones; a writer that read a generation since deleted,
+// and so can create its successor again, is still refused with ErrRaced,
+// and what it wrote is not read.
+func TestSharedPurgeMarksPruned(t *testing.T) {
+	ctx := context.Background()
+	st, _ := segBucket(t)
+	open := func() *purges {
+		t.Helper()
+		p, err := openPurges(ctx, storeMarks{st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := open()
+	var stale *purges
+	const n = keepGenerations + 4
+	for i := 1; i <= n; i++ {
+		if err := p.change(ctx, func(m map[string]Mark) {
+			m[fmt.Sprintf("corp.example.com/m@v1.0.%d", i)] = Mark{Time: time.Now(), Reason: "r"}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			stale = open() // has read generation 2
+		}
+	}
+	var gens []int64
+	if err := (storeMarks{st}).walk(ctx, func(g int64, _ storage.Info) { gens = append(gens, g) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := keepGenerations; len(gens) != want || slices.Min(gens) != n-keepGenerations+1 || slices.Max(gens) != n {
+		t.Fatalf("generations kept: %v, want the latest %d of %d", gens, want, n)
+	}
+	err := stale.change(ctx, func(m map[string]Mark) { m["corp.example.com/stale@v1.0.0"] = Mark{Reason: "stale"} })
+	if !errors.Is(err, ErrRaced) {
+		t.Fatalf("a change of a generation since deleted: %v, want ErrRaced", err)
+	}
+	m, err := ReadPurges(ctx, t.TempDir(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["corp.example.com/stale@v1.0.0"]; ok || len(m) != n {
+		t.Fatalf("marks read after the stale write: %d, stale one present %v; want the %d marks", len(m), ok, n)
 	}
 }
