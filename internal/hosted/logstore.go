@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -216,11 +217,9 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 		wg.Wait()
 		for i := range batch {
 			if errors.Is(errs[i], fs.ErrNotExist) {
-				// Records are created in order, each after the one before
-				// it: a later one that exists means this one was lost.
-				for j := i + 1; j < batch; j++ {
-					if errs[j] == nil {
-						return nil, nil, nil, fmt.Errorf("hosted log: %w: the object of record %d is missing, record %d exists", ErrTampered, from+i, from+j)
+				if j := slices.Index(errs[i+1:], nil); j >= 0 {
+					if err := s.lost(ctx, from+i, from+i+1+int64(j)); err != nil {
+						return nil, nil, nil, err
 					}
 				}
 				return recs, heads, head, nil
@@ -236,6 +235,24 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 		}
 		from += batch
 	}
+}
+
+// lost reports (wrapping ErrTampered) that the object of record k is lost,
+// when record j > k was found in the same batch and k is still missing
+// now. Records are created in order, each after the one before it, so k
+// existed before j did; but the batch's reads run at once, and k's may have
+// been answered before a writer committed k and j: read again, k exists
+// unless it was removed. nil when it exists now (the caller stops at k; the
+// next read goes on from there) or cannot be read.
+func (s *storeFiles) lost(ctx context.Context, k, j int64) error {
+	obj, err := s.store.Open(ctx, s.key(k))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("hosted log: %w: the object of record %d is missing, record %d exists", ErrTampered, k, j)
+	}
+	if err == nil {
+		obj.Close()
+	}
+	return nil
 }
 
 // seal writes the segments of records that are not yet in one: every whole

@@ -276,3 +276,47 @@ func TestSharedLogMissingRecordObject(t *testing.T) {
 		t.Fatal("a record was written in place of the lost one")
 	}
 }
+
+// lateStore answers the first open of one key as missing: the read of a
+// record answered just before a writer committed it and the next one,
+// while the read of that next one, in the same batch, found it.
+type lateStore struct {
+	SharedStore
+	key  string
+	once sync.Once
+}
+
+func (l *lateStore) Open(ctx context.Context, key string) (storage.Object, error) {
+	late := false
+	if key == l.key {
+		l.once.Do(func() { late = true })
+	}
+	if late {
+		return nil, fs.ErrNotExist
+	}
+	return l.SharedStore.Open(ctx, key)
+}
+
+// TestSharedLogConcurrentCommitNotTampered: a record read as missing while
+// a later one in the same batch exists is read again before it is called
+// lost; one committed meanwhile (a publish on another replica racing the
+// read) is no fault, and the next sync reads on from it.
+func TestSharedLogConcurrentCommitNotTampered(t *testing.T) {
+	ctx := context.Background()
+	st, key := segBucket(t)
+	w := openSeg(t, st, key, t.TempDir(), true)
+	appendN(t, w, 0, 10) // segments at 0 and 4, records 8 and 9 after them
+	l := openSeg(t, &lateStore{SharedStore: st, key: recKey(8)}, key, t.TempDir(), true)
+	if err := l.Fault(); err != nil {
+		t.Fatalf("a record committed while the batch was read: fault %v", err)
+	}
+	if tree, _ := l.Head(); tree.N != 8 {
+		t.Fatalf("head %+v, want the 8 records before the one read as missing", tree)
+	}
+	if err := l.Sync(ctx); err != nil || l.Fault() != nil {
+		t.Fatalf("sync: %v %v", err, l.Fault())
+	}
+	if tree, _ := l.Head(); tree.N != 10 {
+		t.Fatalf("head after sync %+v, want 10", tree)
+	}
+}
