@@ -217,8 +217,16 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 		wg.Wait()
 		for i := range batch {
 			if errors.Is(errs[i], fs.ErrNotExist) {
+				// The end of the log, unless a later record exists: look at
+				// the next one when this batch did not read it.
+				later := int64(-1)
 				if j := slices.Index(errs[i+1:], nil); j >= 0 {
-					if err := s.lost(ctx, from+i, from+i+1+int64(j)); err != nil {
+					later = from + i + 1 + int64(j)
+				} else if i == batch-1 && s.exists(ctx, from+i+1) {
+					later = from + i + 1
+				}
+				if later >= 0 {
+					if err := s.lost(ctx, from+i, later); err != nil {
 						return nil, nil, nil, err
 					}
 				}
@@ -238,11 +246,11 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 }
 
 // lost reports (wrapping ErrTampered) that the object of record k is lost,
-// when record j > k was found in the same batch and k is still missing
-// now. Records are created in order, each after the one before it, so k
-// existed before j did; but the batch's reads run at once, and k's may have
-// been answered before a writer committed k and j: read again, k exists
-// unless it was removed. nil when it exists now (the caller stops at k; the
+// when record j > k was found after k was read as missing and k is still
+// missing now. Records are created in order, each after the one before it,
+// so k existed before j did; but reads run at once, and k's may have been
+// answered before a writer committed k and j: read again, k exists unless
+// it was removed. nil when it exists now (the caller stops at k; the
 // next read goes on from there) or cannot be read.
 func (s *storeFiles) lost(ctx context.Context, k, j int64) error {
 	obj, err := s.store.Open(ctx, s.key(k))
@@ -253,6 +261,17 @@ func (s *storeFiles) lost(ctx context.Context, k, j int64) error {
 		obj.Close()
 	}
 	return nil
+}
+
+// exists reports whether the object of record n exists (false when it
+// cannot be read).
+func (s *storeFiles) exists(ctx context.Context, n int64) bool {
+	obj, err := s.store.Open(ctx, s.key(n))
+	if err != nil {
+		return false
+	}
+	obj.Close()
+	return true
 }
 
 // seal writes the segments of records that are not yet in one: every whole

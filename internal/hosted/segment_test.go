@@ -320,3 +320,28 @@ func TestSharedLogConcurrentCommitNotTampered(t *testing.T) {
 		t.Fatalf("head after sync %+v, want 10", tree)
 	}
 }
+
+// TestSharedLogLostRecordAtSync: a replica syncing from the end of its log
+// reads one record; when that one is missing but the next exists (another
+// replica appended both, then the first was lost), the sync faults and the
+// replica does not append a different record in its place.
+func TestSharedLogLostRecordAtSync(t *testing.T) {
+	ctx := context.Background()
+	st, key := segBucket(t)
+	w := openSeg(t, st, key, t.TempDir(), true)
+	appendN(t, w, 0, 9)
+	r := openSeg(t, st, key, t.TempDir(), true)
+	appendN(t, w, 9, 11)
+	if err := st.Delete(ctx, recKey(9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "record 9 is missing") {
+		t.Fatalf("sync with record 9 lost and record 10 present: %v, want ErrTampered naming record 9", err)
+	}
+	if _, err := r.Append(ctx, "corp.example.com/m", "v2.0.0", segEntry(50)); !errors.Is(err, ErrTampered) {
+		t.Fatalf("append after the sync: %v, want ErrTampered", err)
+	}
+	if _, ok := readObj(t, st, recKey(9)); ok {
+		t.Fatal("a record was written in place of the lost one")
+	}
+}
