@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -129,17 +130,33 @@ func (s storeMarks) read(ctx context.Context) ([]byte, int64, error) {
 	return b, gen, err
 }
 
-// withLegacy adds to the marks doc of a generation written at written the
-// marks that a replica of a version before generations (during a rolling
-// upgrade) put into the legacy document after it: those purged later and
-// not in doc. A mark the generation has, or removed before the legacy one
-// was made, stays as the generation says. A purge on a newer replica is
-// not seen by an older one, which reads only the legacy document.
+// legacySkew is how much earlier than the generation it joins a mark of the
+// legacy document may be stamped (the replicas' clocks and the store's).
+const legacySkew = time.Minute
+
+// withLegacy adds to the marks doc of a generation the store wrote at
+// written the marks that a replica of a version before generations (during
+// a rolling upgrade) put into the legacy document after it: when the store
+// wrote that document since the generation (less legacySkew), its marks
+// not in doc stamped later than written (less legacySkew). Every change
+// reads before it writes, so a legacy document written before the
+// generation is already in it, and a mark the generation removed (an allowed re-publish) stays
+// removed unless both happened within legacySkew. A purge on a newer
+// replica is not seen by an older one, which reads only the legacy
+// document.
 func (s storeMarks) withLegacy(ctx context.Context, doc []byte, written time.Time) ([]byte, error) {
-	lb, err := storage.ReadSmall(ctx, s.store, SharedPurgesKey, maxPurges)
+	obj, err := s.store.Open(ctx, SharedPurgesKey)
 	if errors.Is(err, fs.ErrNotExist) {
 		return doc, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", SharedPurgesKey, err)
+	}
+	defer obj.Close()
+	if obj.Info().ModTime.Before(written.Add(-legacySkew)) { // LastModified may be whole seconds, and a change's read comes before its write
+		return doc, nil
+	}
+	lb, err := io.ReadAll(io.LimitReader(obj, maxPurges))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", SharedPurgesKey, err)
 	}
@@ -152,7 +169,7 @@ func (s storeMarks) withLegacy(ctx context.Context, doc []byte, written time.Tim
 	}
 	added := false
 	for k, mk := range legacy {
-		if _, ok := m[k]; !ok && mk.Time.After(written) {
+		if _, ok := m[k]; !ok && mk.Time.After(written.Add(-legacySkew)) {
 			if m == nil {
 				m = map[string]Mark{}
 			}

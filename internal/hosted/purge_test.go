@@ -88,7 +88,9 @@ func TestSharedPurgeMarksRollingUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "2026-12-01T00:00:00Z", "reason": "old"}}`)
+	stamp := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339) }
+	old := stamp(-48 * time.Hour)
+	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "` + old + `", "reason": "old"}}`)
 	p, err := openPurges(ctx, storeMarks{st})
 	if err != nil {
 		t.Fatal(err)
@@ -96,9 +98,10 @@ func TestSharedPurgeMarksRollingUpgrade(t *testing.T) {
 	if err := p.remove(ctx, "corp.example.com/a@v1.0.0"); err != nil { // generation 1, without a
 		t.Fatal(err)
 	}
-	later := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
-	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "2026-12-01T00:00:00Z", "reason": "old"},
-		"corp.example.com/d@v1.0.0": {"time": "` + later + `", "reason": "purged by an older replica"}}`)
+	// The older replica's clock is 10 s behind: its purge after generation
+	// 1 is stamped before it.
+	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "` + old + `", "reason": "old"},
+		"corp.example.com/d@v1.0.0": {"time": "` + stamp(-10*time.Second) + `", "reason": "purged by an older replica"}}`)
 	if err := p.reload(ctx); err != nil {
 		t.Fatal(err)
 	}
