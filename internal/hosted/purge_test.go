@@ -13,6 +13,16 @@ import (
 	"github.com/modproxy/modproxy/internal/storage"
 )
 
+// openShared opens the purge marks kept in the shared store st.
+func openShared(t *testing.T, st MarksStore) *purges {
+	t.Helper()
+	p, err := openPurges(context.Background(), storeMarks{st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestSharedPurgeMarksFenced: on a shared store the purge marks are
 // changed by creating the next generation, so a replica that changes marks
 // it read before another replica's change (its cluster lock lost during a
@@ -26,14 +36,7 @@ func TestSharedPurgeMarksFenced(t *testing.T) {
 	if _, err := st.Put(ctx, SharedPurgesKey, bytes.NewReader(legacy)); err != nil {
 		t.Fatal(err)
 	}
-	open := func() *purges {
-		t.Helper()
-		p, err := openPurges(ctx, storeMarks{st})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	open := func() *purges { return openShared(t, st) }
 	keys := func(p *purges) []string { return slices.Sorted(maps.Keys(p.m)) }
 	p1, p2 := open(), open()
 	if got := keys(p1); !slices.Equal(got, []string{"corp.example.com/a@v1.0.0"}) {
@@ -91,10 +94,7 @@ func TestSharedPurgeMarksRollingUpgrade(t *testing.T) {
 	stamp := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339) }
 	old := stamp(-48 * time.Hour)
 	putLegacy(`{"corp.example.com/a@v1.0.0": {"time": "` + old + `", "reason": "old"}}`)
-	p, err := openPurges(ctx, storeMarks{st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openShared(t, st)
 	if err := p.remove(ctx, "corp.example.com/a@v1.0.0"); err != nil { // generation 1, without a
 		t.Fatal(err)
 	}
@@ -164,14 +164,7 @@ func TestPurgeReloadKeepsNewerGeneration(t *testing.T) {
 func TestSharedPurgeMarksPruned(t *testing.T) {
 	ctx := context.Background()
 	st, _ := segBucket(t)
-	open := func() *purges {
-		t.Helper()
-		p, err := openPurges(ctx, storeMarks{st})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	open := func() *purges { return openShared(t, st) }
 	p := open()
 	var stale *purges
 	const n = keepGenerations + 4
