@@ -217,18 +217,8 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 		wg.Wait()
 		for i := range batch {
 			if errors.Is(errs[i], fs.ErrNotExist) {
-				// The end of the log, unless a later record exists: look at
-				// the next one when this batch did not read it.
-				later := int64(-1)
-				if j := slices.Index(errs[i+1:], nil); j >= 0 {
-					later = from + i + 1 + int64(j)
-				} else if i == batch-1 && s.exists(ctx, from+i+1) {
-					later = from + i + 1
-				}
-				if later >= 0 {
-					if err := s.lost(ctx, from+i, later); err != nil {
-						return nil, nil, nil, err
-					}
+				if err := s.checkEnd(ctx, from+i, errs[i+1:]); err != nil {
+					return nil, nil, nil, err
 				}
 				return recs, heads, head, nil
 			}
@@ -245,33 +235,45 @@ func (s *storeFiles) readRecords(ctx context.Context, from, first int64) (recs, 
 	}
 }
 
-// lost reports (wrapping ErrTampered) that the object of record k is lost,
-// when record j > k was found after k was read as missing and k is still
-// missing now. Records are created in order, each after the one before it,
-// so k existed before j did; but reads run at once, and k's may have been
-// answered before a writer committed k and j: read again, k exists unless
-// it was removed. nil when it exists now (the caller stops at k; the
-// next read goes on from there) or cannot be read.
-func (s *storeFiles) lost(ctx context.Context, k, j int64) error {
-	obj, err := s.store.Open(ctx, s.key(k))
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("hosted log: %w: the object of record %d is missing, record %d exists", ErrTampered, k, j)
+// checkEnd is called where the reads of record objects found record k
+// missing, with the errors of the reads after k in the same batch: k is
+// the end of the log unless a later record exists (one in the batch, or
+// k+1 when the batch ended at k). Records are created in order, each after
+// the one before it, so then k existed before the later one did, and it is
+// read again: the reads run at once, and k's may have been answered before
+// a writer committed k and the later one. Still missing, k was lost: an
+// error wrapping ErrTampered. A read that fails otherwise is not taken as
+// a loss (the next read looks again).
+func (s *storeFiles) checkEnd(ctx context.Context, k int64, after []error) error {
+	later := int64(-1)
+	if j := slices.Index(after, nil); j >= 0 {
+		later = k + 1 + int64(j)
+	} else if len(after) == 0 {
+		if ok, _ := s.present(ctx, k+1); ok {
+			later = k + 1
+		}
 	}
-	if err == nil {
-		obj.Close()
+	if later < 0 {
+		return nil
+	}
+	if ok, err := s.present(ctx, k); !ok && err == nil {
+		return fmt.Errorf("hosted log: %w: the object of record %d is missing, record %d exists", ErrTampered, k, later)
 	}
 	return nil
 }
 
-// exists reports whether the object of record n exists (false when it
-// cannot be read).
-func (s *storeFiles) exists(ctx context.Context, n int64) bool {
+// present reports whether the object of record n exists; an error other
+// than fs.ErrNotExist is returned.
+func (s *storeFiles) present(ctx context.Context, n int64) (bool, error) {
 	obj, err := s.store.Open(ctx, s.key(n))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	obj.Close()
-	return true
+	return true, nil
 }
 
 // seal writes the segments of records that are not yet in one: every whole

@@ -134,16 +134,16 @@ func (s storeMarks) read(ctx context.Context) ([]byte, int64, error) {
 // legacy document may be stamped (the replicas' clocks and the store's).
 const legacySkew = time.Minute
 
-// withLegacy adds to the marks doc of a generation the store wrote at
-// written the marks that a replica of a version before generations (during
-// a rolling upgrade) put into the legacy document after it: when the store
-// wrote that document since the generation (less legacySkew), its marks
-// not in doc stamped later than written (less legacySkew). Every change
-// reads before it writes, so a legacy document written before the
-// generation is already in it, and a mark the generation removed (an allowed re-publish) stays
-// removed unless both happened within legacySkew. A purge on a newer
-// replica is not seen by an older one, which reads only the legacy
-// document.
+// withLegacy adds to doc, the marks of a generation the store wrote at
+// written, the marks that a replica of a version before generations (in a
+// rolling upgrade) put into the legacy document since: when the store
+// wrote that document after written (less legacySkew), its marks that doc
+// lacks and that are stamped after written (less legacySkew). Every change
+// reads before it writes, so a legacy document older than the generation
+// is already in it, and a mark the generation removed (an allowed
+// re-publish) stays removed unless both happened within legacySkew. A
+// purge on a newer replica is not seen by an older one, which reads only
+// the legacy document.
 func (s storeMarks) withLegacy(ctx context.Context, doc []byte, written time.Time) ([]byte, error) {
 	obj, err := s.store.Open(ctx, SharedPurgesKey)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -32,7 +32,8 @@ func TestSharedPurgeMarksFenced(t *testing.T) {
 	ctx := context.Background()
 	st, _ := segBucket(t)
 	mark := func(r string) Mark { return Mark{Time: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), Reason: r} }
-	legacy := []byte(`{"corp.example.com/a@v1.0.0": {"time": "2026-12-01T00:00:00Z", "reason": "old"}}`)
+	old := time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)
+	legacy := []byte(`{"corp.example.com/a@v1.0.0": {"time": "` + old + `", "reason": "old"}}`)
 	if _, err := st.Put(ctx, SharedPurgesKey, bytes.NewReader(legacy)); err != nil {
 		t.Fatal(err)
 	}
